@@ -1,0 +1,56 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "deferwatch",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "deferwatch", targets: ["deferwatch"]),
+        .library(name: "DeferWatchCore", targets: ["DeferWatchCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // zlib for reading rotated .gz logs.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
+        // The pure core: records in, events and reports out. No I/O, no clock.
+        .target(
+            name: "DeferWatchCore",
+            dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
+            resources: [.embedInCode("Resources/rules.toml")]
+        ),
+        // I/O: file and gzip readers, sinks (and later the journal, checkpoints, status server).
+        .target(
+            name: "DeferWatchDaemon",
+            dependencies: ["DeferWatchCore", "CZlib"]
+        ),
+        .executableTarget(
+            name: "deferwatch",
+            dependencies: [
+                "DeferWatchCore",
+                "DeferWatchDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "DeferWatchTestSupport",
+            dependencies: ["DeferWatchCore"]
+        ),
+        .testTarget(
+            name: "DeferWatchCoreTests",
+            dependencies: ["DeferWatchCore", "DeferWatchTestSupport"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "DeferWatchDaemonTests",
+            dependencies: ["DeferWatchDaemon", "DeferWatchCore", "DeferWatchTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,155 @@
+/// Folds classified delivery events into an `AnalysisReport`. Memory is bounded: at most
+/// `maxDestinations` recipient domains are tabled (domains that never deferred are dropped
+/// first, then the least recently seen), at most `maxUnexplained` unexplained text shapes,
+/// and message ids are counted through a bounded set of hashes.
+public struct ReportBuilder {
+    public let maxDestinations: Int
+    public let maxUnexplained: Int
+    private var report = AnalysisReport()
+    private var domains: [String: DestinationSummary] = [:]
+    private var lastSeen: [String: Int] = [:]
+    private var providers: [String: DestinationSummary] = [:]
+    private var unexplained: [String: UnexplainedText] = [:]
+    private var messageIDs = HashGenerations(capacity: 2_000_000)
+    private var sequence = 0
+
+    public init(maxDestinations: Int = 100_000, maxUnexplained: Int = 10_000) {
+        self.maxDestinations = maxDestinations
+        self.maxUnexplained = maxUnexplained
+    }
+
+    public mutating func add(_ e: DeliveryEvent) {
+        sequence += 1
+        report.attempts.add(e.status)
+        if let t = e.time {
+            if report.firstTime == nil || t < report.firstTime! { report.firstTime = t }
+            if report.lastTime == nil || t > report.lastTime! { report.lastTime = t }
+        }
+        var h = Hasher()
+        h.combine(e.host)
+        h.combine(e.queueID)
+        if messageIDs.insert(h.finalize()) { report.messages += 1 }
+
+        let deferred = e.status == .deferred
+        if deferred, let c = e.cause {
+            report.causes[c] += 1
+            if e.inherited { report.inheritedDeferrals += 1 }
+            if c == .other && e.rule == nil && !e.inherited { noteUnexplained(e.reason) }
+        }
+        if let p = e.provider {
+            var s = providers[p] ?? DestinationSummary(domain: p, provider: p)
+            record(e, into: &s)
+            providers[p] = s
+        }
+        guard let d = e.domain else { return }
+        if domains[d] == nil, domains.count >= maxDestinations { evictDomains() }
+        var s = domains[d] ?? DestinationSummary(domain: d, provider: e.provider)
+        record(e, into: &s)
+        domains[d] = s
+        lastSeen[d] = sequence
+    }
+
+    private func record(_ e: DeliveryEvent, into s: inout DestinationSummary) {
+        s.attempts.add(e.status)
+        if s.provider == nil { s.provider = e.provider }
+        guard e.status == .deferred, let c = e.cause else { return }
+        s.causes[c] += 1
+        if let t = e.time {
+            if s.firstDeferral == nil || t < s.firstDeferral! { s.firstDeferral = t }
+            if s.lastDeferral == nil || t > s.lastDeferral! { s.lastDeferral = t }
+        }
+        if s.sample == nil && !e.inherited && !e.text.isEmpty {
+            s.sample = e.text
+            s.sampleRelay = e.relay
+        }
+    }
+
+    private mutating func evictDomains() {
+        let target = maxDestinations * 9 / 10
+        var victims = domains.filter { $0.value.attempts.deferred == 0 }.map(\.key)
+        if domains.count - victims.count > target {
+            let rest = domains.filter { $0.value.attempts.deferred > 0 }
+                .sorted { lastSeen[$0.key, default: 0] < lastSeen[$1.key, default: 0] }
+                .prefix(domains.count - victims.count - target)
+            victims.append(contentsOf: rest.map(\.key))
+        }
+        for v in victims {
+            domains.removeValue(forKey: v)
+            lastSeen.removeValue(forKey: v)
+        }
+        report.evictedDestinations += victims.count
+    }
+
+    private mutating func noteUnexplained(_ text: Substring) {
+        report.unexplainedTotal += 1
+        let shape = Self.shape(of: text)
+        if var u = unexplained[shape] {
+            u.count += 1
+            unexplained[shape] = u
+        } else if unexplained.count < maxUnexplained {
+            unexplained[shape] = UnexplainedText(shape: shape, count: 1, example: String(text))
+        }
+    }
+
+    /// Masks what varies between two instances of the same reply: digit runs, `<addresses>`,
+    /// `[bracketed ids]` and host names before `[`.
+    static func shape(of text: Substring) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        var skipUntil: UInt8? = nil
+        var lastDigit = false
+        for b in text.utf8 {
+            if let stop = skipUntil {
+                if b == stop { out.append(b); skipUntil = nil }
+                continue
+            }
+            if b == 60 { out.append(b); out.append(46); skipUntil = 62; continue }       // <...>
+            if b == 91 { out.append(b); out.append(46); skipUntil = 93; continue }       // [...]
+            if b >= 48 && b <= 57 {
+                if !lastDigit { out.append(35) }
+                lastDigit = true
+                continue
+            }
+            lastDigit = false
+            out.append(b)
+        }
+        return String(decoding: out.prefix(400), as: UTF8.self)
+    }
+
+    /// The report, destinations worst first (most deferrals, then highest share).
+    public func finish(counters: LineCounters, unrecognisedSamples: [String] = []) -> AnalysisReport {
+        var r = report
+        r.counters = counters
+        r.unrecognisedSamples = unrecognisedSamples
+        let order: (DestinationSummary, DestinationSummary) -> Bool = {
+            if $0.attempts.deferred != $1.attempts.deferred { return $0.attempts.deferred > $1.attempts.deferred }
+            if $0.deferredShare != $1.deferredShare { return $0.deferredShare > $1.deferredShare }
+            return $0.domain < $1.domain
+        }
+        r.destinations = domains.values.filter { $0.attempts.deferred > 0 }.sorted(by: order)
+        r.providers = providers.values.sorted(by: order)
+        r.unexplained = unexplained.values.sorted { $0.count != $1.count ? $0.count > $1.count : $0.shape < $1.shape }
+        return r
+    }
+}
+
+/// A bounded set of 64-bit hashes (two generations, like `BoundedMap`).
+struct HashGenerations {
+    let capacity: Int
+    private var young = Set<Int>()
+    private var old = Set<Int>()
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// Inserts; true if the hash was not present.
+    mutating func insert(_ h: Int) -> Bool {
+        if young.contains(h) { return false }
+        if old.remove(h) != nil { young.insert(h); return false }
+        if young.count >= capacity / 2 {
+            old = young
+            young = []
+        }
+        young.insert(h)
+        return true
+    }
+}

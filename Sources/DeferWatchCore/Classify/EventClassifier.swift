@@ -1,0 +1,85 @@
+/// Gives each delivery event its provider and, for failures, its cause. Remembers the last
+/// classified failure per relay host, per recipient domain and per queue id (bounded), so a
+/// line that carries no reason of its own (Exim "retry time not reached", a Postfix
+/// "delivery temporarily suspended" whose reason no rule explains, an expiry) inherits the
+/// cause that put the destination on hold, marked `inherited`.
+public struct EventClassifier {
+    public let rules: RuleSet
+    private var scratch = RuleSet.Scratch()
+    private var byRelay: BoundedMap<String, Cause>
+    private var byDomain: BoundedMap<String, Cause>
+    private var byQueue: BoundedMap<String, QueueMemory>
+
+    struct QueueMemory {
+        var cause: Cause
+        var recipient: String?
+        var domain: String?
+        var relay: String?
+    }
+
+    public init(rules: RuleSet, memory: Int = 65_536) {
+        self.rules = rules
+        byRelay = BoundedMap(capacity: memory)
+        byDomain = BoundedMap(capacity: memory)
+        byQueue = BoundedMap(capacity: memory)
+    }
+
+    public mutating func classify(_ e: inout DeliveryEvent) {
+        var providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain)
+        if e.status == .sent {
+            e.provider = providerIndex.map { rules.providers[$0].name }
+            return
+        }
+        if e.wantsInheritedCause {
+            inherit(&e)
+            if providerIndex == nil { providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain) }
+            e.provider = providerIndex.map { rules.providers[$0].name }
+            return
+        }
+        e.provider = providerIndex.map { rules.providers[$0].name }
+        var reason = e.reason
+        let (cause, rule) = reason.withUTF8 { rules.classify($0, code: e.code, dsn: e.dsn, provider: providerIndex, scratch: &scratch) }
+        if rule == nil && e.reasonStart > 0 {
+            // "delivery temporarily suspended: <a reason no rule knows>": the earlier cause.
+            inherit(&e)
+            return
+        }
+        e.cause = cause
+        e.rule = rule.map { rules.rules[$0].id }
+        e.inherited = false
+        if rule != nil {
+            remember(e, cause)
+        }
+    }
+
+    private mutating func inherit(_ e: inout DeliveryEvent) {
+        if e.status == .expired, let q = byQueue[e.queueID] {
+            e.cause = q.cause
+            e.inherited = true
+            if e.domain == nil { e.domain = q.domain }
+            if e.relay == nil { e.relay = q.relay }
+            e.rule = nil
+            return
+        }
+        if let relay = e.relay, let c = byRelay[relay] {
+            e.cause = c
+            e.inherited = true
+        } else if let domain = e.domain, let c = byDomain[domain] {
+            e.cause = c
+            e.inherited = true
+        } else if let q = byQueue[e.queueID] {
+            e.cause = q.cause
+            e.inherited = true
+        } else {
+            e.cause = .other
+            e.inherited = false
+        }
+        e.rule = nil
+    }
+
+    private mutating func remember(_ e: DeliveryEvent, _ cause: Cause) {
+        if let relay = e.relay { byRelay[relay] = cause }
+        if let domain = e.domain { byDomain[domain] = cause }
+        byQueue[e.queueID] = QueueMemory(cause: cause, recipient: e.recipient, domain: e.domain, relay: e.relay)
+    }
+}

@@ -1,0 +1,120 @@
+/// The compiled rules and provider table. Immutable and shareable; classification of one
+/// text is one pass of the needle automaton plus a walk over the rules in order.
+public struct RuleSet: Sendable {
+    public let rules: [Rule]
+    public let providers: [Provider]
+
+    private struct Compiled: Sendable {
+        var cause: Cause
+        var provider: Int32   // -1: any
+        var codes: [Int]
+        var dsnExact: [String]
+        var dsnPrefixes: [String]
+        var all: [Int32]
+        var any: [Int32]
+    }
+
+    private let compiled: [Compiled]
+    private let matcher: NeedleMatcher
+    private let providerIndex: [String: Int]
+    private let relaySuffixes: [String: Int]
+    private let domains: [String: Int]
+
+    public init(rules: [Rule], providers: [Provider]) {
+        self.rules = rules
+        self.providers = providers
+        var providerIndex: [String: Int] = [:]
+        var relaySuffixes: [String: Int] = [:]
+        var domains: [String: Int] = [:]
+        for (i, p) in providers.enumerated() {
+            providerIndex[p.name] = i
+            for r in p.relays {
+                let s = r.asciiLowercased
+                relaySuffixes[s.hasPrefix(".") ? String(s.dropFirst()) : s] = i
+            }
+            for d in p.domains { domains[d.asciiLowercased] = i }
+        }
+        self.providerIndex = providerIndex
+        self.relaySuffixes = relaySuffixes
+        self.domains = domains
+
+        var needleIDs: [String: Int32] = [:]
+        var needles: [String] = []
+        func id(_ s: String) -> Int32 {
+            let k = s.asciiLowercased
+            if let i = needleIDs[k] { return i }
+            let i = Int32(needles.count)
+            needles.append(k)
+            needleIDs[k] = i
+            return i
+        }
+        compiled = rules.map { r in
+            Compiled(
+                cause: r.cause,
+                provider: r.provider.map { Int32(providerIndex[$0] ?? -2) } ?? -1,
+                codes: r.codes,
+                dsnExact: r.dsn.filter { !$0.hasSuffix("*") },
+                dsnPrefixes: r.dsn.filter { $0.hasSuffix("*") }.map { String($0.dropLast()) },
+                all: r.contains.map(id),
+                any: r.containsAny.map(id))
+        }
+        matcher = NeedleMatcher(needles: needles)
+    }
+
+    /// The provider of a destination: from the relay host (so a Google Workspace domain is
+    /// Google), else from the recipient domain.
+    public func providerIndex(relay: String?, domain: String?) -> Int? {
+        if let relay, !relay.isEmpty {
+            var s = Substring(relay)
+            while true {
+                if let p = relaySuffixes[String(s)] { return p }
+                guard let dot = s.firstIndex(of: ".") else { break }
+                s = s[s.index(after: dot)...]
+            }
+        }
+        if let domain, let p = domains[domain] { return p }
+        return nil
+    }
+
+    public func providerIndex(named name: String) -> Int? { providerIndex[name] }
+
+    /// Working memory for `classify`, one per thread of use.
+    public struct Scratch {
+        var found: [Bool] = []
+        public init() {}
+    }
+
+    /// The cause of a failure text and the index of the deciding rule (nil: no rule, `other`).
+    public func classify(_ text: Bytes, code: Int?, dsn: String?, provider: Int?, scratch: inout Scratch) -> (Cause, Int?) {
+        if scratch.found.count != matcher.needleCount {
+            scratch.found = [Bool](repeating: false, count: matcher.needleCount)
+        } else {
+            for i in scratch.found.indices { scratch.found[i] = false }
+        }
+        matcher.scan(text, into: &scratch.found)
+        let found = scratch.found
+        ruleLoop: for (index, r) in compiled.enumerated() {
+            if r.provider != -1 {
+                guard let provider, Int32(provider) == r.provider else { continue }
+            }
+            if !r.codes.isEmpty {
+                guard let code, r.codes.contains(code) else { continue }
+            }
+            if !r.dsnExact.isEmpty || !r.dsnPrefixes.isEmpty {
+                guard let dsn else { continue }
+                if !r.dsnExact.contains(dsn) && !r.dsnPrefixes.contains(where: { dsn.hasPrefix($0) }) { continue }
+            }
+            for n in r.all where !found[Int(n)] { continue ruleLoop }
+            if !r.any.isEmpty && !r.any.contains(where: { found[Int($0)] }) { continue }
+            return (r.cause, index)
+        }
+        return (.other, nil)
+    }
+
+    /// Convenience for one string (the `classify` command, tests).
+    public func classify(_ text: String, code: Int? = nil, dsn: String? = nil, provider: Int? = nil) -> (Cause, Int?) {
+        var scratch = Scratch()
+        var copy = text
+        return copy.withUTF8 { classify($0, code: code, dsn: dsn, provider: provider, scratch: &scratch) }
+    }
+}

@@ -1,0 +1,126 @@
+/// A borrowed view of bytes in a buffer owned by someone else (a read buffer, a journal
+/// entry). Valid only for the duration of the call it is handed to; anything kept must be
+/// copied out (`string`).
+public typealias Bytes = UnsafeBufferPointer<UInt8>
+
+@usableFromInline let asciiSpace: UInt8 = 0x20
+@usableFromInline let asciiTab: UInt8 = 0x09
+
+extension UnsafeBufferPointer where Element == UInt8 {
+    /// The bytes as a Swift string; invalid UTF-8 is repaired with U+FFFD.
+    @inlinable public var string: String { String(decoding: self, as: UTF8.self) }
+
+    /// The sub-view `[from, to)`; bounds are clamped.
+    @inlinable public func slice(_ from: Int, _ to: Int) -> Bytes {
+        let lo = Swift.max(0, Swift.min(from, count))
+        let hi = Swift.max(lo, Swift.min(to, count))
+        guard let base = baseAddress else { return Bytes(start: nil, count: 0) }
+        return Bytes(start: base + lo, count: hi - lo)
+    }
+
+    @inlinable public func dropFirst(_ n: Int) -> Bytes { slice(n, count) }
+
+    /// Index of the first `byte` at or after `from`, or nil.
+    @inlinable public func index(of byte: UInt8, from: Int = 0) -> Int? {
+        var i = from
+        while i < count {
+            if self[i] == byte { return i }
+            i &+= 1
+        }
+        return nil
+    }
+
+    /// Index of the last `byte`, or nil.
+    @inlinable public func lastIndex(of byte: UInt8) -> Int? {
+        var i = count - 1
+        while i >= 0 {
+            if self[i] == byte { return i }
+            i &-= 1
+        }
+        return nil
+    }
+
+    /// Index of the first occurrence of `needle` (exact bytes) at or after `from`.
+    @inlinable public func find(_ needle: StaticString, from: Int = 0) -> Int? {
+        needle.withUTF8Buffer { find($0, from: from) }
+    }
+
+    @inlinable public func find(_ needle: Bytes, from: Int = 0) -> Int? {
+        let n = needle.count
+        guard n > 0, count - from >= n else { return n == 0 ? from : nil }
+        let first = needle[0]
+        var i = from
+        let last = count - n
+        while i <= last {
+            if self[i] == first {
+                var j = 1
+                while j < n && self[i &+ j] == needle[j] { j &+= 1 }
+                if j == n { return i }
+            }
+            i &+= 1
+        }
+        return nil
+    }
+
+    /// Whether the bytes at `at` equal `literal`.
+    @inlinable public func matches(_ literal: StaticString, at: Int) -> Bool {
+        literal.withUTF8Buffer { lit in
+            guard at >= 0, at + lit.count <= count else { return false }
+            var j = 0
+            while j < lit.count {
+                if self[at &+ j] != lit[j] { return false }
+                j &+= 1
+            }
+            return true
+        }
+    }
+
+    @inlinable public func hasPrefix(_ literal: StaticString) -> Bool { matches(literal, at: 0) }
+
+    @inlinable public func hasSuffix(_ literal: StaticString) -> Bool {
+        matches(literal, at: count - literal.utf8CodeUnitCount)
+    }
+
+    @inlinable public func equals(_ literal: StaticString) -> Bool {
+        count == literal.utf8CodeUnitCount && matches(literal, at: 0)
+    }
+
+    /// Parses an unsigned decimal number of exactly `digits` digits at `at`.
+    @inlinable public func decimal(at: Int, digits: Int) -> Int? {
+        guard at >= 0, at + digits <= count else { return nil }
+        var v = 0
+        var i = at
+        while i < at + digits {
+            let d = Int(self[i]) &- 48
+            if d < 0 || d > 9 { return nil }
+            v = v &* 10 &+ d
+            i &+= 1
+        }
+        return v
+    }
+
+    @inlinable public func isDigit(at i: Int) -> Bool {
+        i >= 0 && i < count && self[i] >= 48 && self[i] <= 57
+    }
+
+    /// The bytes without leading and trailing spaces and tabs.
+    @inlinable public func trimmed() -> Bytes {
+        var lo = 0
+        var hi = count
+        while lo < hi && (self[lo] == asciiSpace || self[lo] == asciiTab) { lo &+= 1 }
+        while hi > lo && (self[hi - 1] == asciiSpace || self[hi - 1] == asciiTab || self[hi - 1] == 0x0D) { hi &-= 1 }
+        return slice(lo, hi)
+    }
+}
+
+@inlinable func asciiLower(_ b: UInt8) -> UInt8 { (b >= 65 && b <= 90) ? b | 0x20 : b }
+
+extension String {
+    /// ASCII-only lower-casing (domains and host names), cheap for the common case.
+    @inlinable var asciiLowercased: String {
+        var needs = false
+        for b in utf8 where b >= 65 && b <= 90 { needs = true; break }
+        guard needs else { return self }
+        return String(decoding: utf8.map(asciiLower), as: UTF8.self)
+    }
+}

@@ -1,0 +1,157 @@
+/// Reads Exim delivery lines from the mainlog or from syslog (with or without Exim's own
+/// timestamp inside): `=>`/`->`/`>>` deliveries, `==` deferrals, `**` failures. Message ids
+/// of both the old (6-6-2) and the 4.97+ (6-11-4) form. Never does I/O.
+public struct EximParser {
+    public init() {}
+
+    public static func isExim(program: Bytes) -> Bool { program.hasPrefix("exim") }
+
+    public func parse(_ record: LogRecord, host: String) -> DeliveryEvent? {
+        var m = record.message
+        // Exim through syslog may keep its own timestamp and pid inside the message.
+        if m.count > 20, m[4] == 45, m[7] == 45, m[10] == 32, m[13] == 58, m.isDigit(at: 0) {
+            var i = 19
+            while i < m.count, m[i] != 32 { i += 1 } // fraction / zone-less end
+            i += 1
+            if i + 5 < m.count, m[i] == 43 || m[i] == 45, m.isDigit(at: i + 1), m.isDigit(at: i + 4), i + 5 < m.count, m[i + 5] == 32 {
+                i += 6
+            }
+            if i < m.count, m[i] == 91, let close = m.index(of: 93, from: i) { i = close + 2 }
+            m = m.dropFirst(i)
+        }
+        // Message id, flag, address.
+        // 6-6-2 (16 bytes) before Exim 4.97, 6-11-4 (23 bytes) since.
+        guard let idEnd = m.index(of: 32), idEnd >= 16, idEnd <= 23, m[6] == 45,
+              m[idEnd - 3] == 45 || m[idEnd - 5] == 45,
+              idEnd + 4 <= m.count, m[idEnd + 3] == 32 else { return nil }
+        let f0 = m[idEnd + 1], f1 = m[idEnd + 2]
+        let status: DeliveryStatus
+        switch (f0, f1) {
+        case (61, 62), (45, 62), (62, 62): status = .sent       // => -> >>
+        case (61, 61): status = .deferred                      // ==
+        case (42, 42): status = .bounced                       // **
+        default: return nil
+        }
+        let rest = m.dropFirst(idEnd + 4)
+        let addrEnd = rest.index(of: 32) ?? rest.count
+        var addressBytes = rest.slice(0, addrEnd)
+        if addressBytes.hasSuffix(":") { addressBytes = addressBytes.slice(0, addressBytes.count - 1) }
+        var recipient = addressBytes.string
+        var after = addrEnd
+        // `=> alias <orig@domain>` / `=> /path (parent@domain) <orig@domain>`: prefer an email address.
+        while after + 1 < rest.count, rest[after] == 32, rest[after + 1] == 60 || rest[after + 1] == 40 {
+            let close: UInt8 = rest[after + 1] == 60 ? 62 : 41
+            guard let end = rest.index(of: close, from: after + 2) else { break }
+            if addressBytes.index(of: 64) == nil {
+                let inner = rest.slice(after + 2, end)
+                if inner.index(of: 64) != nil { recipient = inner.string; addressBytes = inner }
+            }
+            after = end + 1
+        }
+        let fields = rest.dropFirst(after)
+
+        var relay: String?
+        var relayIP: String?
+        var text = Bytes(start: nil, count: 0)
+        var wantsInherited = false
+        var statusOut = status
+
+        if status == .sent {
+            if let h = fields.find(" H=") {
+                if let (host, ip, _) = ReplyScanner.eximHostAndIP(fields, h + 3) {
+                    relay = host.string.asciiLowercased
+                    relayIP = ip.string
+                } else {
+                    let end = fields.index(of: 32, from: h + 3) ?? fields.count
+                    relay = fields.slice(h + 3, end).string.asciiLowercased
+                }
+            }
+            if let c = fields.find(" C=\"") {
+                let end = fields.index(of: 34, from: c + 4) ?? fields.count
+                text = fields.slice(c + 4, end)
+            }
+        } else {
+            var textStart: Int?
+            if let d = fields.find("defer (") ?? fields.find("error ("), let close = fields.index(of: 41, from: d) {
+                var i = close + 1
+                if i + 3 < fields.count, fields[i] == 32, fields.matches("H=", at: i + 1) {
+                    if let (host, ip, end) = ReplyScanner.eximHostAndIP(fields, i + 3) {
+                        relay = host.string.asciiLowercased
+                        relayIP = ip.string
+                        i = end
+                    }
+                }
+                if let colon = fields.find(": ", from: i) { textStart = colon + 2 }
+            } else {
+                // `** addr R=... T=... H=host [ip]: text` or `** addr: retry timeout exceeded`
+                if let h = fields.find(" H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(fields, h + 3) {
+                    relay = host.string.asciiLowercased
+                    relayIP = ip.string
+                }
+                if let colon = fields.find(": ") {
+                    textStart = colon + 2
+                } else if addrEnd > 0, rest[addrEnd - 1] == 58 {
+                    text = fields.trimmed()
+                }
+            }
+            if let t = textStart { text = fields.dropFirst(t) }
+            if relay == nil {
+                // Older Exims name the host inside the text: "...: host mx.example [1.2.3.4]: 450 ..."
+                // and "SMTP timeout while connected to mx.example [1.2.3.4] after ...".
+                if let h = text.find(": host ") ?? text.find("H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, text[h] == 58 ? h + 7 : h + 2) {
+                    relay = host.string.asciiLowercased
+                    relayIP = ip.string
+                } else if let c = text.find("connected to "), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, c + 13) {
+                    relay = host.string.asciiLowercased
+                    relayIP = ip.string
+                }
+            }
+            // "retry time not reached [for any host]", routing's "Retry time not yet reached".
+            if text.find("etry time not reached") != nil || text.find("etry time not yet reached") != nil {
+                wantsInherited = true
+            } else if status == .bounced && text.find("retry timeout exceeded") != nil {
+                statusOut = .expired
+                wantsInherited = true
+            }
+        }
+
+        var code: Int?
+        var dsn: String?
+        var stage: SMTPStage?
+        if status != .sent {
+            if let r = ReplyScanner.reply(in: text) {
+                code = r.code
+                dsn = r.dsn
+            }
+            stage = ReplyScanner.stage(in: text)
+        } else if let (c, d) = ReplyScanner.codeAt(text, 0) {
+            code = c
+            dsn = d
+        }
+        let textString = Self.oneLine(text)
+        return DeliveryEvent(
+            time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
+            recipient: recipient, domain: PostfixParser.domain(of: recipient), status: statusOut,
+            relay: relay, relayIP: relayIP, dsn: dsn, code: code, stage: stage, text: textString,
+            wantsInheritedCause: wantsInherited)
+    }
+
+    /// Exim joins the lines of a multi-line reply with a literal `\n`; deferwatch reports one
+    /// line, with a space where the line breaks were, as Postfix does.
+    static func oneLine(_ text: Bytes) -> String {
+        guard text.find("\\n") != nil else { return text.string }
+        var out = [UInt8]()
+        out.reserveCapacity(text.count)
+        var i = 0
+        while i < text.count {
+            if text[i] == 92, i + 1 < text.count, text[i + 1] == 110 {
+                out.append(32)
+                i += 2
+            } else {
+                out.append(text[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

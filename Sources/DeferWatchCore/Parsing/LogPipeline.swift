@@ -1,0 +1,117 @@
+/// What the pipeline saw, line by line.
+public struct LineCounters: Sendable, Equatable, Codable {
+    /// Every line handed to the pipeline.
+    public var lines = 0
+    public var postfixLines = 0
+    public var eximLines = 0
+    /// Lines of other programs (dovecot, opendkim, CRON, ...), skipped.
+    public var otherProgramLines = 0
+    /// deferwatch's own lines, never read back.
+    public var ownLines = 0
+    /// Lines with no timestamp/host/program deferwatch knows, skipped.
+    public var unrecognisedLines = 0
+    /// Lines over the length limit, skipped whole (counted by the line splitter).
+    public var oversizedLines = 0
+    /// Delivery attempts found.
+    public var deliveries = 0
+
+    public init() {}
+
+    public var mailLines: Int { postfixLines + eximLines }
+
+    public static func + (a: LineCounters, b: LineCounters) -> LineCounters {
+        var c = a
+        c.lines += b.lines
+        c.postfixLines += b.postfixLines
+        c.eximLines += b.eximLines
+        c.otherProgramLines += b.otherProgramLines
+        c.ownLines += b.ownLines
+        c.unrecognisedLines += b.unrecognisedLines
+        c.oversizedLines += b.oversizedLines
+        c.deliveries += b.deliveries
+        return c
+    }
+}
+
+/// Lines in, classified delivery events out: header parsing, the Postfix and Exim parsers and
+/// the classifier, with the counters of what was skipped. Pure: no I/O and no clock.
+public struct LogPipeline {
+    public var header: LineHeaderParser
+    public var classifier: EventClassifier
+    public var counters = LineCounters()
+    /// The first few unrecognised lines, for the report (bounded).
+    public private(set) var unrecognisedSamples: [String] = []
+    public var sampleLimit = 5
+    /// The syslog identifier deferwatch writes its own alerts under: never read back.
+    public var ownIdentifier: [UInt8] = Array("deferwatch".utf8)
+
+    private let postfix = PostfixParser()
+    private let exim = EximParser()
+    private var lastHostBytes: [UInt8] = []
+    private var lastHost = ""
+    private let defaultHostStorage: PinnedBytes
+
+    public init(header: LineHeaderParser, rules: RuleSet) {
+        self.header = header
+        self.classifier = EventClassifier(rules: rules)
+        defaultHostStorage = PinnedBytes(header.defaultHost)
+    }
+
+    /// One text line (no newline). Calls `emit` for the delivery attempt it holds, if any.
+    public mutating func process(line: Bytes, emit: (DeliveryEvent) -> Void) {
+        counters.lines += 1
+        guard let record = header.parse(line, defaultHostBuffer: defaultHostStorage.bytes) else {
+            counters.unrecognisedLines += 1
+            if unrecognisedSamples.count < sampleLimit { unrecognisedSamples.append(String(line.slice(0, 300).string)) }
+            return
+        }
+        process(record: record, countLine: false, emit: emit)
+    }
+
+    /// One record from a structured source (the journal), or from `process(line:)`.
+    public mutating func process(record: LogRecord, countLine: Bool = true, emit: (DeliveryEvent) -> Void) {
+        if countLine { counters.lines += 1 }
+        let program = record.program
+        var event: DeliveryEvent?
+        if PostfixParser.isPostfix(program: program) {
+            counters.postfixLines += 1
+            event = postfix.parse(record, host: hostString(record.host))
+        } else if EximParser.isExim(program: program) {
+            counters.eximLines += 1
+            event = exim.parse(record, host: hostString(record.host))
+        } else if ownIdentifier.withUnsafeBufferPointer({ program.elementsEqual($0) }) {
+            counters.ownLines += 1
+            return
+        } else {
+            counters.otherProgramLines += 1
+            return
+        }
+        guard var e = event else { return }
+        counters.deliveries += 1
+        classifier.classify(&e)
+        emit(e)
+    }
+
+    /// The host as a String, reusing the previous one when the bytes are the same (most
+    /// logs come from one host), so the common case allocates nothing.
+    private mutating func hostString(_ bytes: Bytes) -> String {
+        if lastHostBytes.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) { return lastHost }
+        lastHostBytes = Array(bytes)
+        lastHost = bytes.string.asciiLowercased
+        return lastHost
+    }
+}
+
+/// Bytes at a stable address for as long as the owner lives.
+final class PinnedBytes: @unchecked Sendable {
+    private let storage: UnsafeMutableBufferPointer<UInt8>
+    let bytes: Bytes
+
+    init(_ content: [UInt8]) {
+        storage = .allocate(capacity: max(1, content.count))
+        _ = storage.initialize(from: content)
+        bytes = Bytes(start: storage.baseAddress, count: content.count)
+    }
+
+    deinit { storage.deallocate() }
+}

@@ -1,0 +1,134 @@
+/// Reads Postfix delivery lines: `QUEUEID: to=<rcpt>, relay=..., dsn=..., status=... (text)`
+/// from any delivery agent (smtp, lmtp, error, retry, local, virtual, pipe, custom
+/// multi-instance names) and qmgr's `status=expired` lines. Never does I/O.
+public struct PostfixParser {
+    public init() {}
+
+    /// Whether a syslog program name is Postfix: `postfix/...`, `postfix-out/...`, or any
+    /// `name/service` whose last part is a Postfix service (custom `syslog_name`).
+    public static func isPostfix(program: Bytes) -> Bool {
+        if program.hasPrefix("postfix") { return true }
+        guard let slash = program.lastIndex(of: 47) else { return false }
+        let service = program.dropFirst(slash + 1)
+        for s in postfixServices where service.equals(s) { return true }
+        return false
+    }
+
+    private static let postfixServices: [StaticString] = [
+        "smtp", "lmtp", "error", "retry", "qmgr", "bounce", "local", "virtual", "pipe", "discard",
+        "smtpd", "cleanup", "pickup", "postscreen", "anvil", "scache", "tlsmgr", "trivial-rewrite",
+    ]
+
+    /// The delivery event on this line, or nil when the line is not a delivery attempt.
+    public func parse(_ record: LogRecord, host: String) -> DeliveryEvent? {
+        let m = record.message
+        // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
+        guard let statusAt = m.find("status=") else { return nil }
+        guard let qidEnd = m.index(of: 58), qidEnd >= 5, qidEnd <= 20, qidEnd + 2 < m.count, m[qidEnd + 1] == 32 else { return nil }
+        for i in 0..<qidEnd {
+            let b = m[i]
+            guard (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) else { return nil }
+        }
+        // Status word.
+        var s = statusAt + 7
+        var statusEnd = s
+        while statusEnd < m.count, m[statusEnd] != 32, m[statusEnd] != 44 { statusEnd += 1 }
+        let word = m.slice(s, statusEnd)
+        let status: DeliveryStatus
+        if word.equals("deferred") { status = .deferred }
+        else if word.equals("sent") { status = .sent }
+        else if word.equals("bounced") { status = .bounced }
+        else if word.equals("expired") { status = .expired }
+        else { return nil }
+        s = statusEnd
+
+        let fields = m.slice(qidEnd + 2, statusAt)
+        var recipient: String?
+        if fields.hasPrefix("to=<"), let close = fields.index(of: 62, from: 4) {
+            recipient = fields.slice(4, close).string
+        } else if status == .expired, fields.hasPrefix("from=<") {
+            recipient = nil // qmgr: the whole message expired
+        } else {
+            return nil
+        }
+
+        var relay: String?
+        var relayIP: String?
+        if let r = fields.find("relay=") {
+            let start = r + 6
+            let end = fields.index(of: 44, from: start) ?? fields.count
+            let value = fields.slice(start, end)
+            if !value.equals("none") {
+                if let (h, ip, _) = ReplyScanner.hostAndIP(value, 0) {
+                    relay = h.string.asciiLowercased
+                    relayIP = ip.string
+                } else {
+                    relay = value.string
+                }
+            }
+        }
+        var dsn: String?
+        if let d = fields.find("dsn=") {
+            let end = fields.index(of: 44, from: d + 4) ?? fields.count
+            dsn = fields.slice(d + 4, end).string
+        }
+
+        // Text: `(...)` after the status word, up to the last `)`.
+        var textBytes = Bytes(start: nil, count: 0)
+        if s + 1 < m.count, m[s] == 32, m[s + 1] == 40, let close = m.lastIndex(of: 41), close > s + 1 {
+            textBytes = m.slice(s + 2, close)
+        } else if s + 2 < m.count, m[s] == 44 {
+            textBytes = m.slice(s + 2, m.count).trimmed() // "status=expired, returned to sender"
+        }
+        var reasonBytes = textBytes
+        if textBytes.hasPrefix("delivery temporarily suspended: ") {
+            reasonBytes = textBytes.dropFirst(32)
+        }
+
+        var code: Int?
+        var stage: SMTPStage?
+        if status == .sent {
+            code = ReplyScanner.codeAt(textBytes, 0)?.0
+        } else {
+            // "host H[ip] said: 421 ...", "host H[ip] refused to talk to me: 421 ..."
+            if let said = reasonBytes.find(" said: ") {
+                code = ReplyScanner.codeAt(reasonBytes, said + 7)?.0
+            } else if let r = reasonBytes.find("refused to talk to me: ") {
+                code = ReplyScanner.codeAt(reasonBytes, r + 23)?.0
+            }
+            stage = ReplyScanner.stage(in: reasonBytes)
+            if relay == nil, let (h, ip) = relayFromText(reasonBytes) {
+                relay = h
+                relayIP = ip
+            }
+        }
+
+        let domain = recipient.flatMap(Self.domain(of:))
+        let text = textBytes.string
+        // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.
+        let reasonStart = text.utf8.count == textBytes.count ? textBytes.count - reasonBytes.count : 0
+        return DeliveryEvent(
+            time: record.time, mta: .postfix, host: host, queueID: m.slice(0, qidEnd).string,
+            recipient: recipient, domain: domain, status: status, relay: relay, relayIP: relayIP,
+            dsn: dsn, code: code, stage: stage, text: text, reasonStart: reasonStart,
+            wantsInheritedCause: status == .expired)
+    }
+
+    /// The remote host named in a connection-level failure text.
+    private func relayFromText(_ t: Bytes) -> (host: String, ip: String)? {
+        for prefix: StaticString in ["connect to ", "lost connection with ", "conversation with ", "host "] {
+            if t.hasPrefix(prefix), let (h, ip, _) = ReplyScanner.hostAndIP(t, prefix.utf8CodeUnitCount) {
+                return (h.string.asciiLowercased, ip.string)
+            }
+        }
+        return nil
+    }
+
+    /// The lower-cased part after the last `@`, or nil.
+    static func domain(of address: String) -> String? {
+        guard let at = address.utf8.lastIndex(of: 64) else { return nil }
+        let d = address.utf8[address.utf8.index(after: at)...]
+        guard !d.isEmpty else { return nil }
+        return String(Substring(d)).asciiLowercased
+    }
+}

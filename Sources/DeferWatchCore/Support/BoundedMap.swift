@@ -1,0 +1,53 @@
+/// A map with a hard size bound and approximately-least-recently-used eviction, in O(1):
+/// two generations; a hit in the old generation moves the entry to the new one, and when
+/// the new generation is full the old one is dropped whole. At most `capacity` entries.
+public struct BoundedMap<Key: Hashable, Value> {
+    public let capacity: Int
+    private var young: [Key: Value] = [:]
+    private var old: [Key: Value] = [:]
+    public private(set) var evictions = 0
+
+    public init(capacity: Int) {
+        precondition(capacity >= 2)
+        self.capacity = capacity
+    }
+
+    public var count: Int { young.count + old.count }
+
+    public subscript(key: Key) -> Value? {
+        mutating get {
+            if let v = young[key] { return v }
+            guard let v = old.removeValue(forKey: key) else { return nil }
+            insert(key, v)
+            return v
+        }
+        set {
+            if let newValue {
+                if young[key] != nil { young[key] = newValue; return }
+                old.removeValue(forKey: key)
+                insert(key, newValue)
+            } else {
+                young.removeValue(forKey: key)
+                old.removeValue(forKey: key)
+            }
+        }
+    }
+
+    /// Reads without refreshing recency.
+    public func peek(_ key: Key) -> Value? { young[key] ?? old[key] }
+
+    private mutating func insert(_ key: Key, _ value: Value) {
+        if young.count >= capacity / 2 {
+            evictions += old.count
+            old = young
+            young = [:]
+            young.reserveCapacity(capacity / 2)
+        }
+        young[key] = value
+    }
+
+    public func forEach(_ body: (Key, Value) -> Void) {
+        for (k, v) in old where young[k] == nil { body(k, v) }
+        for (k, v) in young { body(k, v) }
+    }
+}

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeferWatchCore
+
+/// Runs the pipeline over finished logs (files, rotated .gz archives, stdin) for
+/// `deferwatch analyze`. Inputs are read oldest first (by modification time, then by
+/// rotation number), so `mail.log mail.log.1 mail.log.2.gz` in any order reads in log order.
+/// A bad input is reported and skipped; the others are still read.
+public final class BatchAnalyzer {
+    public struct Options {
+        public var inputs: [String]
+        public var rules: RuleSet
+        public var defaultHost: String
+        public var zone: any LocalTimeZone
+        public var maxLineLength: Int = 64 * 1024
+        /// Show a progress line on stderr (only worth it on a terminal and a large input).
+        public var progress: Bool = false
+
+        public init(inputs: [String], rules: RuleSet, defaultHost: String = SystemTimeZone.hostName(),
+                    zone: any LocalTimeZone = SystemTimeZone()) {
+            self.inputs = inputs
+            self.rules = rules
+            self.defaultHost = defaultHost
+            self.zone = zone
+        }
+    }
+
+    public struct Result {
+        public var counters = LineCounters()
+        public var unrecognisedSamples: [String] = []
+        public var errors: [InputError] = []
+        /// The inputs in the order they were read.
+        public var order: [String] = []
+    }
+
+    public let options: Options
+
+    public init(options: Options) { self.options = options }
+
+    public func run(_ onEvent: (DeliveryEvent) -> Void) -> Result {
+        var result = Result()
+        var opened: [(path: String, fd: Int32, info: ChunkReader.Info, given: Int)] = []
+        for (i, path) in options.inputs.enumerated() {
+            do {
+                let (fd, info) = try ChunkReader(path: path).open()
+                opened.append((path, fd, info, i))
+            } catch {
+                result.errors.append(error)
+                writeStderr("deferwatch: \(error)")
+            }
+        }
+        opened.sort { a, b in
+            if a.info.isStdin != b.info.isStdin { return b.info.isStdin }
+            if a.info.mtime != b.info.mtime { return a.info.mtime < b.info.mtime }
+            let ra = Self.rotationNumber(a.path), rb = Self.rotationNumber(b.path)
+            if ra != rb { return ra > rb }
+            return a.given < b.given
+        }
+        let (y0, m0) = SystemTimeZone.yearAndMonth(of: Int64(time(nil)))
+        var pipeline = LogPipeline(
+            header: LineHeaderParser(yearHint: y0, monthHint: m0, zone: options.zone, defaultHost: options.defaultHost),
+            rules: options.rules)
+        let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
+        let showProgress = options.progress && isatty(2) != 0 && totalBytes > 64 << 20
+        var doneBytes: Int64 = 0
+        var lastReport = monotonicSeconds()
+        var oversized = 0
+
+        for input in opened {
+            result.order.append(input.path)
+            let (y, m) = SystemTimeZone.yearAndMonth(of: input.info.mtime)
+            pipeline.header = LineHeaderParser(yearHint: y, monthHint: m, zone: options.zone, defaultHost: options.defaultHost)
+            var splitter = LineSplitter(maxLineLength: options.maxLineLength)
+            let base = doneBytes
+            do {
+                try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
+                    splitter.feed(chunk) { line in pipeline.process(line: line, emit: onEvent) }
+                }, progress: showProgress ? { n in
+                    let now = monotonicSeconds()
+                    if now - lastReport >= 0.5 {
+                        lastReport = now
+                        let pct = totalBytes > 0 ? Int(100 * (base + n) / totalBytes) : 0
+                        writeProgress("deferwatch: \(input.path): \(pct)%, \(pipeline.counters.lines) lines")
+                    }
+                } : nil)
+            } catch {
+                result.errors.append(error)
+                if showProgress { writeProgress("") }
+                writeStderr("deferwatch: \(error)")
+            }
+            splitter.finish { line in pipeline.process(line: line, emit: onEvent) }
+            oversized += splitter.oversizedLines
+            doneBytes += input.info.size
+        }
+        if showProgress { writeProgress("") }
+        result.counters = pipeline.counters
+        result.counters.oversizedLines = oversized
+        result.unrecognisedSamples = pipeline.unrecognisedSamples
+        return result
+    }
+
+    /// `mail.log.3.gz` -> 3, `mail.log` -> 0.
+    static func rotationNumber(_ path: String) -> Int {
+        var name = Substring(path.split(separator: "/").last ?? "")
+        for ext in [".gz", ".bz2", ".xz"] where name.hasSuffix(ext) { name = name.dropLast(ext.count) }
+        guard let dot = name.lastIndex(of: ".") else { return 0 }
+        return Int(name[name.index(after: dot)...]) ?? 0
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+private func writeProgress(_ s: String) {
+    // Carriage return and clear-to-end-of-line: one line that updates in place.
+    let text = "\r\u{1B}[K" + s
+    _ = text.withCString { Glibc.write(2, $0, strlen($0)) }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import DeferWatchCore
+import DeferWatchDaemon
+
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Read finished logs and report deferrals by destination and cause.",
+        discussion: """
+        Reads syslog files (RFC 3164 or RFC 3339 timestamps), journalctl -o short,
+        short-iso and short-precise output, and Exim mainlogs; .gz files are decompressed;
+        - is standard input. Several files are read oldest first.
+
+        Examples:
+          deferwatch analyze /var/log/mail.log /var/log/mail.log.1 /var/log/mail.log.2.gz
+          deferwatch analyze /var/log/exim4/mainlog
+          journalctl -u postfix@- -o short-iso | deferwatch analyze -
+          deferwatch analyze --events /var/log/mail.log | jq 'select(.status=="deferred")'
+        """
+    )
+
+    @Argument(help: ArgumentHelp("Log files to read (- for standard input).", valueName: "file"))
+    var files: [String]
+
+    @Flag(name: .long, help: "Print the report as one JSON document.")
+    var json = false
+
+    @Flag(name: .long, help: "Print one JSON object per delivery attempt, in log order, instead of the report.")
+    var events = false
+
+    @Option(name: .long, help: "How many destinations and unexplained texts the text report lists.")
+    var limit: Int = 20
+
+    @Option(name: .long, help: ArgumentHelp("Host name for lines that carry none (Exim mainlog). Default: this machine's.", valueName: "name"))
+    var host: String?
+
+    @Flag(name: .long, help: "Timestamps without a zone are UTC (default: the local time zone).")
+    var utc = false
+
+    @OptionGroup var rules: RulesOptions
+
+    func validate() throws {
+        if files.isEmpty { throw ValidationError("give at least one log file, or - for standard input") }
+        if limit < 0 { throw ValidationError("--limit must be zero or more") }
+    }
+
+    func run() throws {
+        let ruleSet = try rules.load()
+        var options = BatchAnalyzer.Options(inputs: files, rules: ruleSet)
+        if let host { options.defaultHost = host }
+        if utc { options.zone = FixedOffsetZone(seconds: 0) }
+        options.progress = true
+        let analyzer = BatchAnalyzer(options: options)
+        let out = FDWriter(fd: 1)
+        let result: BatchAnalyzer.Result
+        if events {
+            var w = JSONWriter(capacity: 1024)
+            result = analyzer.run { e in
+                w.reset()
+                e.writeJSON(to: &w)
+                w.bytes.append(10)
+                out.write(w.bytes)
+            }
+        } else {
+            var builder = ReportBuilder()
+            result = analyzer.run { builder.add($0) }
+            var report = builder.finish(counters: result.counters, unrecognisedSamples: result.unrecognisedSamples)
+            report.inputs = result.order
+            report.inputErrors = result.errors.map(\.description)
+            if json {
+                out.write(report.json(limit: nil))
+            } else {
+                out.write(report.text(limit: limit))
+            }
+        }
+        out.flush()
+        if !result.errors.isEmpty { throw ExitCode(1) }
+    }
+}

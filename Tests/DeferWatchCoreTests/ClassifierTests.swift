@@ -1,0 +1,97 @@
+import DeferWatchCore
+import DeferWatchTestSupport
+import Testing
+
+@Suite struct ClassifierTests {
+    @Test func needleMatcherFindsOverlappingNeedlesCaseInsensitively() {
+        let m = NeedleMatcher(needles: ["rate limit", "limit", "LIMITED", "he", "she", "hers"])
+        var found: [Bool] = []
+        var text = "Your IP has been RATE LIMITED; ushers"
+        text.withUTF8 { m.scan($0, into: &found) }
+        #expect(found == [true, true, true, true, true, true])
+        found = []
+        var other = "nothing to see"
+        other.withUTF8 { m.scan($0, into: &found) }
+        #expect(found == [false, false, false, false, false, false])
+    }
+
+    @Test func firstMatchingRuleDecidesAndAllMatchersMustHold() {
+        let rules = RuleSet(rules: [
+            Rule(id: "google-auth", cause: .authentication, provider: "google", contains: ["rate limited", "unauthenticated"]),
+            Rule(id: "rate", cause: .rateLimit, containsAny: ["rate limited", "too many messages"]),
+            Rule(id: "class", cause: .mailbox, dsn: ["4.2.*"]),
+            Rule(id: "code", cause: .serviceUnavailable, codes: [421], contains: ["try again"]),
+        ], providers: [Provider(name: "google", relays: ["google.com"], domains: ["gmail.com"])])
+        let g = rules.providerIndex(relay: "gmail-smtp-in.l.google.com", domain: "example-workspace.com")
+        #expect(g == 0)
+        #expect(rules.providerIndex(relay: nil, domain: "gmail.com") == 0)
+        #expect(rules.providerIndex(relay: "notgoogle.com", domain: "example.com") == nil)
+        #expect(rules.classify("421 rate limited: unauthenticated", provider: g).0 == .authentication)
+        #expect(rules.classify("421 rate limited: unauthenticated", provider: nil).0 == .rateLimit)
+        #expect(rules.classify("452 mailbox full", dsn: "4.2.2").0 == .mailbox)
+        #expect(rules.classify("452 mailbox full", dsn: "4.3.2").0 == .other)
+        #expect(rules.classify("421 Try again later", code: 421).0 == .serviceUnavailable)
+        #expect(rules.classify("450 Try again later", code: 450).1 == nil)
+    }
+
+    @Test func userRulesOverrideAndExtend() throws {
+        let user = """
+        [[rule]]
+        id = "my-local-policy"
+        cause = "content"
+        contains = ["policy 42"]
+
+        [[rule]]
+        id = "\(RuleSet.builtin().rules[0].id)"
+        enabled = false
+        """
+        let set = try RuleSet.load(files: [("user.toml", user)])
+        let builtin = RuleSet.builtin()
+        #expect(set.rules.first?.id == "my-local-policy")
+        #expect(set.rules.count == builtin.rules.count)
+        #expect(!set.rules.contains { $0.id == builtin.rules[0].id })
+    }
+
+    @Test func badRulesAreReportedWithFileAndLine() {
+        let bad = """
+        version = 1
+
+        [[rule]]
+        id = "ok-rule"
+        cause = "rate_limit"
+        contains = ["x"]
+
+        [[rule]]
+        id = "bad-rule"
+        cause = "sunspots"
+        colour = "red"
+        """
+        do {
+            _ = try RuleSet.load(files: [("mine.toml", bad)])
+            Issue.record("bad rules loaded")
+        } catch {
+            let text = error.description
+            #expect(text.contains("mine.toml:10: unknown cause \"sunspots\""), "\(text)")
+            #expect(text.contains("mine.toml:11: unknown key \"colour\""), "\(text)")
+            #expect(text.contains("no matcher"), "\(text)")
+        }
+        do {
+            _ = try RuleSet.load(files: [("broken.toml", "[[rule]\nid = 1")])
+            Issue.record("broken TOML loaded")
+        } catch {
+            #expect(error.description.hasPrefix("broken.toml:1:"), "\(error.description)")
+        }
+    }
+}
+
+@Suite struct JSONWriterTests {
+    @Test func escapesControlCharactersAndQuotes() {
+        var w = JSONWriter()
+        w.beginObject()
+        w.key("t"); w.string("a\"b\\c\nd\u{01}e\u{7f}é")
+        w.key("n"); w.int(nil)
+        w.key("a"); w.beginArray(); w.int(1); w.bool(true); w.double(0.25); w.endArray()
+        w.endObject()
+        #expect(String(decoding: w.bytes, as: UTF8.self) == #"{"t":"a\"b\\c\nd\u0001e\u007fé","n":null,"a":[1,true,0.25]}"#)
+    }
+}

@@ -1,0 +1,146 @@
+import DeferWatchTestSupport
+import Foundation
+import Testing
+
+/// `deferwatch analyze` and `classify` as a user runs them: the built binary, real files.
+@Suite struct AnalyzeCommandTests {
+    static let good = """
+    Nov 28 10:00:00 mx1 postfix/smtp[1]: ABCDEF1234: to=<a@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1, delays=0/0/0/1, dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.102.27] said: 421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp (in reply to end of DATA command))
+    Nov 28 10:00:01 mx1 postfix/smtp[1]: ABCDEF1235: to=<b@example.org>, relay=mx.example.org[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)
+
+    """
+
+    func json(_ r: ProcessResult) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: r.stdout) as! [String: Any]
+    }
+
+    func attempts(_ j: [String: Any]) -> Int { (j["attempts"] as! [String: Any])["total"] as! Int }
+
+    @Test func reportCountsAttemptsAndCauses() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let f = dir.appendingPathComponent("mail.log")
+        try Self.good.write(to: f, atomically: true, encoding: .utf8)
+        let r = try ProcessRunner.deferwatch(["analyze", "--json", f.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try json(r)
+        #expect(attempts(j) == 2)
+        let dest = (j["destinations"] as! [[String: Any]]).first!
+        #expect(dest["domain"] as? String == "gmail.com")
+        #expect(dest["provider"] as? String == "google")
+        let text = try ProcessRunner.deferwatch(["analyze", f.path])
+        #expect(text.status == 0)
+        #expect(text.stdoutText.contains("gmail.com [google]"))
+    }
+
+    @Test func eventsAreJSONLinesInLogOrder() throws {
+        let r = try ProcessRunner.deferwatch(["analyze", "--events", "-"], stdin: Data(Self.good.utf8))
+        #expect(r.status == 0)
+        let lines = r.stdoutText.split(separator: "\n")
+        #expect(lines.count == 2)
+        let first = try JSONSerialization.jsonObject(with: Data(lines[0].utf8)) as! [String: Any]
+        for key in ["time", "mta", "host", "queue_id", "recipient", "domain", "status", "relay", "relay_ip", "dsn",
+                    "code", "stage", "cause", "inherited", "provider", "text"] {
+            #expect(first.keys.contains(key), "missing \(key)")
+        }
+        #expect(first["status"] as? String == "deferred")
+        #expect(first["code"] as? Int == 421)
+    }
+
+    /// Bad input is reported on stderr with the file's name; everything else is processed.
+    @Test func badInputIsReportedAndTheRestIsProcessed() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let good = dir.appendingPathComponent("good.log")
+        try Self.good.write(to: good, atomically: true, encoding: .utf8)
+
+        var rng = SystemRandomNumberGenerator()
+        let garbage = dir.appendingPathComponent("random.bin")
+        try Data((0..<200_000).map { _ in UInt8.random(in: 0...255, using: &rng) }).write(to: garbage)
+        let nul = dir.appendingPathComponent("nul.log")
+        try Data([0, 0, 0, 10, 0] + Array(Self.good.utf8).map { $0 == 32 ? 0 : $0 }).write(to: nul)
+        let badUTF8 = dir.appendingPathComponent("bad-utf8.log")
+        var bytes = Array(Self.good.utf8)
+        bytes.insert(contentsOf: [0xFF, 0xC3, 0x28, 0xE2, 0x82], at: 60) // inside the recipient
+        try Data(bytes).write(to: badUTF8)
+        let huge = dir.appendingPathComponent("huge.log")
+        try Data([UInt8](repeating: 65, count: 10 << 20) + [10] + Array(Self.good.utf8)).write(to: huge)
+        let empty = dir.appendingPathComponent("empty.log")
+        try Data().write(to: empty)
+        let missing = dir.appendingPathComponent("missing.log")
+        let sub = dir.appendingPathComponent("a-directory")
+        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+
+        // Each content problem alone: exit 0, a report, no crash.
+        for f in [garbage, nul, badUTF8, huge, empty] {
+            let r = try ProcessRunner.deferwatch(["analyze", "--json", f.path])
+            #expect(r.status == 0, "\(f.lastPathComponent): status \(r.status) \(r.stderr)")
+            #expect((try? json(r)) != nil, "\(f.lastPathComponent): no JSON report")
+        }
+        let h = try json(try ProcessRunner.deferwatch(["analyze", "--json", huge.path]))
+        #expect(((h["lines"] as! [String: Any])["oversized"] as! Int) == 1)
+        #expect(attempts(h) == 2, "the lines after a 10 MB line are read")
+        let u = try json(try ProcessRunner.deferwatch(["analyze", "--json", badUTF8.path]))
+        #expect(attempts(u) == 2, "invalid UTF-8 does not lose the line")
+
+        // Missing file and directory: named on stderr, exit 1, the good file still reported.
+        let r = try ProcessRunner.deferwatch(["analyze", "--json", missing.path, sub.path, good.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("missing.log: cannot open: No such file or directory"), "\(r.stderr)")
+        #expect(r.stderr.contains("a-directory: cannot read: is a directory"), "\(r.stderr)")
+        #expect(attempts(try json(r)) == 2)
+    }
+
+    @Test func gzipInputAndATruncatedArchive() throws {
+        let dir = TestPaths.temporaryDirectory()
+        var big = ""
+        for i in 0..<20_000 {
+            big += "Nov 28 10:00:00 mx1 postfix/smtp[1]: A\(String(i, radix: 16).uppercased().leftPadZero(9)): to=<u\(i)@example.org>, relay=mx.example.org[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=4.2.2, status=deferred (host mx.example.org[192.0.2.10] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command))\n"
+        }
+        let plain = dir.appendingPathComponent("mail.log.2")
+        try big.write(to: plain, atomically: true, encoding: .utf8)
+        let gz = try ProcessRunner.run(URL(fileURLWithPath: "/bin/gzip"), ["-k", "-f", plain.path])
+        #expect(gz.status == 0)
+        let gzPath = plain.path + ".gz"
+        let ok = try ProcessRunner.deferwatch(["analyze", "--json", gzPath])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(attempts(try json(ok)) == 20_000)
+
+        let data = try Data(contentsOf: URL(fileURLWithPath: gzPath))
+        let cut = dir.appendingPathComponent("cut.log.gz")
+        try data.prefix(data.count / 2).write(to: cut)
+        let r = try ProcessRunner.deferwatch(["analyze", "--json", cut.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("cut.log.gz: truncated gzip file"), "\(r.stderr)")
+        let n = attempts(try json(r))
+        #expect(n > 1000 && n < 20_000, "the lines before the cut are read: \(n)")
+    }
+
+    @Test func classifyOneTextAndAStream() throws {
+        let one = try ProcessRunner.deferwatch(["classify", "--json", "--relay", "gmail-smtp-in.l.google.com", "421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp"])
+        #expect(one.status == 0)
+        let j = try JSONSerialization.jsonObject(with: one.stdout) as! [String: Any]
+        #expect(j["provider"] as? String == "google")
+        #expect(j["cause"] as? String != nil)
+
+        let stream = try ProcessRunner.deferwatch(["classify"], stdin: Data("connect to mx.example.org[192.0.2.1]:25: Connection refused\n\n450 4.2.2 Mailbox full\n".utf8))
+        #expect(stream.status == 0)
+        let lines = stream.stdoutText.split(separator: "\n")
+        #expect(lines.count == 2)
+        for l in lines {
+            let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
+            #expect(Set(o.keys).isSuperset(of: ["text", "cause", "provider", "rule"]))
+        }
+    }
+
+    @Test func badRulesFileExitsTwo() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let f = dir.appendingPathComponent("rules.toml")
+        try "[[rule]]\nid = \"x\"\ncause = \"nope\"\ncontains = [\"a\"]\n".write(to: f, atomically: true, encoding: .utf8)
+        let r = try ProcessRunner.deferwatch(["analyze", "--rules", f.path, "-"], stdin: Data())
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("rules.toml:3: unknown cause \"nope\""), "\(r.stderr)")
+    }
+}
+
+extension String {
+    func leftPadZero(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
+}
