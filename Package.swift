@@ -23,7 +23,7 @@ let package = Package(
         .target(
             name: "DeferWatchCore",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
-            resources: [.embedInCode("Resources/rules.toml")]
+            resources: [.embedInCode("Resources/rules.toml"), .embedInCode("Resources/hints.toml"), .embedInCode("Resources/deferwatch.toml")]
         ),
         // I/O: file and gzip readers, sinks (and later the journal, checkpoints, status server).
         .target(

@@ -16,17 +16,21 @@ struct AnalyzeCommand: ParsableCommand {
           deferwatch analyze /var/log/exim4/mainlog
           journalctl -u postfix@- -o short-iso | deferwatch analyze -
           deferwatch analyze --events /var/log/mail.log | jq 'select(.status=="deferred")'
+          deferwatch analyze --alerts /var/log/mail.log.1
         """
     )
 
     @Argument(help: ArgumentHelp("Log files to read (- for standard input).", valueName: "file"))
     var files: [String]
 
-    @Flag(name: .long, help: "Print the report as one JSON document.")
+    @Flag(name: .long, help: "Print JSON: the report as one document; with --alerts, one object per transition.")
     var json = false
 
     @Flag(name: .long, help: "Print one JSON object per delivery attempt, in log order, instead of the report.")
     var events = false
+
+    @Flag(name: .long, help: "Replay the logs through the alert tracker and print the alert transitions the daemon would have written.")
+    var alerts = false
 
     @Option(name: .long, help: "How many destinations and unexplained texts the text report lists.")
     var limit: Int = 20
@@ -37,20 +41,21 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Timestamps without a zone are UTC (default: the local time zone).")
     var utc = false
 
-    @OptionGroup var rules: RulesOptions
+    @OptionGroup var options: ConfigOptions
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one log file, or - for standard input") }
         if limit < 0 { throw ValidationError("--limit must be zero or more") }
+        if events && alerts { throw ValidationError("--events and --alerts are two different outputs: choose one") }
     }
 
     func run() throws {
-        let ruleSet = try rules.load()
-        var options = BatchAnalyzer.Options(inputs: files, rules: ruleSet)
-        if let host { options.defaultHost = host }
-        if utc { options.zone = FixedOffsetZone(seconds: 0) }
-        options.progress = true
-        let analyzer = BatchAnalyzer(options: options)
+        let loaded = try options.load()
+        var batch = BatchAnalyzer.Options(inputs: files, rules: loaded.rules)
+        if let host { batch.defaultHost = host }
+        if utc { batch.zone = FixedOffsetZone(seconds: 0) }
+        batch.progress = true
+        let analyzer = BatchAnalyzer(options: batch)
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result
         if events {
@@ -61,6 +66,13 @@ struct AnalyzeCommand: ParsableCommand {
                 w.bytes.append(10)
                 out.write(w.bytes)
             }
+        } else if alerts {
+            var tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
+            let sink: any AlertSink = json ? JSONLinesAlertSink(writer: out) : TextAlertSink(writer: out)
+            result = analyzer.run { e in
+                for t in tracker.record(e) { sink.write(t) }
+            }
+            for t in tracker.summariesAtEnd() { sink.write(t) }
         } else {
             var builder = ReportBuilder()
             result = analyzer.run { builder.add($0) }

@@ -30,10 +30,10 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON even for a single text.")
     var json = false
 
-    @OptionGroup var rules: RulesOptions
+    @OptionGroup var options: ConfigOptions
 
     func run() throws {
-        let ruleSet = try rules.load()
+        let ruleSet = try options.load().rules
         var classifier = TextClassifier(rules: ruleSet)
         let out = FDWriter(fd: 1)
         if let text {

@@ -20,27 +20,23 @@ enum DeferWatchVersion {
     static let string = "0.1.0"
 }
 
-/// Options shared by the commands that classify.
-struct RulesOptions: ParsableArguments {
+/// Options shared by the commands that classify: the configuration and extra rules.
+struct ConfigOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "The configuration file (default: \(ConfigLoader.defaultPath) when it exists, else the built-in defaults).",
+        valueName: "file"))
+    var config: String?
+
     @Option(name: .customLong("rules"), help: ArgumentHelp(
         "A rules file that extends or overrides the built-in rules (repeatable).", valueName: "file"))
     var ruleFiles: [String] = []
 
-    /// The built-in rules plus the user's files; exits with status 2 on a bad file.
-    func load() throws -> RuleSet {
-        var files: [(name: String, text: String)] = []
-        for path in ruleFiles {
-            do {
-                files.append((path, try readTextFile(path)))
-            } catch {
-                writeStderr("deferwatch: \(error)")
-                throw ExitCode(2)
-            }
-        }
+    /// The configuration, rules and hints; exits with status 2 on any problem.
+    func load() throws -> LoadedConfig {
         do {
-            return try RuleSet.load(files: files)
+            return try ConfigLoader.load(path: config, extraRules: ruleFiles)
         } catch {
-            writeStderr("deferwatch: bad rules:\n\(error)")
+            writeStderr("deferwatch: bad configuration:\n\(error)")
             throw ExitCode(2)
         }
     }

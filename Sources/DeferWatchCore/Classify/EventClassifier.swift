@@ -7,8 +7,13 @@ public struct EventClassifier {
     public let rules: RuleSet
     private var scratch = RuleSet.Scratch()
     private var byRelay: BoundedMap<String, Cause>
-    private var byDomain: BoundedMap<String, Cause>
+    private var byDomain: BoundedMap<String, DomainMemory>
     private var byQueue: BoundedMap<String, QueueMemory>
+
+    struct DomainMemory {
+        var cause: Cause
+        var relay: String?
+    }
 
     struct QueueMemory {
         var cause: Cause
@@ -64,9 +69,12 @@ public struct EventClassifier {
         if let relay = e.relay, let c = byRelay[relay] {
             e.cause = c
             e.inherited = true
-        } else if let domain = e.domain, let c = byDomain[domain] {
-            e.cause = c
+        } else if let domain = e.domain, let m = byDomain[domain] {
+            // "retry time not reached for any host for 'example.org'": the hosts are the ones
+            // that failed before, so the event speaks of that relay (and its provider).
+            e.cause = m.cause
             e.inherited = true
+            if e.relay == nil { e.relay = m.relay }
         } else if let q = byQueue[e.queueID] {
             e.cause = q.cause
             e.inherited = true
@@ -79,7 +87,7 @@ public struct EventClassifier {
 
     private mutating func remember(_ e: DeliveryEvent, _ cause: Cause) {
         if let relay = e.relay { byRelay[relay] = cause }
-        if let domain = e.domain { byDomain[domain] = cause }
+        if let domain = e.domain { byDomain[domain] = DomainMemory(cause: cause, relay: e.relay) }
         byQueue[e.queueID] = QueueMemory(cause: cause, recipient: e.recipient, domain: e.domain, relay: e.relay)
     }
 }

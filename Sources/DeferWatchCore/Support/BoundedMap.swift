@@ -33,6 +33,16 @@ public struct BoundedMap<Key: Hashable, Value> {
         }
     }
 
+    /// Runs `body` on the value in place (inserting `defaultValue()` first if absent).
+    @discardableResult
+    public mutating func withValue<R>(_ key: Key, default defaultValue: @autoclosure () -> Value, _ body: (inout Value) -> R) -> R {
+        if young[key] == nil {
+            let v = old.removeValue(forKey: key) ?? defaultValue()
+            insert(key, v)
+        }
+        return body(&young[key]!)
+    }
+
     /// Reads without refreshing recency.
     public func peek(_ key: Key) -> Value? { young[key] ?? old[key] }
 

@@ -1,0 +1,46 @@
+/// One episode: a destination deferring for one cause, from the moment it crossed the
+/// thresholds until mail flows again. Owned by the tracker; its transitions are values.
+public struct Alert: Sendable, Equatable {
+    public var id: Int
+    public var key: DestinationKey
+    public var cause: Cause
+    public var mta: MTA
+    public var provider: String?
+    public var domain: String?
+    public var relay: String?
+    public var severity: Severity
+    public var openedAt: Int64
+    public var firstSeen: Int64
+    public var lastSeen: Int64
+    /// Last delivery to the destination after the last deferral (mail flows again).
+    public var lastSuccess: Int64?
+    public var deferrals: Int
+    public var attempts: Int
+    public var expired: Int
+    public var recipientHashes: Set<Int>
+    public var recurring: Int
+    public var sample: String
+    public var nextRemind: Int64
+    public var escalations: Int
+
+    /// Distinct recipients are counted exactly up to this many.
+    public static let recipientCap = 10_000
+
+    public var recipients: Int { recipientHashes.count }
+}
+
+/// One line of an alert's life, as written to syslog and printed by `analyze --alerts`.
+public struct AlertTransition: Sendable, Equatable {
+    public var time: Int64
+    public var state: AlertState
+    public var severity: Severity
+    public var alert: Alert
+    public var window: Int64
+    public var hint: String
+    /// For a resolve: the alert that took this one over (a provider-wide episode).
+    public var absorbedBy: Int?
+    /// The sending host the alert speaks for (nil: several hosts).
+    public var host: String?
+    /// True for the summary of an alert still open when the input ended.
+    public var endOfInput: Bool = false
+}

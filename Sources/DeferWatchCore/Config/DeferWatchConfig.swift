@@ -1,0 +1,154 @@
+import TOMLKit
+
+/// Where and how alerts go to syslog.
+public struct SyslogConfig: Sendable, Equatable {
+    public enum Format: String, Sendable { case rfc3164, rfc5424 }
+    public var socket = "/dev/log"
+    public var facility = "mail"
+    public var identifier = "deferwatch"
+    public var format = Format.rfc3164
+    public var queue = 1000
+
+    public init() {}
+
+    /// Syslog facility numbers.
+    public static let facilities: [String: Int] = [
+        "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
+        "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11,
+        "local0": 16, "local1": 17, "local2": 18, "local3": 19, "local4": 20, "local5": 21, "local6": 22, "local7": 23,
+    ]
+
+    public var facilityNumber: Int { Self.facilities[facility] ?? 2 }
+}
+
+/// The whole configuration (Config/deferwatch.toml documents every key).
+public struct DeferWatchConfig: Sendable, Equatable {
+    public var tracker = TrackerConfig()
+    public var syslog = SyslogConfig()
+    public var ruleFiles: [String] = []
+    public var hintFiles: [String] = []
+
+    public init() {}
+
+    /// The documented default configuration (Config/deferwatch.toml, compiled in).
+    public static var defaultText: String { String(decoding: PackageResources.deferwatch_toml, as: UTF8.self) }
+
+    /// Parses a configuration file; every problem is reported with file:line.
+    public static func parse(name: String, text: String) throws(ConfigErrors) -> DeferWatchConfig {
+        let source = try TOMLSource(name: name, text: text)
+        var problems: [ConfigProblem] = []
+        var c = DeferWatchConfig()
+        var top = TOMLReader(source: source, table: source.table) { source.line(ofSection: nil, key: $0) }
+        let alerts = top.subtable("alerts")
+        let syslog = top.subtable("syslog")
+        let classify = top.subtable("classify")
+        top.rejectUnknownKeys(context: "the configuration")
+        problems += top.problems
+
+        if let alerts {
+            var r = TOMLReader(source: source, table: alerts) { source.line(ofSection: "alerts", key: $0) }
+            if let v = r.duration("window") { c.tracker.window = v }
+            if let v = r.duration("bucket") { c.tracker.bucket = v }
+            if let v = r.duration("remind_every") { c.tracker.remindEvery = v }
+            if let v = r.int("stale_factor") { c.tracker.staleFactor = Int64(v) }
+            if let v = r.int("greylisting_repeats") { c.tracker.greylistingRepeats = v }
+            if let v = r.duration("recurrence_period") { c.tracker.recurrencePeriod = v }
+            if let v = r.int("max_tracked_keys") { c.tracker.maxKeys = v }
+            if let v = r.int("max_tracked_messages") { c.tracker.maxMessages = v }
+            if c.tracker.bucket <= 0 || c.tracker.window < c.tracker.bucket { r.problem("window", "window must be at least one bucket long") }
+            if c.tracker.window / max(1, c.tracker.bucket) > 1440 { r.problem("bucket", "at most 1440 buckets per window") }
+            if c.tracker.maxKeys < 100 { r.problem("max_tracked_keys", "max_tracked_keys must be at least 100") }
+            if c.tracker.maxMessages < 100 { r.problem("max_tracked_messages", "max_tracked_messages must be at least 100") }
+            if c.tracker.staleFactor < 1 { r.problem("stale_factor", "stale_factor must be at least 1") }
+            if let d = r.subtable("default") {
+                c.tracker.defaults = thresholds(d, base: c.tracker.defaults, section: "alerts.default", source, &problems)
+            }
+            if let causes = r.subtable("cause") {
+                for name in causes.keys {
+                    guard let cause = Cause(rawValue: name) else {
+                        problems.append(ConfigProblem(file: source.name, line: source.line(ofSection: "alerts.cause.\(name)", key: nil),
+                                                      message: "unknown cause \"\(name)\" in [alerts.cause]"))
+                        continue
+                    }
+                    guard let t = causes[name]?.table else { continue }
+                    let base = c.tracker.perCause[cause] ?? c.tracker.defaults
+                    c.tracker.perCause[cause] = thresholds(t, base: base, section: "alerts.cause.\(name)", source, &problems)
+                }
+            }
+            r.rejectUnknownKeys(context: "[alerts]")
+            problems += r.problems
+        }
+        if let syslog {
+            var r = TOMLReader(source: source, table: syslog) { source.line(ofSection: "syslog", key: $0) }
+            if let v = r.string("socket") { c.syslog.socket = v }
+            if let v = r.string("facility") {
+                if SyslogConfig.facilities[v] == nil { r.problem("facility", "unknown facility \"\(v)\" (mail, daemon, user, local0 .. local7, ...)") }
+                c.syslog.facility = v
+            }
+            if let v = r.string("identifier") {
+                if v.isEmpty || v.contains(" ") || v.count > 48 { r.problem("identifier", "identifier must be 1-48 characters without spaces") }
+                c.syslog.identifier = v
+            }
+            if let v = r.string("format") {
+                if let f = SyslogConfig.Format(rawValue: v) { c.syslog.format = f } else { r.problem("format", "format must be rfc3164 or rfc5424") }
+            }
+            if let v = r.int("queue") {
+                if v < 1 { r.problem("queue", "queue must be at least 1") }
+                c.syslog.queue = v
+            }
+            r.rejectUnknownKeys(context: "[syslog]")
+            problems += r.problems
+        }
+        if let classify {
+            var r = TOMLReader(source: source, table: classify) { source.line(ofSection: "classify", key: $0) }
+            c.ruleFiles = r.strings("rules") ?? []
+            c.hintFiles = r.strings("hints") ?? []
+            r.rejectUnknownKeys(context: "[classify]")
+            problems += r.problems
+        }
+        if !problems.isEmpty { throw ConfigErrors(problems) }
+        return c
+    }
+
+    private static func thresholds(_ t: TOMLTable, base: CauseThresholds, section: String, _ source: TOMLSource,
+                                   _ problems: inout [ConfigProblem]) -> CauseThresholds {
+        var r = TOMLReader(source: source, table: t) { source.line(ofSection: section, key: $0) }
+        var th = base
+        if let v = r.int("min_deferrals") { th.minDeferrals = v; if v < 1 { r.problem("min_deferrals", "min_deferrals must be at least 1") } }
+        if let v = r.int("min_messages") { th.minMessages = v; if v < 1 { r.problem("min_messages", "min_messages must be at least 1") } }
+        if let v = r.double("min_share") { th.minShare = v; if v < 0 || v > 1 { r.problem("min_share", "min_share must be between 0 and 1") } }
+        if let v = r.duration("escalate_after") { th.escalateAfter = v }
+        if let v = r.duration("resolve_after") { th.resolveAfter = v }
+        if let v = r.bool("enabled") { th.enabled = v }
+        r.rejectUnknownKeys(context: "[\(section)]")
+        problems += r.problems
+        return th
+    }
+}
+
+extension TOMLReader {
+    /// A duration: "30s", "15m", "2h", "1d", or a number of seconds. Microseconds.
+    mutating func duration(_ key: String) -> Int64? {
+        if table[key]?.int != nil, let s = int(key) {
+            if s < 0 { problem(key, "\(key) must not be negative") }
+            return Int64(s) * 1_000_000
+        }
+        guard let s = string(key) else { return nil }
+        guard let d = Self.parseDuration(s) else {
+            problem(key, "\(key): \"\(s)\" is not a duration (like \"30s\", \"15m\", \"2h\")")
+            return nil
+        }
+        return d
+    }
+
+    static func parseDuration(_ s: String) -> Int64? {
+        guard let unit = s.last, let n = Int64(s.dropLast()), n >= 0 else { return Int64(s).map { $0 * 1_000_000 } }
+        switch unit {
+        case "s": return n * 1_000_000
+        case "m": return n * 60_000_000
+        case "h": return n * 3_600_000_000
+        case "d": return n * 86_400_000_000
+        default: return nil
+        }
+    }
+}

@@ -1,0 +1,311 @@
+/// Turns classified delivery events into alert transitions. Pure: time comes from the events
+/// (and from `advance(to:)`, which the daemon calls when the log is quiet); mutating methods
+/// return what should be written and never write it themselves.
+///
+/// Every attempt is counted under its recipient domain, its relay host and its provider
+/// (and, once more than one sending host is seen, under each of those per host), in sliding
+/// windows of log time. A deferral that makes a destination cross its cause's thresholds
+/// opens an alert on the narrowest key that explains the pattern:
+/// - the provider, when the provider's other domains defer for the cause too (a provider-wide
+///   alert absorbs the open alerts of that provider's domains);
+/// - a relay host, when it serves several deferring domains of no known provider;
+/// - else the recipient domain;
+/// and on one sending host when only that host is deferred (its IP is the one throttled).
+public struct DeferralTracker {
+    public let config: TrackerConfig
+    public let hints: HintBook
+
+    private var windows: BoundedMap<DestinationKey, SlidingWindow>
+    private var messages: BoundedMap<Int, MessageMemory>
+    private var hosts: [String] = []
+    private var open: [Int: Alert] = [:]
+    private var byKeyCause: [AlertKey: Int] = [:]
+    private var byKey: [DestinationKey: [Int]] = [:]
+    private var history: BoundedMap<AlertKey, [Int64]>
+    private var nextID = 1
+    public private(set) var now: Int64 = Int64.min
+    private var nextTick: Int64 = Int64.min
+
+    struct AlertKey: Hashable {
+        var key: DestinationKey
+        var cause: Cause
+    }
+
+    struct MessageMemory {
+        var lastDeferral: Int64
+        var greylisted: Int
+    }
+
+    public init(config: TrackerConfig = TrackerConfig(), hints: HintBook) {
+        self.config = config
+        self.hints = hints
+        windows = BoundedMap(capacity: max(16, config.maxKeys))
+        messages = BoundedMap(capacity: max(16, config.maxMessages))
+        history = BoundedMap(capacity: 65_536)
+    }
+
+    /// The alerts open now, oldest first.
+    public var openAlerts: [Alert] { open.values.sorted { $0.id < $1.id } }
+
+    /// Destination keys currently holding a window (bounded by `config.maxKeys`).
+    public var trackedKeys: Int { windows.count }
+
+    /// The sending host an alert speaks for: its own, or the only host seen.
+    public func displayHost(_ a: Alert) -> String? { a.key.host ?? (hosts.count == 1 ? hosts[0] : nil) }
+
+    // MARK: - Events
+
+    public mutating func record(_ e: DeliveryEvent) -> [AlertTransition] {
+        guard let t = e.time else { return [] }
+        var out = advance(to: t)
+        let b = t / config.bucket
+        noteHost(e.host)
+        let keys = keys(of: e)
+        switch e.status {
+        case .sent:
+            for k in keys { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
+            if !open.isEmpty {
+                for k in keys {
+                    for id in byKey[k] ?? [] {
+                        open[id]!.attempts += 1
+                        open[id]!.lastSuccess = max(open[id]!.lastSuccess ?? Int64.min, t)
+                    }
+                }
+            }
+        case .bounced:
+            for k in keys { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
+        case .expired:
+            if !open.isEmpty {
+                for id in Set(keys.flatMap { byKey[$0] ?? [] }).sorted() {
+                    open[id]!.expired += 1
+                    if open[id]!.severity < .critical {
+                        open[id]!.severity = .critical
+                        open[id]!.escalations += 1
+                        out.append(transition(open[id]!, .escalate, at: t))
+                    }
+                }
+            }
+        case .deferred:
+            out += deferral(e, at: t, bucket: b, keys: keys)
+        }
+        return out
+    }
+
+    private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: [DestinationKey]) -> [AlertTransition] {
+        let cause = e.cause ?? .other
+        var h = Hasher()
+        h.combine(e.host)
+        h.combine(e.queueID)
+        h.combine(e.domain)
+        let mh = h.finalize()
+        var memory = messages[mh] ?? MessageMemory(lastDeferral: Int64.min, greylisted: 0)
+        let newMessage = memory.lastDeferral == Int64.min || t - memory.lastDeferral > config.window
+        memory.lastDeferral = max(memory.lastDeferral, t)
+        if cause == .greylisting { memory.greylisted += 1 }
+        messages[mh] = memory
+        // Greylisting that clears on retry is normal: only repeats count.
+        let counts = cause != .greylisting || memory.greylisted >= config.greylistingRepeats
+
+        for k in keys {
+            windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { w in
+                w.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts)
+            }
+        }
+        if let id = covering(e, cause: cause) {
+            var a = open[id]!
+            a.deferrals += 1
+            a.attempts += 1
+            a.lastSeen = max(a.lastSeen, t)
+            if let r = e.recipient, a.recipientHashes.count < Alert.recipientCap { a.recipientHashes.insert(r.hashValue) }
+            if a.sample.isEmpty && !e.inherited { a.sample = e.text }
+            open[id] = a
+            return []
+        }
+        guard counts else { return [] }
+        return evaluate(e, cause: cause, at: t)
+    }
+
+    /// The open alert that already speaks for this deferral, if any.
+    private func covering(_ e: DeliveryEvent, cause: Cause) -> Int? {
+        guard !open.isEmpty else { return nil }
+        for (scope, name) in [(Scope.provider, e.provider), (.relay, e.relay), (.domain, e.domain)] {
+            guard let name else { continue }
+            for host in [nil, e.host] {
+                if let id = byKeyCause[AlertKey(key: DestinationKey(scope, name, host: host), cause: cause)] { return id }
+            }
+        }
+        return nil
+    }
+
+    private func totals(_ k: DestinationKey, _ c: Cause) -> SlidingWindow.Totals {
+        windows.peek(k)?.totals(cause: c, now: now / config.bucket) ?? SlidingWindow.Totals()
+    }
+
+    private func passes(_ t: SlidingWindow.Totals, _ th: CauseThresholds) -> Bool {
+        t.deferrals >= th.minDeferrals && t.messages >= th.minMessages && t.share >= th.minShare
+    }
+
+    /// Whether, outside `inner`, the wider key shows the same pattern (at half the share).
+    private func spreads(_ outer: SlidingWindow.Totals, minus inner: SlidingWindow.Totals?, _ th: CauseThresholds) -> Bool {
+        let d = outer.deferrals - (inner?.deferrals ?? 0)
+        let a = outer.attempts - (inner?.attempts ?? 0)
+        return d >= 2 && a > 0 && Double(d) / Double(a) >= th.minShare / 2
+    }
+
+    private mutating func evaluate(_ e: DeliveryEvent, cause: Cause, at t: Int64) -> [AlertTransition] {
+        let th = config.thresholds(cause)
+        guard th.enabled else { return [] }
+        let domainKey = e.domain.map { DestinationKey(.domain, $0) }
+        let relayKey = e.relay.map { DestinationKey(.relay, $0) }
+        let providerKey = e.provider.map { DestinationKey(.provider, $0) }
+        let domainTotals = domainKey.map { totals($0, cause) }
+
+        var chosen: DestinationKey?
+        if let pk = providerKey {
+            let pt = totals(pk, cause)
+            if passes(pt, th) && (domainTotals == nil || spreads(pt, minus: domainTotals, th)) { chosen = pk }
+        }
+        if chosen == nil, let dk = domainKey, let dt = domainTotals, passes(dt, th) {
+            chosen = dk
+            if providerKey == nil, let rk = relayKey, spreads(totals(rk, cause), minus: dt, th) { chosen = rk }
+        }
+        if chosen == nil, domainKey == nil, providerKey == nil, let rk = relayKey, passes(totals(rk, cause), th) {
+            chosen = rk
+        }
+        guard var key = chosen else { return [] }
+
+        // One sending host, or the fleet?
+        if hosts.count > 1 {
+            let all = totals(key, cause)
+            let mine = totals(key.withHost(e.host), cause)
+            let others = SlidingWindow.Totals(attempts: all.attempts - mine.attempts, deferrals: all.deferrals - mine.deferrals)
+            if passes(mine, th) && (others.attempts == 0 || others.share < th.minShare / 2) {
+                key = key.withHost(e.host)
+            }
+        }
+        return openAlert(key, e, cause: cause, at: t, totals: totals(key, cause))
+    }
+
+    private mutating func openAlert(_ key: DestinationKey, _ e: DeliveryEvent, cause: Cause, at t: Int64, totals tot: SlidingWindow.Totals) -> [AlertTransition] {
+        let ak = AlertKey(key: key, cause: cause)
+        var past = (history[ak] ?? []).filter { t - $0 < config.recurrencePeriod }
+        past.append(t)
+        history[ak] = past
+        var a = Alert(
+            id: nextID, key: key, cause: cause, mta: e.mta, provider: e.provider,
+            domain: key.scope == .domain ? e.domain : nil,
+            relay: key.scope == .provider ? nil : e.relay,
+            severity: .warning, openedAt: t, firstSeen: tot.firstDeferral ?? t, lastSeen: t, lastSuccess: nil,
+            deferrals: max(1, tot.deferrals), attempts: max(1, tot.attempts), expired: 0, recipientHashes: [],
+            recurring: past.count, sample: e.inherited ? "" : e.text, nextRemind: t + config.remindEvery, escalations: 0)
+        if let r = e.recipient { a.recipientHashes.insert(r.hashValue) }
+        nextID += 1
+        var out: [AlertTransition] = []
+        // The wider alert takes over the narrower open alerts of this cause that it explains.
+        for old in openAlerts where old.cause == cause && Self.isNarrower(old, than: key, provider: e.provider) {
+            a.firstSeen = min(a.firstSeen, old.firstSeen)
+            a.recipientHashes.formUnion(old.recipientHashes.prefix(max(0, Alert.recipientCap - a.recipientHashes.count)))
+            var t2 = transition(old, .resolve, at: t)
+            t2.absorbedBy = a.id
+            out.append(t2)
+            close(old.id)
+        }
+        open[a.id] = a
+        byKeyCause[ak] = a.id
+        byKey[key, default: []].append(a.id)
+        out.append(transition(a, .open, at: t))
+        return out
+    }
+
+    /// Whether an open alert speaks of a part of what `key` speaks of: a domain or relay of
+    /// the provider, a domain behind the relay, or the same destination on one host only.
+    static func isNarrower(_ old: Alert, than key: DestinationKey, provider: String?) -> Bool {
+        if let h = key.host, old.key.host != h { return false }
+        if old.key == key { return false }
+        switch key.scope {
+        case .provider:
+            return old.provider == key.name
+        case .relay:
+            return (old.key.scope == .relay && old.key.name == key.name) || (old.key.scope == .domain && old.relay == key.name)
+        case .domain:
+            return old.key.scope == .domain && old.key.name == key.name
+        }
+    }
+
+    private mutating func close(_ id: Int) {
+        guard let a = open.removeValue(forKey: id) else { return }
+        byKeyCause.removeValue(forKey: AlertKey(key: a.key, cause: a.cause))
+        byKey[a.key]?.removeAll { $0 == id }
+        if byKey[a.key]?.isEmpty == true { byKey.removeValue(forKey: a.key) }
+    }
+
+    // MARK: - Time
+
+    /// Moves log time forward (never back) and runs the periodic checks: resolve, escalate,
+    /// remind. The daemon calls this with the wall clock when the log is quiet.
+    public mutating func advance(to t: Int64) -> [AlertTransition] {
+        if t > now { now = t }
+        guard now >= nextTick else { return [] }
+        nextTick = (now / config.bucket + 1) * config.bucket
+        guard !open.isEmpty else { return [] }
+        var out: [AlertTransition] = []
+        for a in openAlerts {
+            let th = config.thresholds(a.cause)
+            let quiet = now - a.lastSeen
+            let flowing = (a.lastSuccess ?? Int64.min) > a.lastSeen
+            if (quiet >= th.resolveAfter && flowing) || quiet >= th.resolveAfter * config.staleFactor {
+                var tr = transition(a, .resolve, at: now)
+                tr.severity = .notice
+                out.append(tr)
+                close(a.id)
+                continue
+            }
+            guard quiet < th.resolveAfter else { continue }
+            if a.escalations == 0 && now - a.openedAt >= th.escalateAfter {
+                open[a.id]!.escalations = 1
+                open[a.id]!.severity = max(a.severity, .error)
+                open[a.id]!.nextRemind = now + config.remindEvery
+                out.append(transition(open[a.id]!, .escalate, at: now))
+            } else if now >= a.nextRemind {
+                while open[a.id]!.nextRemind <= now { open[a.id]!.nextRemind += config.remindEvery }
+                out.append(transition(open[a.id]!, .remind, at: now))
+            }
+        }
+        return out
+    }
+
+    /// The alerts still open when the input ends, as `open` summaries.
+    public func summariesAtEnd() -> [AlertTransition] {
+        openAlerts.map { a in
+            var t = transition(a, .open, at: max(now, a.lastSeen))
+            t.endOfInput = true
+            return t
+        }
+    }
+
+    // MARK: - Helpers
+
+    private mutating func noteHost(_ h: String) {
+        if hosts.count < 1024 && !hosts.contains(h) { hosts.append(h) }
+    }
+
+    /// The keys an event is counted under: aggregate keys, and per-host keys once the log
+    /// has more than one sending host.
+    private func keys(of e: DeliveryEvent) -> [DestinationKey] {
+        var out: [DestinationKey] = []
+        out.reserveCapacity(6)
+        if let d = e.domain { out.append(DestinationKey(.domain, d)) }
+        if let r = e.relay { out.append(DestinationKey(.relay, r)) }
+        if let p = e.provider { out.append(DestinationKey(.provider, p)) }
+        if hosts.count > 1 {
+            for i in out.indices { out.append(out[i].withHost(e.host)) }
+        }
+        return out
+    }
+
+    private func transition(_ a: Alert, _ state: AlertState, at t: Int64) -> AlertTransition {
+        AlertTransition(time: t, state: state, severity: state == .resolve ? .notice : a.severity, alert: a,
+                        window: config.window, hint: hints.hint(cause: a.cause, mta: a.mta, provider: a.provider),
+                        absorbedBy: nil, host: displayHost(a))
+    }
+}

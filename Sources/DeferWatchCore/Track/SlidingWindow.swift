@@ -1,0 +1,100 @@
+/// Counts of one destination over a sliding window of log time, in fixed buckets: attempts,
+/// and per cause the deferrals, the distinct messages deferred and the first deferral's time.
+/// Memory is constant per key; cause counters exist only for causes the key has seen.
+/// Lines a little out of order land in their own bucket; lines older than the window are
+/// not counted in it.
+struct SlidingWindow {
+    private var labels: [Int64]
+    private var attempts: [UInt32]
+    private var causes: [CauseSlot] = []
+
+    struct CauseSlot {
+        var cause: Cause
+        var deferrals: [UInt32]
+        var messages: [UInt32]
+        var first: [Int64]
+    }
+
+    struct Totals {
+        var attempts = 0
+        var deferrals = 0
+        var messages = 0
+        var firstDeferral: Int64?
+        var share: Double { attempts == 0 ? 0 : Double(deferrals) / Double(attempts) }
+    }
+
+    init(buckets: Int) {
+        labels = [Int64](repeating: Int64.min, count: buckets)
+        attempts = [UInt32](repeating: 0, count: buckets)
+    }
+
+    private var n: Int { labels.count }
+
+    /// The slot of absolute bucket `b`, cleared when it held an older bucket; nil when `b`
+    /// is older than the slot's content (outside the window).
+    private mutating func slot(_ b: Int64) -> Int? {
+        let i = Int(b % Int64(n) + Int64(n)) % n
+        if labels[i] == b { return i }
+        if labels[i] > b { return nil }
+        labels[i] = b
+        attempts[i] = 0
+        for k in causes.indices {
+            causes[k].deferrals[i] = 0
+            causes[k].messages[i] = 0
+            causes[k].first[i] = Int64.max
+        }
+        return i
+    }
+
+    mutating func addAttempt(bucket b: Int64) {
+        guard let i = slot(b) else { return }
+        attempts[i] &+= 1
+    }
+
+    mutating func addDeferral(bucket b: Int64, time: Int64, cause: Cause, newMessage: Bool, counts: Bool) {
+        guard let i = slot(b) else { return }
+        attempts[i] &+= 1
+        guard counts else { return }
+        var k = causes.firstIndex { $0.cause == cause }
+        if k == nil {
+            causes.append(CauseSlot(cause: cause, deferrals: [UInt32](repeating: 0, count: n),
+                                    messages: [UInt32](repeating: 0, count: n), first: [Int64](repeating: Int64.max, count: n)))
+            k = causes.count - 1
+        }
+        causes[k!].deferrals[i] &+= 1
+        if newMessage { causes[k!].messages[i] &+= 1 }
+        if time < causes[k!].first[i] { causes[k!].first[i] = time }
+    }
+
+    /// Sums over the window that ends with bucket `now`. `attempts` counts from the bucket of
+    /// the cause's first deferral in the window on, so the share speaks of the episode, not
+    /// of the quiet minutes before it.
+    func totals(cause: Cause, now: Int64) -> Totals {
+        var t = Totals()
+        let lo = now - Int64(n) + 1
+        guard let k = causes.firstIndex(where: { $0.cause == cause }) else {
+            for i in 0..<n where labels[i] >= lo && labels[i] <= now { t.attempts += Int(attempts[i]) }
+            return t
+        }
+        var firstBucket = Int64.max
+        for i in 0..<n where labels[i] >= lo && labels[i] <= now {
+            let d = causes[k].deferrals[i]
+            if d > 0 {
+                t.deferrals += Int(d)
+                t.messages += Int(causes[k].messages[i])
+                firstBucket = min(firstBucket, labels[i])
+                let f = causes[k].first[i]
+                if f != Int64.max && (t.firstDeferral == nil || f < t.firstDeferral!) { t.firstDeferral = f }
+            }
+        }
+        let from = firstBucket == Int64.max ? lo : firstBucket
+        for i in 0..<n where labels[i] >= from && labels[i] <= now { t.attempts += Int(attempts[i]) }
+        return t
+    }
+
+    /// Whether anything at all was counted in the window ending at `now`.
+    func isIdle(now: Int64) -> Bool {
+        let lo = now - Int64(n) + 1
+        return !labels.contains { $0 >= lo && $0 <= now }
+    }
+}

@@ -1,0 +1,40 @@
+import DeferWatchCore
+
+/// Where alert transitions go. Writing never blocks the pipeline for long: a sink that can
+/// stall (syslog) queues and retries on its own.
+public protocol AlertSink: AnyObject {
+    func write(_ t: AlertTransition)
+}
+
+/// One JSON object per transition, one per line (stdout or a file).
+public final class JSONLinesAlertSink: AlertSink {
+    private let writer: FDWriter
+    private var w = JSONWriter()
+
+    public init(writer: FDWriter) { self.writer = writer }
+
+    public func write(_ t: AlertTransition) {
+        w.reset()
+        t.writeJSON(to: &w)
+        w.bytes.append(10)
+        writer.write(w.bytes)
+    }
+}
+
+/// `TIME key=value ...` per transition, as `analyze --alerts` prints without --json.
+public final class TextAlertSink: AlertSink {
+    private let writer: FDWriter
+
+    public init(writer: FDWriter) { self.writer = writer }
+
+    public func write(_ t: AlertTransition) {
+        writer.write(CivilTime.rfc3339(t.time) + " " + t.logLine + "\n")
+    }
+}
+
+/// Keeps transitions in memory (tests, the status snapshot).
+public final class MemoryAlertSink: AlertSink {
+    public private(set) var transitions: [AlertTransition] = []
+    public init() {}
+    public func write(_ t: AlertTransition) { transitions.append(t) }
+}
