@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(
             name: "DeferWatchCoreTests",
             dependencies: ["DeferWatchCore", "DeferWatchTestSupport"],
-            exclude: ["Fixtures"]
+            exclude: ["Fixtures", "Golden"]
         ),
         .testTarget(
             name: "DeferWatchDaemonTests",

@@ -25,4 +25,4 @@ need_packages() {
 
 # The packages the build and the tests use.
 BUILD_PACKAGES=(pkg-config zlib1g-dev)
-TEST_PACKAGES=(gzip)
+TEST_PACKAGES=(gzip rsyslog python3)

@@ -40,6 +40,18 @@ public enum ProcessRunner {
         return ProcessResult(status: p.terminationStatus, stdout: outData, stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// Ends a child: SIGTERM, then SIGKILL if it is still there after `grace` seconds. (A child
+    /// started from a test thread inherits that thread's blocked signals, so SIGTERM alone
+    /// may never arrive.)
+    public static func stop(_ p: Process, grace: Double = 2) {
+        guard p.isRunning else { return }
+        p.terminate()
+        let deadline = Date(timeIntervalSinceNow: grace)
+        while p.isRunning && Date() < deadline { usleep(10_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL) }
+        p.waitUntilExit()
+    }
+
     /// Runs the built `deferwatch` binary.
     public static func deferwatch(_ arguments: [String], stdin: Data? = nil) throws -> ProcessResult {
         try run(TestPaths.binary, arguments, stdin: stdin)

@@ -27,6 +27,13 @@ public struct Alert: Sendable, Equatable {
     public static let recipientCap = 10_000
 
     public var recipients: Int { recipientHashes.count }
+
+    /// Samples are cut to this many characters (a reply can be kilobytes long).
+    public static let sampleLimit = 500
+
+    static func cappedSample(_ s: String) -> String {
+        s.count <= sampleLimit ? s : String(s.prefix(sampleLimit)) + "..."
+    }
 }
 
 /// One line of an alert's life, as written to syslog and printed by `analyze --alerts`.

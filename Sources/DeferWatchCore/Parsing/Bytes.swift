@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A borrowed view of bytes in a buffer owned by someone else (a read buffer, a journal
 /// entry). Valid only for the duration of the call it is handed to; anything kept must be
 /// copied out (`string`).
@@ -47,16 +53,15 @@ extension UnsafeBufferPointer where Element == UInt8 {
 
     @inlinable public func find(_ needle: Bytes, from: Int = 0) -> Int? {
         let n = needle.count
-        guard n > 0, count - from >= n else { return n == 0 ? from : nil }
-        let first = needle[0]
+        guard n > 0, from >= 0, count - from >= n, let base = baseAddress else { return n == 0 ? from : nil }
+        let first = Int32(needle[0])
         var i = from
         let last = count - n
         while i <= last {
-            if self[i] == first {
-                var j = 1
-                while j < n && self[i &+ j] == needle[j] { j &+= 1 }
-                if j == n { return i }
-            }
+            // memchr jumps to the next candidate first byte.
+            guard let p = memchr(base + i, first, last - i + 1) else { return nil }
+            i = base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+            if n == 1 || memcmp(base + i + 1, needle.baseAddress! + 1, n - 1) == 0 { return i }
             i &+= 1
         }
         return nil

@@ -32,7 +32,8 @@ public struct DeferralTracker {
     }
 
     struct MessageMemory {
-        var lastDeferral: Int64
+        /// The message's last deferral that counted towards an alert.
+        var lastCounted: Int64
         var greylisted: Int
     }
 
@@ -98,17 +99,21 @@ public struct DeferralTracker {
         h.combine(e.queueID)
         h.combine(e.domain)
         let mh = h.finalize()
-        var memory = messages[mh] ?? MessageMemory(lastDeferral: Int64.min, greylisted: 0)
-        let newMessage = memory.lastDeferral == Int64.min || t - memory.lastDeferral > config.window
-        memory.lastDeferral = max(memory.lastDeferral, t)
+        var memory = messages[mh] ?? MessageMemory(lastCounted: Int64.min, greylisted: 0)
         if cause == .greylisting { memory.greylisted += 1 }
-        messages[mh] = memory
         // Greylisting that clears on retry is normal: only repeats count.
         let counts = cause != .greylisting || memory.greylisted >= config.greylistingRepeats
+        // A message counts once per window, however often it is retried.
+        let newMessage = counts && (memory.lastCounted == Int64.min || t - memory.lastCounted > config.window)
+        if counts { memory.lastCounted = max(memory.lastCounted, t) }
+        messages[mh] = memory
 
+        let recipient = e.recipient?.hashValue
+        let sample = e.inherited ? nil : e.text
         for k in keys {
             windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { w in
-                w.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts)
+                w.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts,
+                              recipient: recipient, sample: sample)
             }
         }
         if let id = covering(e, cause: cause) {
@@ -117,7 +122,7 @@ public struct DeferralTracker {
             a.attempts += 1
             a.lastSeen = max(a.lastSeen, t)
             if let r = e.recipient, a.recipientHashes.count < Alert.recipientCap { a.recipientHashes.insert(r.hashValue) }
-            if a.sample.isEmpty && !e.inherited { a.sample = e.text }
+            if a.sample.isEmpty && !e.inherited { a.sample = Alert.cappedSample(e.text) }
             open[id] = a
             return []
         }
@@ -169,8 +174,11 @@ public struct DeferralTracker {
             chosen = dk
             if providerKey == nil, let rk = relayKey, spreads(totals(rk, cause), minus: dt, th) { chosen = rk }
         }
-        if chosen == nil, domainKey == nil, providerKey == nil, let rk = relayKey, passes(totals(rk, cause), th) {
-            chosen = rk
+        // A relay of no known provider that defers for several domains, none of which crosses
+        // on its own (a hosting provider's MX).
+        if chosen == nil, providerKey == nil, let rk = relayKey {
+            let rt = totals(rk, cause)
+            if passes(rt, th) && (domainTotals == nil || spreads(rt, minus: domainTotals, th)) { chosen = rk }
         }
         guard var key = chosen else { return [] }
 
@@ -197,7 +205,9 @@ public struct DeferralTracker {
             relay: key.scope == .provider ? nil : e.relay,
             severity: .warning, openedAt: t, firstSeen: tot.firstDeferral ?? t, lastSeen: t, lastSuccess: nil,
             deferrals: max(1, tot.deferrals), attempts: max(1, tot.attempts), expired: 0, recipientHashes: [],
-            recurring: past.count, sample: e.inherited ? "" : e.text, nextRemind: t + config.remindEvery, escalations: 0)
+            recurring: past.count, sample: Alert.cappedSample(e.inherited ? (windows.peek(key)?.sample(cause) ?? "") : e.text),
+            nextRemind: t + config.remindEvery, escalations: 0)
+        a.recipientHashes = windows.peek(key)?.recipients(cause) ?? []
         if let r = e.recipient { a.recipientHashes.insert(r.hashValue) }
         nextID += 1
         var out: [AlertTransition] = []
@@ -213,7 +223,8 @@ public struct DeferralTracker {
         open[a.id] = a
         byKeyCause[ak] = a.id
         byKey[key, default: []].append(a.id)
-        out.append(transition(a, .open, at: t))
+        // The new alert first, then the ones it took over.
+        out.insert(transition(a, .open, at: t), at: 0)
         return out
     }
 
@@ -289,17 +300,15 @@ public struct DeferralTracker {
         if hosts.count < 1024 && !hosts.contains(h) { hosts.append(h) }
     }
 
-    /// The keys an event is counted under: aggregate keys, and per-host keys once the log
-    /// has more than one sending host.
+    /// The keys an event is counted under: aggregate keys, and the same per sending host (a
+    /// log that turns out to have several hosts then has each host's history from the start).
     private func keys(of e: DeliveryEvent) -> [DestinationKey] {
         var out: [DestinationKey] = []
         out.reserveCapacity(6)
         if let d = e.domain { out.append(DestinationKey(.domain, d)) }
         if let r = e.relay { out.append(DestinationKey(.relay, r)) }
         if let p = e.provider { out.append(DestinationKey(.provider, p)) }
-        if hosts.count > 1 {
-            for i in out.indices { out.append(out[i].withHost(e.host)) }
-        }
+        for i in out.indices { out.append(out[i].withHost(e.host)) }
         return out
     }
 

@@ -13,7 +13,13 @@ struct SlidingWindow {
         var deferrals: [UInt32]
         var messages: [UInt32]
         var first: [Int64]
+        /// The last reply text of the cause (not an inherited one), for an alert's sample.
+        var sample: String = ""
+        /// Recent distinct recipients (hashes), bounded, to seed an alert's count.
+        var recipients: [Int] = []
     }
+
+    static let recipientMemory = 64
 
     struct Totals {
         var attempts = 0
@@ -51,7 +57,8 @@ struct SlidingWindow {
         attempts[i] &+= 1
     }
 
-    mutating func addDeferral(bucket b: Int64, time: Int64, cause: Cause, newMessage: Bool, counts: Bool) {
+    mutating func addDeferral(bucket b: Int64, time: Int64, cause: Cause, newMessage: Bool, counts: Bool,
+                              recipient: Int? = nil, sample: String? = nil) {
         guard let i = slot(b) else { return }
         attempts[i] &+= 1
         guard counts else { return }
@@ -64,6 +71,19 @@ struct SlidingWindow {
         causes[k!].deferrals[i] &+= 1
         if newMessage { causes[k!].messages[i] &+= 1 }
         if time < causes[k!].first[i] { causes[k!].first[i] = time }
+        if let sample { causes[k!].sample = sample }
+        if let recipient, !causes[k!].recipients.contains(recipient) {
+            if causes[k!].recipients.count >= Self.recipientMemory { causes[k!].recipients.removeFirst() }
+            causes[k!].recipients.append(recipient)
+        }
+    }
+
+    func sample(_ cause: Cause) -> String? {
+        causes.first { $0.cause == cause }.map(\.sample).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    func recipients(_ cause: Cause) -> Set<Int> {
+        Set(causes.first { $0.cause == cause }?.recipients ?? [])
     }
 
     /// Sums over the window that ends with bucket `now`. `attempts` counts from the bucket of

@@ -1,0 +1,211 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeferWatchCore
+import Foundation
+
+/// Writes alert transitions to the local syslog socket as datagrams, itself: glibc's
+/// syslog(3) drops messages silently when there is no socket, this sink does not. When the
+/// socket is missing, refuses or is full, messages wait in a bounded queue and are retried
+/// by a background thread with backoff; when the queue is full the oldest is dropped and
+/// counted. `write` never blocks on the socket.
+public final class SyslogSink: AlertSink, @unchecked Sendable {
+    public struct Stats: Sendable, Equatable {
+        public var sent = 0
+        /// Dropped because the queue was full (syslog unavailable for long).
+        public var dropped = 0
+        public var queued = 0
+        public var lastError: String?
+    }
+
+    private let config: SyslogConfig
+    private let hostname: String
+    private let pid = getpid()
+    private let condition = NSCondition()
+    private var queue: [[UInt8]] = []
+    private var head = 0
+    private var stats = Stats()
+    private var stopping = false
+    private var fd: Int32 = -1
+    private var thread: Thread?
+    private var idle = true
+    /// The message being sent (or waiting to be retried); it is no longer in `queue`.
+    private var inFlight: [UInt8]?
+
+    /// Largest datagram written; longer lines are cut (rsyslog's default limit is 8 KiB).
+    public static let maxMessage = 8000
+
+    public init(config: SyslogConfig, hostname: String = SystemTimeZone.hostName()) {
+        self.config = config
+        self.hostname = hostname
+        // The thread holds the sink until `stop()`; call it when done.
+        let t = Thread { self.run() }
+        t.name = "deferwatch-syslog"
+        thread = t
+        t.start()
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+    }
+
+    public var currentStats: Stats {
+        condition.lock()
+        defer { condition.unlock() }
+        var s = stats
+        s.queued = pending
+        return s
+    }
+
+    public func write(_ t: AlertTransition) {
+        enqueue(format(t.logLine, severity: t.severity))
+    }
+
+    /// Queues one message at the priority of `severity`.
+    /// Messages not yet sent, the one being retried included.
+    private var pending: Int { queue.count - head + (inFlight == nil ? 0 : 1) }
+
+    public func enqueue(_ message: [UInt8]) {
+        condition.lock()
+        if pending >= config.queue && queue.count > head {
+            head += 1
+            stats.dropped += 1
+        }
+        queue.append(message)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Waits until the queue is empty or `timeout` seconds passed; true when empty.
+    @discardableResult
+    public func flush(timeout: Double) -> Bool {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        condition.lock()
+        defer { condition.unlock() }
+        while pending > 0 || !idle {
+            if !condition.wait(until: deadline) { return pending == 0 }
+        }
+        return true
+    }
+
+    /// Stops the background thread after a last attempt to send what is queued.
+    public func stop(timeout: Double = 2) {
+        flush(timeout: timeout)
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    // MARK: - Formatting
+
+    /// The datagram for one message: RFC 3164 (`<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, what
+    /// /dev/log readers expect) or RFC 5424.
+    public func format(_ message: String, severity: Severity, now: Date = Date()) -> [UInt8] {
+        let pri = config.facilityNumber * 8 + severity.syslogPriority
+        var header: String
+        switch config.format {
+        case .rfc3164:
+            var t = time_t(now.timeIntervalSince1970)
+            var tmv = tm()
+            localtime_r(&t, &tmv)
+            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+            let day = tmv.tm_mday < 10 ? " \(tmv.tm_mday)" : "\(tmv.tm_mday)"
+            func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+            header = "<\(pri)>\(months[Int(tmv.tm_mon)]) \(day) \(two(tmv.tm_hour)):\(two(tmv.tm_min)):\(two(tmv.tm_sec)) \(config.identifier)[\(pid)]: "
+        case .rfc5424:
+            let micros = Int64(now.timeIntervalSince1970 * 1_000_000)
+            header = "<\(pri)>1 \(CivilTime.rfc3339(micros)) \(hostname) \(config.identifier) \(pid) - - "
+        }
+        var bytes = Array(header.utf8)
+        let body = Array(message.utf8)
+        bytes.append(contentsOf: body.prefix(max(0, Self.maxMessage - bytes.count)))
+        return bytes
+    }
+
+    // MARK: - Sending
+
+    private func run() {
+        var backoff = 0.05
+        while true {
+            condition.lock()
+            while pending == 0 && !stopping {
+                idle = true
+                condition.broadcast()
+                condition.wait()
+            }
+            if pending == 0 && stopping {
+                idle = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            idle = false
+            if inFlight == nil {
+                inFlight = queue[head]
+                head += 1
+                if head > 1024 && head * 2 > queue.count {
+                    queue.removeFirst(head)
+                    head = 0
+                }
+            }
+            let message = inFlight!
+            condition.unlock()
+
+            let error = send(message)
+            condition.lock()
+            if error == nil {
+                inFlight = nil
+                stats.sent += 1
+                backoff = 0.05
+                condition.unlock()
+            } else {
+                stats.lastError = error
+                let stop = stopping
+                condition.unlock()
+                if stop { return }
+                // Wait, then retry the same message; new messages keep queueing meanwhile.
+                usleep(useconds_t(backoff * 1_000_000))
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+
+    /// Sends one datagram; nil on success, else what went wrong.
+    private func send(_ message: [UInt8]) -> String? {
+        if fd < 0 {
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+            if fd < 0 { return "socket: \(String(cString: strerror(errno)))" }
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            let path = Array(config.socket.utf8)
+            guard path.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+                close(fd)
+                fd = -1
+                return "\(config.socket): path too long"
+            }
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+                raw.copyBytes(from: path)
+                raw[path.count] = 0
+            }
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if rc != 0 {
+                let e = errno
+                close(fd)
+                fd = -1
+                return "\(config.socket): connect: \(String(cString: strerror(e)))"
+            }
+        }
+        let n = message.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n >= 0 { return nil }
+        let e = errno
+        if e != EAGAIN && e != EWOULDBLOCK && e != ENOBUFS {
+            // The reader went away (syslog restarted): reconnect next time.
+            close(fd)
+            fd = -1
+        }
+        return "\(config.socket): send: \(String(cString: strerror(e)))"
+    }
+}
