@@ -22,6 +22,13 @@ public enum TestPaths {
         return FileManager.default.fileExists(atPath: c.path) ? c : nil
     }
 
+    /// ../shared/bench/genlog.py, the generator of logs with scripted incidents.
+    public static var genlog: URL? {
+        guard let s = shared else { return nil }
+        let g = s.appendingPathComponent("bench/genlog.py")
+        return FileManager.default.fileExists(atPath: g.path) ? g : nil
+    }
+
     /// The `deferwatch` executable built beside the test bundle.
     public static var binary: URL {
         let exe = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])

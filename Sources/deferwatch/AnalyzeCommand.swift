@@ -41,6 +41,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Timestamps without a zone are UTC (default: the local time zone).")
     var utc = false
 
+    @Flag(name: .long, help: "Print statistics (lines, events, tracked destination keys) on stderr at the end.")
+    var stats = false
+
     @OptionGroup var options: ConfigOptions
 
     func validate() throws {
@@ -73,6 +76,9 @@ struct AnalyzeCommand: ParsableCommand {
                 for t in tracker.record(e) { sink.write(t) }
             }
             for t in tracker.summariesAtEnd() { sink.write(t) }
+            if stats {
+                writeStderr("deferwatch: tracker: \(tracker.trackedKeys) destination keys tracked (cap \(tracker.config.maxKeys)), \(tracker.openAlerts.count) alerts open at the end")
+            }
         } else {
             var builder = ReportBuilder()
             result = analyzer.run { builder.add($0) }
@@ -86,6 +92,10 @@ struct AnalyzeCommand: ParsableCommand {
             }
         }
         out.flush()
+        if stats {
+            let c = result.counters
+            writeStderr("deferwatch: \(c.lines) lines (postfix \(c.postfixLines), exim \(c.eximLines), other programs \(c.otherProgramLines), unrecognised \(c.unrecognisedLines), oversized \(c.oversizedLines)), \(c.deliveries) delivery attempts")
+        }
         if !result.errors.isEmpty { throw ExitCode(1) }
     }
 }

@@ -70,6 +70,10 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         if pending >= config.queue && queue.count > head {
             head += 1
             stats.dropped += 1
+            if stats.dropped == 1 || stats.dropped % 1000 == 0 {
+                // Said outside syslog, which is what is failing: stderr reaches the journal.
+                writeStderr("deferwatch: syslog at \(config.socket) unavailable (\(stats.lastError ?? "queue full")): \(stats.dropped) alert lines dropped so far, \(config.queue) waiting")
+            }
         }
         queue.append(message)
         condition.signal()
