@@ -144,3 +144,34 @@ import Testing
 extension String {
     func leftPadZero(_ n: Int) -> String { count >= n ? self : String(repeating: "0", count: n - count) + self }
 }
+
+/// `deferwatch check-config`.
+@Suite struct CheckConfigTests {
+    @Test func theDefaultConfigurationIsValid() throws {
+        let r = try ProcessRunner.deferwatch(["check-config", TestPaths.packageRoot.appendingPathComponent("Config/deferwatch.toml").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdoutText.contains("deferwatch.toml: OK"))
+    }
+
+    @Test func everyProblemIsReportedWithFileAndLine() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let f = dir.appendingPathComponent("bad.toml")
+        try """
+        [alerts]
+        window = "15 minutes"
+
+        [syslog]
+        facility = "email"
+        colour = "blue"
+
+        [classify]
+        rules = ["\(dir.path)/missing-rules.toml"]
+
+        """.write(to: f, atomically: true, encoding: .utf8)
+        let r = try ProcessRunner.deferwatch(["check-config", f.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("bad.toml:2: window: \"15 minutes\" is not a duration"), "\(r.stderr)")
+        #expect(r.stderr.contains("bad.toml:5: unknown facility \"email\""), "\(r.stderr)")
+        #expect(r.stderr.contains("bad.toml:6: unknown key \"colour\" in [syslog]"), "\(r.stderr)")
+    }
+}
