@@ -19,6 +19,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // libsystemd: the journal (sd-journal) and readiness/watchdog (sd-daemon).
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
         // The pure core: records in, events and reports out. No I/O, no clock.
         .target(
             name: "DeferWatchCore",
@@ -28,7 +34,7 @@ let package = Package(
         // I/O: file and gzip readers, sinks (and later the journal, checkpoints, status server).
         .target(
             name: "DeferWatchDaemon",
-            dependencies: ["DeferWatchCore", "CZlib"]
+            dependencies: ["DeferWatchCore", "CZlib", "CSystemd"]
         ),
         .executableTarget(
             name: "deferwatch",

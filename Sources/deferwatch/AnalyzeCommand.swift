@@ -17,11 +17,15 @@ struct AnalyzeCommand: ParsableCommand {
           journalctl -u postfix@- -o short-iso | deferwatch analyze -
           deferwatch analyze --events /var/log/mail.log | jq 'select(.status=="deferred")'
           deferwatch analyze --alerts /var/log/mail.log.1
+          deferwatch analyze --journal /var/log/journal/remote
         """
     )
 
     @Argument(help: ArgumentHelp("Log files to read (- for standard input).", valueName: "file"))
-    var files: [String]
+    var files: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A systemd journal file or directory to read (repeatable), such as a journal copied from another host or /var/log/journal/remote.", valueName: "path"))
+    var journal: [String] = []
 
     @Flag(name: .long, help: "Print JSON: the report as one document; with --alerts, one object per transition.")
     var json = false
@@ -47,7 +51,7 @@ struct AnalyzeCommand: ParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func validate() throws {
-        if files.isEmpty { throw ValidationError("give at least one log file, or - for standard input") }
+        if files.isEmpty && journal.isEmpty { throw ValidationError("give at least one log file (- for standard input) or --journal PATH") }
         if limit < 0 { throw ValidationError("--limit must be zero or more") }
         if events && alerts { throw ValidationError("--events and --alerts are two different outputs: choose one") }
     }
@@ -55,6 +59,7 @@ struct AnalyzeCommand: ParsableCommand {
     func run() throws {
         let loaded = try options.load()
         var batch = BatchAnalyzer.Options(inputs: files, rules: loaded.rules)
+        batch.journals = journal
         if let host { batch.defaultHost = host }
         if utc { batch.zone = FixedOffsetZone(seconds: 0) }
         batch.progress = true

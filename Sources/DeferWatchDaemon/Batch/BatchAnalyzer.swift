@@ -10,6 +10,8 @@ import DeferWatchCore
 public final class BatchAnalyzer {
     public struct Options {
         public var inputs: [String]
+        /// Journal files or directories, read after the text inputs.
+        public var journals: [String] = []
         public var rules: RuleSet
         public var defaultHost: String
         public var zone: any LocalTimeZone
@@ -94,6 +96,24 @@ public final class BatchAnalyzer {
             doneBytes += input.info.size
         }
         if showProgress { writeProgress("") }
+        for path in options.journals {
+            result.order.append(path)
+            do {
+                let reader = try JournalReader(path: path)
+                do {
+                    try reader.readToEnd { record in pipeline.process(record: record, emit: onEvent) }
+                } catch {
+                    result.errors.append(error)
+                    writeStderr("deferwatch: \(error)")
+                }
+                // Entries of other programs were skipped inside the reader.
+                pipeline.counters.lines += reader.entries - reader.mailEntries
+                pipeline.counters.otherProgramLines += reader.entries - reader.mailEntries
+            } catch {
+                result.errors.append(error)
+                writeStderr("deferwatch: \(error)")
+            }
+        }
         result.counters = pipeline.counters
         result.counters.oversizedLines = oversized
         result.unrecognisedSamples = pipeline.unrecognisedSamples
