@@ -12,6 +12,8 @@ public struct LineSplitter {
     public let maxLineLength: Int
     private var carry: [UInt8] = []
     private var discarding = false
+    /// Bytes of the over-long line being skipped, so far.
+    private var discardedBytes = 0
     public private(set) var oversizedLines = 0
 
     public init(maxLineLength: Int = 64 * 1024) {
@@ -20,6 +22,10 @@ public struct LineSplitter {
 
     /// Whether a partial line is waiting for its newline.
     public var hasPartialLine: Bool { !carry.isEmpty || discarding }
+
+    /// Bytes fed that belong to a line not yet complete (so a reader's position of the last
+    /// complete line is its offset minus this).
+    public var pendingBytes: Int { discarding ? discardedBytes : carry.count }
 
     /// Calls `body` with every complete line in `chunk` (without the newline; a trailing CR
     /// is removed too).
@@ -33,17 +39,21 @@ public struct LineSplitter {
                 let tail = end - start
                 if !discarding {
                     if carry.count + tail > maxLineLength {
+                        discardedBytes = carry.count + tail
                         carry.removeAll(keepingCapacity: false)
                         discarding = true
                     } else {
                         carry.append(contentsOf: UnsafeBufferPointer(start: base + start, count: tail))
                     }
+                } else {
+                    discardedBytes += tail
                 }
                 return
             }
             let nlIndex = base.distance(to: nl.assumingMemoryBound(to: UInt8.self))
             if discarding {
                 discarding = false
+                discardedBytes = 0
                 oversizedLines += 1
             } else if carry.isEmpty {
                 let len = nlIndex - start
@@ -76,12 +86,14 @@ public struct LineSplitter {
         }
         carry.removeAll()
         discarding = false
+        discardedBytes = 0
     }
 
     /// Forgets a partial line (the file it came from was replaced).
     public mutating func reset() {
         carry.removeAll()
         discarding = false
+        discardedBytes = 0
     }
 
     @inline(__always)

@@ -1,0 +1,64 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Saves and loads small state files (checkpoints, open alerts) in the state directory,
+/// atomically: write a temporary file, fsync it, rename it over the old one, fsync the
+/// directory. A crash leaves the old file or the new one, never half of one.
+public struct CheckpointStore: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public func save<T: Encodable>(_ value: T, as name: String) throws(InputError) {
+        let data: Data
+        do { data = try JSONEncoder().encode(value) } catch {
+            throw InputError(path: name, operation: "cannot encode state", detail: "\(error)")
+        }
+        let final = "\(directory)/\(name)"
+        let temp = "\(final).tmp"
+        let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
+        if fd < 0 { throw InputError(path: temp, operation: "cannot write state", errno: errno) }
+        var ok = data.withUnsafeBytes { raw -> Bool in
+            var off = 0
+            while off < raw.count {
+                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return true
+        }
+        let writeErrno = errno
+        ok = ok && fsync(fd) == 0
+        let syncErrno = errno
+        close(fd)
+        guard ok else {
+            unlink(temp)
+            throw InputError(path: temp, operation: "cannot write state", errno: writeErrno != 0 ? writeErrno : syncErrno)
+        }
+        if rename(temp, final) != 0 {
+            let e = errno
+            unlink(temp)
+            throw InputError(path: final, operation: "cannot replace state", errno: e)
+        }
+        let dfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dfd >= 0 {
+            fsync(dfd)
+            close(dfd)
+        }
+    }
+
+    /// The saved value, or nil when there is none yet. A damaged file is an error (it names
+    /// the file) rather than a silent fresh start.
+    public func load<T: Decodable>(_ type: T.Type, from name: String) throws(InputError) -> T? {
+        let path = "\(directory)/\(name)"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            if access(path, F_OK) != 0 { return nil }
+            throw InputError(path: path, operation: "cannot read state", errno: errno)
+        }
+        do { return try JSONDecoder().decode(T.self, from: data) } catch {
+            throw InputError(path: path, operation: "damaged state file", detail: "\(error)")
+        }
+    }
+}

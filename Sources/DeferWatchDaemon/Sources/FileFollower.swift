@@ -1,0 +1,173 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeferWatchCore
+
+/// Where a followed file was read up to: after the last complete line handed out.
+public struct FileCheckpoint: Codable, Equatable, Sendable {
+    public var path: String
+    public var device: UInt64
+    public var inode: UInt64
+    public var offset: Int64
+    /// FNV-1a of the file's first `fingerprintLength` bytes: tells a file that reuses an
+    /// inode number from the one the checkpoint was taken on.
+    public var fingerprint: UInt64
+    public var fingerprintLength: Int
+}
+
+/// Follows one log file as it is written (`tail -F` with exactly-once positions). Rotation
+/// by rename-and-create, by copytruncate and by delete-and-recreate is detected; the old file
+/// is drained before the new one is read; a partial last line waits for its newline; a file
+/// that does not exist yet is waited for. Poll-driven: the caller calls `poll` when it likes
+/// (the daemon: every few hundred milliseconds), on one thread.
+public final class FileFollower {
+    public let path: String
+    private var fd: Int32 = -1
+    private var device: UInt64 = 0
+    private var inode: UInt64 = 0
+    /// Bytes read from the current file.
+    private var offset: Int64 = 0
+    private var splitter: LineSplitter
+    private var resume: FileCheckpoint?
+    private var startAtEnd: Bool
+    private var fingerprint: (hash: UInt64, length: Int) = (0, 0)
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+
+    public static let fingerprintBytes = 64
+
+    /// Lines skipped for being too long.
+    public var oversizedLines: Int { splitter.oversizedLines }
+
+    /// - Parameters:
+    ///   - checkpoint: where an earlier run stopped; if it names a file that was rotated
+    ///     away since (`path.1`), that file is drained from there first.
+    ///   - startAtEnd: with no checkpoint, start at the end of the existing file (first start).
+    public init(path: String, checkpoint: FileCheckpoint?, startAtEnd: Bool, maxLineLength: Int = 64 * 1024) {
+        self.path = path
+        resume = checkpoint
+        self.startAtEnd = startAtEnd
+        splitter = LineSplitter(maxLineLength: maxLineLength)
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        buffer.deallocate()
+    }
+
+    /// The position after the last complete line handed out, for the checkpoint store.
+    public var checkpoint: FileCheckpoint? {
+        guard fd >= 0 else { return resume }
+        return FileCheckpoint(path: path, device: device, inode: inode, offset: offset - Int64(splitter.pendingBytes),
+                              fingerprint: fingerprint.hash, fingerprintLength: fingerprint.length)
+    }
+
+    /// Reads everything new, calling `body` with each complete line. Returns how many lines.
+    @discardableResult
+    public func poll(_ body: (Bytes) -> Void) throws(InputError) -> Int {
+        var count = 0
+        let emit: (Bytes) -> Void = { count += 1; body($0) }
+        if fd < 0 {
+            guard try openInitial(emit) else { return 0 }
+        }
+        try drain(emit)
+        // Rotation?
+        var st = stat()
+        if stat(path, &st) != 0 {
+            let e = errno
+            if e == ENOENT { return count } // deleted: keep the old file until a new one appears
+            throw InputError(path: path, operation: "cannot stat", errno: e)
+        }
+        if UInt64(st.st_dev) != device || UInt64(st.st_ino) != inode {
+            // Renamed away (or deleted) and a new file created: finish the old one first.
+            try drain(emit)
+            splitter.finish(emit)
+            close(fd)
+            fd = -1
+            try open(path, from: 0)
+            try drain(emit)
+        } else if Int64(st.st_size) < offset {
+            // copytruncate: the file was emptied under us; start again at its beginning.
+            splitter.reset()
+            lseek(fd, 0, SEEK_SET)
+            offset = 0
+            fingerprint = (0, 0)
+            try drain(emit)
+        }
+        return count
+    }
+
+    /// First open: resume from the checkpoint (draining a rotated-away file first), or start.
+    private func openInitial(_ emit: (Bytes) -> Void) throws(InputError) -> Bool {
+        var st = stat()
+        let exists = stat(path, &st) == 0
+        if let cp = resume {
+            resume = nil
+            if exists && UInt64(st.st_dev) == cp.device && UInt64(st.st_ino) == cp.inode {
+                try open(path, from: cp.offset, expect: cp)
+                return true
+            }
+            // The checkpointed file was rotated: look for it under the usual rotated name.
+            let rotated = path + ".1"
+            var rs = stat()
+            if stat(rotated, &rs) == 0 && UInt64(rs.st_dev) == cp.device && UInt64(rs.st_ino) == cp.inode {
+                try open(rotated, from: cp.offset, expect: cp)
+                try drain(emit)
+                splitter.finish(emit)
+                close(fd)
+                fd = -1
+            }
+            guard exists else { return false }
+            try open(path, from: 0)
+            return true
+        }
+        guard exists else { return false }
+        try open(path, from: startAtEnd ? Int64(st.st_size) : 0)
+        startAtEnd = false
+        return true
+    }
+
+    private func open(_ p: String, from start: Int64, expect: FileCheckpoint? = nil) throws(InputError) {
+        let f = Glibc.open(p, O_RDONLY | O_CLOEXEC)
+        if f < 0 { throw InputError(path: p, operation: "cannot open", errno: errno) }
+        var st = stat()
+        fstat(f, &st)
+        fd = f
+        device = UInt64(st.st_dev)
+        inode = UInt64(st.st_ino)
+        fingerprint = Self.fingerprint(fd: f, length: Self.fingerprintBytes)
+        var from = start
+        if let cp = expect {
+            // Same inode number but other content (the inode was reused): read it all.
+            let now = Self.fingerprint(fd: f, length: cp.fingerprintLength)
+            if now.length < cp.fingerprintLength || now.hash != cp.fingerprint || Int64(st.st_size) < cp.offset { from = 0 }
+        }
+        lseek(f, off_t(from), SEEK_SET)
+        offset = from
+        splitter.reset()
+    }
+
+    private func drain(_ emit: (Bytes) -> Void) throws(InputError) {
+        while true {
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw InputError(path: path, operation: "read failed", errno: errno)
+            }
+            if n == 0 { break }
+            offset += Int64(n)
+            splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n), emit)
+            if fingerprint.length < Self.fingerprintBytes {
+                fingerprint = Self.fingerprint(fd: fd, length: Self.fingerprintBytes)
+            }
+        }
+    }
+
+    /// FNV-1a of the first `length` bytes (fewer if the file is shorter), read with pread.
+    static func fingerprint(fd: Int32, length: Int) -> (hash: UInt64, length: Int) {
+        var bytes = [UInt8](repeating: 0, count: max(0, length))
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, 0) }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes.prefix(max(0, n)) { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return (h, max(0, n))
+    }
+}

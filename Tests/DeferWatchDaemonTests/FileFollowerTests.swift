@@ -1,0 +1,123 @@
+import DeferWatchCore
+import DeferWatchDaemon
+import DeferWatchTestSupport
+import Foundation
+import Testing
+
+/// Following a file through every rotation style, and resuming from checkpoints: every line
+/// exactly once.
+@Suite struct FileFollowerTests {
+    final class Collector {
+        var lines: [String] = []
+        func poll(_ f: FileFollower) throws { try f.poll { self.lines.append($0.string) } }
+    }
+
+    static func append(_ path: String, _ text: String) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        _ = text.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+    }
+
+    static func numbered(_ range: Range<Int>) -> String { range.map { "line \($0)\n" }.joined() }
+    static func expected(_ range: Range<Int>) -> [String] { range.map { "line \($0)" } }
+
+    @Test func followsAppendsAndWaitsForTheNewline() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        let c = Collector()
+        try c.poll(f) // the file does not exist yet: wait
+        #expect(c.lines.isEmpty)
+        Self.append(path, Self.numbered(0..<3) + "partial")
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<3))
+        Self.append(path, " line\n")
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<3) + ["partial line"])
+    }
+
+    @Test func firstStartBeginsAtTheEnd() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        Self.append(path, Self.numbered(0..<10))
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: true)
+        let c = Collector()
+        try c.poll(f)
+        Self.append(path, Self.numbered(10..<12))
+        try c.poll(f)
+        #expect(c.lines == Self.expected(10..<12))
+    }
+
+    @Test func renameAndCreateDrainsTheOldFileFirst() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let path = dir.appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        let c = Collector()
+        Self.append(path, Self.numbered(0..<5))
+        try c.poll(f)
+        // The writer still has the old file open: lines land there after the rename.
+        let old = open(path, O_WRONLY | O_APPEND)
+        rename(path, path + ".1")
+        _ = Self.numbered(5..<8).withCString { write(old, $0, strlen($0)) }
+        close(old)
+        Self.append(path, Self.numbered(8..<10))
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<10))
+    }
+
+    @Test func copytruncateStartsAgainAtTheBeginning() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        let c = Collector()
+        Self.append(path, Self.numbered(0..<5))
+        try c.poll(f)
+        truncate(path, 0)
+        Self.append(path, Self.numbered(5..<7))
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<7))
+    }
+
+    @Test func deleteAndRecreate() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        let c = Collector()
+        Self.append(path, Self.numbered(0..<3))
+        try c.poll(f)
+        unlink(path)
+        try c.poll(f) // gone: nothing, no error
+        Self.append(path, Self.numbered(3..<6))
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<6))
+    }
+
+    /// A restart resumes exactly after the last complete line: nothing lost, nothing twice,
+    /// also when the file was rotated while deferwatch was down.
+    @Test func resumesFromCheckpointsExactlyOnce() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let path = dir.appendingPathComponent("mail.log").path
+        let store = CheckpointStore(directory: dir.path)
+        let c = Collector()
+        var f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        Self.append(path, Self.numbered(0..<100) + "half a li")
+        try c.poll(f)
+        try store.save(f.checkpoint, as: "files.json")
+        // "Crash", more lines, restart.
+        Self.append(path, "ne\n" + Self.numbered(100..<150))
+        f = FileFollower(path: path, checkpoint: try store.load(FileCheckpoint.self, from: "files.json"), startAtEnd: true)
+        try c.poll(f)
+        try store.save(f.checkpoint, as: "files.json")
+        // Down again; meanwhile the log is rotated (rename and create) and written on.
+        Self.append(path, Self.numbered(150..<160))
+        rename(path, path + ".1")
+        Self.append(path, Self.numbered(160..<170))
+        f = FileFollower(path: path, checkpoint: try store.load(FileCheckpoint.self, from: "files.json"), startAtEnd: true)
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<100) + ["half a line"] + Self.expected(100..<170))
+    }
+
+    @Test func aDamagedCheckpointIsAnErrorNotAFreshStart() throws {
+        let dir = TestPaths.temporaryDirectory()
+        try "{not json".write(toFile: dir.appendingPathComponent("files.json").path, atomically: true, encoding: .utf8)
+        let store = CheckpointStore(directory: dir.path)
+        #expect(throws: InputError.self) { _ = try store.load(FileCheckpoint.self, from: "files.json") }
+        #expect(try store.load(FileCheckpoint.self, from: "absent.json") == nil)
+    }
+}
