@@ -12,7 +12,7 @@ struct DeferWatchCommand: ParsableCommand {
         processed and reported); 2 bad usage or a bad rules file (nothing was processed).
         """,
         version: DeferWatchVersion.string,
-        subcommands: [AnalyzeCommand.self, ClassifyCommand.self, CheckConfigCommand.self]
+        subcommands: [RunCommand.self, AnalyzeCommand.self, ClassifyCommand.self, CheckConfigCommand.self]
     )
 }
 

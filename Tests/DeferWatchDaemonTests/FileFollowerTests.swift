@@ -121,3 +121,39 @@ import Testing
         #expect(try store.load(FileCheckpoint.self, from: "absent.json") == nil)
     }
 }
+
+extension FileFollowerTests {
+    /// Writes cut anywhere (mid-line), restarts from the last checkpoint at random: every
+    /// line exactly once.
+    @Test func randomCutsAndRestartsCountEveryLineOnce() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let path = dir.appendingPathComponent("mail.log").path
+        var rng = SystemRandomNumberGenerator()
+        let text = Array(Self.numbered(0..<20_000).utf8)
+        var written = 0
+        var saved: FileCheckpoint?
+        var counted = 0          // as of the saved checkpoint
+        var live = 0             // since the saved checkpoint
+        var f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        while written < text.count {
+            let n = min(text.count - written, Int.random(in: 1...5000, using: &rng))
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+            _ = text[written..<(written + n)].withUnsafeBytes { write(fd, $0.baseAddress, n) }
+            close(fd)
+            written += n
+            try f.poll { _ in live += 1 }
+            switch Int.random(in: 0..<4, using: &rng) {
+            case 0: // checkpoint
+                saved = f.checkpoint
+                counted += live
+                live = 0
+            case 1: // crash: what was read since the checkpoint is read again
+                live = 0
+                f = FileFollower(path: path, checkpoint: saved, startAtEnd: true)
+            default: break
+            }
+        }
+        try f.poll { _ in live += 1 }
+        #expect(counted + live == 20_000)
+    }
+}

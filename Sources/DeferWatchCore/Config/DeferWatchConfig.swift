@@ -21,10 +21,31 @@ public struct SyslogConfig: Sendable, Equatable {
     public var facilityNumber: Int { Self.facilities[facility] ?? 2 }
 }
 
+/// What `deferwatch run` follows, and where it starts.
+public struct SourcesConfig: Sendable, Equatable {
+    /// Follow the journal.
+    public var journal = true
+    /// A journal directory (such as /var/log/journal/remote); nil: the local system journal.
+    public var journalDirectory: String?
+    /// Log files to follow.
+    public var files: [String] = []
+    /// With no checkpoint yet: start at the end of the logs, or this far back (to warm the windows).
+    public var lookback: Int64 = 0
+    /// How often files are checked for new lines (the journal wakes deferwatch itself).
+    public var pollInterval: Int64 = 250_000
+
+    public init() {}
+}
+
 /// The whole configuration (Config/deferwatch.toml documents every key).
 public struct DeferWatchConfig: Sendable, Equatable {
     public var tracker = TrackerConfig()
     public var syslog = SyslogConfig()
+    public var sources = SourcesConfig()
+    /// Checkpoints and open alerts live here.
+    public var stateDirectory = "/var/lib/deferwatch"
+    /// How often checkpoints are written (and at shutdown).
+    public var checkpointEvery: Int64 = 5_000_000
     public var ruleFiles: [String] = []
     public var hintFiles: [String] = []
 
@@ -42,6 +63,8 @@ public struct DeferWatchConfig: Sendable, Equatable {
         let alerts = top.subtable("alerts")
         let syslog = top.subtable("syslog")
         let classify = top.subtable("classify")
+        let sources = top.subtable("sources")
+        let state = top.subtable("state")
         top.rejectUnknownKeys(context: "the configuration")
         problems += top.problems
 
@@ -99,6 +122,26 @@ public struct DeferWatchConfig: Sendable, Equatable {
             r.rejectUnknownKeys(context: "[syslog]")
             problems += r.problems
         }
+        if let sources {
+            var r = TOMLReader(source: source, table: sources) { source.line(ofSection: "sources", key: $0) }
+            if let v = r.bool("journal") { c.sources.journal = v }
+            if let v = r.string("journal_directory") { c.sources.journalDirectory = v.isEmpty ? nil : v }
+            if let v = r.strings("files") { c.sources.files = v }
+            if let v = r.duration("lookback") { c.sources.lookback = v }
+            if let v = r.duration("poll_interval") {
+                if v < 10_000 { r.problem("poll_interval", "poll_interval must be at least 10ms") }
+                c.sources.pollInterval = v
+            }
+            r.rejectUnknownKeys(context: "[sources]")
+            problems += r.problems
+        }
+        if let state {
+            var r = TOMLReader(source: source, table: state) { source.line(ofSection: "state", key: $0) }
+            if let v = r.string("directory") { c.stateDirectory = v }
+            if let v = r.duration("checkpoint_every") { c.checkpointEvery = v }
+            r.rejectUnknownKeys(context: "[state]")
+            problems += r.problems
+        }
         if let classify {
             var r = TOMLReader(source: source, table: classify) { source.line(ofSection: "classify", key: $0) }
             c.ruleFiles = r.strings("rules") ?? []
@@ -142,6 +185,7 @@ extension TOMLReader {
     }
 
     static func parseDuration(_ s: String) -> Int64? {
+        if s.hasSuffix("ms"), let n = Int64(s.dropLast(2)), n >= 0 { return n * 1000 }
         guard let unit = s.last, let n = Int64(s.dropLast()), n >= 0 else { return Int64(s).map { $0 * 1_000_000 } }
         switch unit {
         case "s": return n * 1_000_000

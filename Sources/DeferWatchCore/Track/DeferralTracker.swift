@@ -12,8 +12,8 @@
 /// - else the recipient domain;
 /// and on one sending host when only that host is deferred (its IP is the one throttled).
 public struct DeferralTracker {
-    public let config: TrackerConfig
-    public let hints: HintBook
+    public private(set) var config: TrackerConfig
+    public private(set) var hints: HintBook
 
     private var windows: BoundedMap<DestinationKey, SlidingWindow>
     private var messages: BoundedMap<Int, MessageMemory>
@@ -43,6 +43,17 @@ public struct DeferralTracker {
         windows = BoundedMap(capacity: max(16, config.maxKeys))
         messages = BoundedMap(capacity: max(16, config.maxMessages))
         history = BoundedMap(capacity: 65_536)
+    }
+
+    /// Takes a reloaded configuration: open alerts carry on under the new thresholds; the
+    /// windows are kept unless their shape (window or bucket length) changed.
+    public mutating func reconfigure(config new: TrackerConfig, hints: HintBook) {
+        if new.window != config.window || new.bucket != config.bucket || new.maxKeys != config.maxKeys {
+            windows = BoundedMap(capacity: max(16, new.maxKeys))
+        }
+        if new.maxMessages != config.maxMessages { messages = BoundedMap(capacity: max(16, new.maxMessages)) }
+        config = new
+        self.hints = hints
     }
 
     /// The alerts open now, oldest first.

@@ -45,7 +45,8 @@ public final class FileFollower {
     public init(path: String, checkpoint: FileCheckpoint?, startAtEnd: Bool, maxLineLength: Int = 64 * 1024) {
         self.path = path
         resume = checkpoint
-        self.startAtEnd = startAtEnd
+        // A file that does not exist yet is read from its first line when it appears.
+        self.startAtEnd = startAtEnd && access(path, F_OK) == 0
         splitter = LineSplitter(maxLineLength: maxLineLength)
     }
 
@@ -56,7 +57,10 @@ public final class FileFollower {
 
     /// The position after the last complete line handed out, for the checkpoint store.
     public var checkpoint: FileCheckpoint? {
-        guard fd >= 0 else { return resume }
+        guard fd >= 0 else {
+            // Not open yet: the file is read from its start when it appears (inode 0).
+            return resume ?? FileCheckpoint(path: path, device: 0, inode: 0, offset: 0, fingerprint: 0, fingerprintLength: 0)
+        }
         return FileCheckpoint(path: path, device: device, inode: inode, offset: offset - Int64(splitter.pendingBytes),
                               fingerprint: fingerprint.hash, fingerprintLength: fingerprint.length)
     }
@@ -100,6 +104,10 @@ public final class FileFollower {
     private func openInitial(_ emit: (Bytes) -> Void) throws(InputError) -> Bool {
         var st = stat()
         let exists = stat(path, &st) == 0
+        if let cp = resume, cp.inode == 0 {
+            resume = nil
+            startAtEnd = false
+        }
         if let cp = resume {
             resume = nil
             if exists && UInt64(st.st_dev) == cp.device && UInt64(st.st_ino) == cp.inode {

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CSystemd
 import DeferWatchCore
+import Foundation
 
 /// Reads a systemd journal (a directory of journal files, such as /var/log/journal or
 /// /var/log/journal/remote, or one journal file) through libsystemd, handing out the mail
@@ -16,6 +17,15 @@ public final class JournalReader {
     /// Entries read and entries that were mail.
     public private(set) var entries = 0
     public private(set) var mailEntries = 0
+
+    /// The local system journal (the default source of `deferwatch run`).
+    public init(system: Void = ()) throws(InputError) {
+        path = "the system journal"
+        var j: OpaquePointer?
+        let rc = sd_journal_open(&j, Int32(SD_JOURNAL_LOCAL_ONLY))
+        guard rc >= 0, let j else { throw InputError(path: path, operation: "cannot open journal", errno: -rc) }
+        journal = j
+    }
 
     public init(path: String) throws(InputError) {
         self.path = path
@@ -61,6 +71,7 @@ public final class JournalReader {
             if rc < 0 { throw InputError(path: path, operation: "cannot read journal", errno: -rc) }
             if rc == 0 { return }
             entries += 1
+            notePosition(j)
             guard copy(j, "SYSLOG_IDENTIFIER", into: &identifier),
                   identifier.withUnsafeBufferPointer({ Self.isMail($0) }),
                   copy(j, "MESSAGE", into: &message) else { continue }
@@ -82,6 +93,67 @@ public final class JournalReader {
         buffer.removeAll(keepingCapacity: true)
         buffer.append(contentsOf: b)
         return true
+    }
+
+    /// Where the reader stands: the last entry read, for the checkpoint.
+    public struct Position: Codable, Equatable, Sendable {
+        public var cursor: String
+        public var bootID: String
+        public var monotonic: UInt64
+    }
+
+    public private(set) var position: Position?
+
+    /// Positions the reader: after `position` (the saved entry itself is skipped, also when
+    /// the journal file was rotated and the cursor only lands near it), or at the tail, or
+    /// `lookback` microseconds before now.
+    public func seek(after saved: Position?, lookback: Int64?) {
+        guard let j = journal else { return }
+        if let saved, sd_journal_seek_cursor(j, saved.cursor) >= 0, sd_journal_next(j) > 0 {
+            let here = current(j)
+            if sd_journal_test_cursor(j, saved.cursor) > 0 || (here?.0 == saved.bootID && here?.1 == saved.monotonic) {
+                position = saved
+                return // landed on the saved entry: reading continues after it
+            }
+            sd_journal_previous(j) // landed after it: read this one again
+            return
+        }
+        if let lookback {
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            let now = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec / 1000)
+            sd_journal_seek_realtime_usec(j, now - UInt64(max(0, lookback)))
+        } else {
+            sd_journal_seek_tail(j)
+            sd_journal_previous(j)
+        }
+    }
+
+    /// Waits up to `timeout` microseconds for new entries (rotation and vacuum are handled
+    /// by libsystemd: reading simply goes on).
+    public func wait(timeout: UInt64) {
+        guard let j = journal else { return }
+        _ = sd_journal_wait(j, timeout)
+    }
+
+    private func current(_ j: OpaquePointer) -> (String, UInt64)? {
+        var mono: UInt64 = 0
+        var boot = sd_id128_t()
+        guard sd_journal_get_monotonic_usec(j, &mono, &boot) >= 0 else { return nil }
+        return (Self.hex(boot), mono)
+    }
+
+    static func hex(_ id: sd_id128_t) -> String {
+        withUnsafeBytes(of: id.bytes) { raw in raw.map { String(format: "%02x", $0) }.joined() }
+    }
+
+    private func notePosition(_ j: OpaquePointer) {
+        var c: UnsafeMutablePointer<CChar>?
+        guard sd_journal_get_cursor(j, &c) >= 0, let c else { return }
+        defer { free(c) }
+        if let (boot, mono) = current(j) {
+            position = Position(cursor: String(cString: c), bootID: boot, monotonic: mono)
+        }
     }
 
     /// Event time: the sender's own timestamp when the entry has one, else the journal's.

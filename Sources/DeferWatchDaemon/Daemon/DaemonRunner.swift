@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSystemd
+import DeferWatchCore
+import Foundation
+
+/// `deferwatch run`: follows the journal and log files, runs every line through the pipeline
+/// and the tracker, writes alerts to syslog, checkpoints positions, talks to systemd.
+/// Everything runs on the calling thread (which owns the journal handle, as libsystemd
+/// requires); only the syslog sink has a thread of its own.
+public final class DaemonRunner {
+    public struct Options {
+        public var configPath: String?
+        /// Alerts also as JSON lines on standard output (the demo, tests).
+        public var alertsToStdout = false
+        public init(configPath: String?) { self.configPath = configPath }
+    }
+
+    private let signals: SignalWatcher
+    private var loaded: LoadedConfig
+    private let options: Options
+    private var pipeline: LogPipeline
+    private var tracker: DeferralTracker
+    private var followers: [FileFollower] = []
+    private var journal: JournalReader?
+    private var sink: SyslogSink
+    private let stdoutSink: JSONLinesAlertSink?
+    private let stdoutWriter = FDWriter(fd: 1)
+    private var store: CheckpointStore
+    private var lastCheckpoint = monotonicSeconds()
+    private var lastWatchdog = monotonicSeconds()
+    private let watchdogInterval: Double?
+    private var stateError: String?
+
+    public init(loaded: LoadedConfig, options: Options) {
+        // First, before the syslog sink starts its thread, so every thread blocks them.
+        signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
+        self.loaded = loaded
+        self.options = options
+        let (y, m) = SystemTimeZone.yearAndMonth(of: Int64(time(nil)))
+        pipeline = LogPipeline(
+            header: LineHeaderParser(yearHint: y, monthHint: m, zone: SystemTimeZone(), defaultHost: SystemTimeZone.hostName()),
+            rules: loaded.rules)
+        pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
+        tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
+        sink = SyslogSink(config: loaded.config.syslog)
+        stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter) : nil
+        store = CheckpointStore(directory: loaded.config.stateDirectory)
+        if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {
+            watchdogInterval = Double(usec) / 2_000_000
+        } else {
+            watchdogInterval = nil
+        }
+    }
+
+    /// Runs until SIGTERM or SIGINT; returns the exit status.
+    public func run() -> Int32 {
+        do {
+            try openSources()
+        } catch {
+            writeStderr("deferwatch: \(error)")
+            Notifier.send("STATUS=cannot open sources: \(error)")
+            return 1
+        }
+        // The starting positions at once: a crash before the first periodic checkpoint must
+        // not turn the next start into a first start (which begins at the end of the logs).
+        checkpoint()
+        Notifier.send("READY=1\nSTATUS=\(statusLine())")
+        var stop = false
+        while !stop {
+            readSources()
+            for sig in signals.pending() {
+                switch sig {
+                case SIGHUP: reload()
+                default: stop = true
+                }
+            }
+            let now = monotonicSeconds()
+            if now - lastCheckpoint >= Double(loaded.config.checkpointEvery) / 1e6 {
+                checkpoint()
+                Notifier.send("STATUS=\(statusLine())")
+            }
+            if let w = watchdogInterval, now - lastWatchdog >= w {
+                Notifier.send("WATCHDOG=1")
+                lastWatchdog = now
+            }
+            // Log time only moves with lines; let alerts resolve when the log is quiet.
+            var ts = timespec()
+            clock_gettime(CLOCK_REALTIME, &ts)
+            let wall = Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
+            if tracker.now != Int64.min && wall > tracker.now { emit(tracker.advance(to: wall)) }
+            if !stop { waitForInput() }
+        }
+        Notifier.send("STOPPING=1")
+        readSources()
+        checkpoint()
+        sink.stop(timeout: 2)
+        stdoutWriter.flush()
+        return 0
+    }
+
+    // MARK: - Sources
+
+    private func openSources() throws(InputError) {
+        let sources = loaded.config.sources
+        let loadedState = try store.load(SavedState.self, from: "checkpoints.json")
+        let saved = loadedState ?? SavedState()
+        let firstStart = loadedState == nil
+        pipeline.counters = saved.counters
+        for path in sources.files {
+            let cp = saved.files.first { $0.path == path }
+            followers.append(FileFollower(path: path, checkpoint: cp, startAtEnd: firstStart && sources.lookback == 0))
+        }
+        if sources.journal {
+            let reader: JournalReader
+            if let d = sources.journalDirectory { reader = try JournalReader(path: d) } else { reader = try JournalReader(system: ()) }
+            reader.seek(after: saved.journal, lookback: saved.journal == nil && sources.lookback > 0 ? sources.lookback : nil)
+            journal = reader
+        }
+    }
+
+    private func readSources() {
+        for f in followers {
+            do {
+                try f.poll { line in pipeline.process(line: line) { e in emit(tracker.record(e)) } }
+            } catch {
+                writeStderr("deferwatch: \(error)")
+            }
+        }
+        if let journal {
+            do {
+                try journal.readToEnd { record in pipeline.process(record: record) { e in emit(tracker.record(e)) } }
+            } catch {
+                writeStderr("deferwatch: \(error)")
+            }
+        }
+    }
+
+    private func waitForInput() {
+        let usec = UInt64(loaded.config.sources.pollInterval)
+        if let journal { journal.wait(timeout: usec) } else { usleep(useconds_t(usec)) }
+    }
+
+    private func emit(_ transitions: [AlertTransition]) {
+        for t in transitions {
+            sink.write(t)
+            stdoutSink?.write(t)
+        }
+        if !transitions.isEmpty { stdoutWriter.flush() }
+    }
+
+    // MARK: - State
+
+    /// Positions and the counters that go with them, saved together: after a crash the
+    /// lines after the checkpoint are read again and counted again, exactly once in all.
+    struct SavedState: Codable {
+        var files: [FileCheckpoint] = []
+        var journal: JournalReader.Position?
+        var counters = LineCounters()
+    }
+
+    private func checkpoint() {
+        lastCheckpoint = monotonicSeconds()
+        var counters = pipeline.counters
+        counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
+        let state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters)
+        do {
+            try store.save(state, as: "checkpoints.json")
+            if stateError != nil { writeStderr("deferwatch: state directory writable again") }
+            stateError = nil
+        } catch {
+            // Reported loudly, retried at the next checkpoint; analysis goes on.
+            if stateError == nil {
+                writeStderr("deferwatch: cannot save checkpoints: \(error)")
+                sink.enqueue(sink.format("alert=state-error severity=error summary=\(AlertTransition.quote("cannot save checkpoints: \(error)"))", severity: .error))
+            }
+            stateError = "\(error)"
+        }
+    }
+
+    private func reload() {
+        Notifier.send("RELOADING=1")
+        do {
+            let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
+            pipeline.classifier = EventClassifier(rules: fresh.rules)
+            tracker.reconfigure(config: fresh.config.tracker, hints: fresh.hints)
+            loaded = LoadedConfig(path: fresh.path, config: fresh.config, rules: fresh.rules, hints: fresh.hints)
+            writeStderr("deferwatch: configuration reloaded from \(fresh.path ?? "built-in defaults")")
+        } catch {
+            // A bad new configuration is reported; the old one keeps running.
+            writeStderr("deferwatch: configuration not reloaded, keeping the running one:\n\(error)")
+            sink.enqueue(sink.format("alert=config-error severity=error summary=\(AlertTransition.quote("configuration not reloaded: \(error)"))", severity: .error))
+        }
+        Notifier.send("READY=1\nSTATUS=\(statusLine())")
+    }
+
+    private func statusLine() -> String {
+        let c = pipeline.counters
+        return "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
+    }
+}
+
+/// sd_notify with a preformatted string (sd_notifyf is variadic): silently nothing when not
+/// started by systemd.
+public enum Notifier {
+    public static func send(_ state: String) {
+        _ = sd_notify(0, state)
+    }
+}
+
+/// Receives SIGTERM, SIGINT and SIGHUP synchronously: they are blocked (before any thread
+/// starts, so every thread inherits the mask) and collected with sigtimedwait in the loop.
+final class SignalWatcher {
+    private var set = sigset_t()
+
+    init(_ signals: [Int32]) {
+        sigemptyset(&set)
+        for s in signals { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    func pending() -> [Int32] {
+        var out: [Int32] = []
+        var zero = timespec(tv_sec: 0, tv_nsec: 0)
+        while true {
+            let s = sigtimedwait(&set, nil, &zero)
+            if s <= 0 { break }
+            out.append(s)
+        }
+        return out
+    }
+}
