@@ -12,7 +12,7 @@ import Testing
         var socket: String
     }
 
-    static func setup(socket: String? = nil) throws -> Setup {
+    static func setup(socket: String? = nil, extra: String = "") throws -> Setup {
         let dir = TestPaths.temporaryDirectory("daemon")
         let log = dir.appendingPathComponent("mail.log")
         let state = dir.appendingPathComponent("state")
@@ -29,16 +29,22 @@ import Testing
         checkpoint_every = "200ms"
         [syslog]
         socket = "\(sock)"
+        \(extra)
 
         """.write(to: config, atomically: true, encoding: .utf8)
         return Setup(dir: dir, log: log, config: config, state: state, socket: sock)
     }
 
-    static func start(_ s: Setup) throws -> Process {
+    static func start(_ s: Setup, stdout: URL? = nil) throws -> Process {
         let p = Process()
         p.executableURL = TestPaths.binary
-        p.arguments = ["run", "--config", s.config.path]
-        p.standardOutput = FileHandle.nullDevice
+        p.arguments = ["run", "--config", s.config.path] + (stdout == nil ? [] : ["--alerts-to-stdout"])
+        if let stdout {
+            _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+            p.standardOutput = try FileHandle(forWritingTo: stdout)
+        } else {
+            p.standardOutput = FileHandle.nullDevice
+        }
         p.standardError = FileHandle.nullDevice
         try p.run()
         return p
@@ -118,5 +124,147 @@ import Testing
         print("exactly-once: \(cycles) SIGKILL cycles, \(written) lines written, counted \(String(describing: last?["deliveries"])) (state in \(s.state.path))")
         #expect(last?["lines"] as? Int == written)
         #expect(last?["deliveries"] as? Int == written)
+    }
+
+    /// A line at the current time (RFC 3339), so the daemon's wall clock and log time agree.
+    static func nowLine(_ i: Int, sent: Bool) -> String {
+        let t = CivilTimeText.now()
+        let status = sent ? "dsn=2.0.0, status=sent (250 2.0.0 OK)"
+            : "dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.102.27] said: 421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp (in reply to end of DATA command))"
+        return "\(t) mx1 postfix/smtp[1]: \(String(format: "B%09X", i)): to=<u\(i)@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1, delays=0/0/0/1, \(status)\n"
+    }
+
+    static func waitFor(_ url: URL, _ needle: String, timeout: Double = 15) -> String {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        var text = ""
+        while Date() < deadline {
+            text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+            if text.contains(needle) { break }
+            usleep(50_000)
+        }
+        return text
+    }
+
+    /// An open alert survives a restart, kill -9 included: the restarted daemon neither
+    /// forgets it (it resolves it later, same id) nor raises it again.
+    @Test func openAlertsSurviveARestart() throws {
+        // Checks run on bucket boundaries: one-second buckets let the test see the resolve.
+        let s = try Self.setup(extra: "[alerts]\nwindow = \"60s\"\nbucket = \"1s\"\n[alerts.default]\nresolve_after = \"2s\"")
+        let out1 = s.dir.appendingPathComponent("out1.jsonl")
+        let p1 = try Self.start(s, stdout: out1)
+        for _ in 0..<200 where Self.counters(s) == nil { usleep(20_000) }
+        Self.append(s.log, (0..<12).map { Self.nowLine($0, sent: false) }.joined())
+        let first = Self.waitFor(out1, "\"state\":\"open\"")
+        #expect(first.contains("\"state\":\"open\""), "\(first)")
+        kill(p1.processIdentifier, SIGKILL)
+        p1.waitUntilExit()
+
+        let out2 = s.dir.appendingPathComponent("out2.jsonl")
+        let p2 = try Self.start(s, stdout: out2)
+        defer { ProcessRunner.stop(p2) }
+        usleep(300_000)
+        Self.append(s.log, (12..<18).map { Self.nowLine($0, sent: false) }.joined())
+        usleep(500_000)
+        Self.append(s.log, (18..<30).map { Self.nowLine($0, sent: true) }.joined())
+        let second = Self.waitFor(out2, "\"state\":\"resolve\"")
+        #expect(!second.contains("\"state\":\"open\""), "raised again: \(second)")
+        #expect(second.contains("\"state\":\"resolve\""), "\(second)")
+        #expect(second.contains("\"id\":1,"), "\(second)")
+    }
+}
+
+/// The current time as RFC 3339 (UTC) text.
+enum CivilTimeText {
+    static func now() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date())
+    }
+}
+
+/// sd_notify and SIGHUP, without systemd: a datagram socket as NOTIFY_SOCKET.
+@Suite struct NotifyAndReloadTests {
+    final class NotifySocket {
+        let path: String
+        let fd: Int32
+        init(dir: URL) {
+            path = dir.appendingPathComponent("notify.sock").path
+            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+                let p = Array(path.utf8)
+                raw.copyBytes(from: p)
+                raw[p.count] = 0
+            }
+            _ = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+        deinit { close(fd) }
+
+        /// Messages until one contains `needle` (or the timeout).
+        func waitFor(_ needle: String, timeout: Double = 10) -> [String] {
+            var got: [String] = []
+            let deadline = Date(timeIntervalSinceNow: timeout)
+            var buf = [UInt8](repeating: 0, count: 4096)
+            while Date() < deadline {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, 4096, 0) }
+                if n > 0 {
+                    let m = String(decoding: buf[0..<n], as: UTF8.self)
+                    got.append(m)
+                    if m.contains(needle) { break }
+                }
+            }
+            return got
+        }
+    }
+
+    @Test func readinessWatchdogReloadAndStop() throws {
+        let s = try DaemonProcessTests.setup()
+        let notify = NotifySocket(dir: s.dir)
+        let err = s.dir.appendingPathComponent("stderr.txt")
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = TestPaths.binary
+        p.arguments = ["run", "--config", s.config.path]
+        var env = ProcessInfo.processInfo.environment
+        env["NOTIFY_SOCKET"] = notify.path
+        env["WATCHDOG_USEC"] = "200000"
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        defer { ProcessRunner.stop(p) }
+
+        let ready = notify.waitFor("READY=1")
+        #expect(ready.last?.contains("READY=1") == true, "\(ready)")
+        #expect(ready.last?.contains("STATUS=") == true, "\(ready)")
+        #expect(notify.waitFor("WATCHDOG=1").last == "WATCHDOG=1")
+
+        // A bad configuration: reported with file:line, the running one kept.
+        let good = try String(contentsOf: s.config, encoding: .utf8)
+        try (good + "\n[alerts]\nwindow = \"soon\"\n").write(to: s.config, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        #expect(notify.waitFor("RELOADING=1").last?.contains("RELOADING=1") == true)
+        #expect(notify.waitFor("READY=1").last?.contains("READY=1") == true)
+        let text = DaemonProcessTests.waitFor(err, "not reloaded")
+        #expect(text.contains("configuration not reloaded, keeping the running one"), "\(text)")
+        #expect(text.contains("deferwatch.toml:"), "\(text)")
+        #expect(text.contains("window: \"soon\" is not a duration"), "\(text)")
+        #expect(p.isRunning)
+        #expect(notify.waitFor("WATCHDOG=1").last == "WATCHDOG=1")
+
+        // A good one is taken.
+        try good.write(to: s.config, atomically: true, encoding: .utf8)
+        kill(p.processIdentifier, SIGHUP)
+        #expect(DaemonProcessTests.waitFor(err, "configuration reloaded").contains("configuration reloaded"))
+
+        kill(p.processIdentifier, SIGTERM)
+        #expect(notify.waitFor("STOPPING=1").last?.contains("STOPPING=1") == true)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
     }
 }

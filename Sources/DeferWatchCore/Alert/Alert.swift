@@ -1,6 +1,6 @@
 /// One episode: a destination deferring for one cause, from the moment it crossed the
 /// thresholds until mail flows again. Owned by the tracker; its transitions are values.
-public struct Alert: Sendable, Equatable {
+public struct Alert: Sendable, Equatable, Codable {
     public var id: Int
     public var key: DestinationKey
     public var cause: Cause
@@ -30,6 +30,14 @@ public struct Alert: Sendable, Equatable {
 
     /// Samples are cut to this many characters (a reply can be kilobytes long).
     public static let sampleLimit = 500
+
+    /// A hash of a recipient that is the same in every process (Swift's `hashValue` is not),
+    /// so the distinct count survives a restart.
+    public static func recipientHash(_ r: String) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in r.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(bitPattern: UInt(h))
+    }
 
     static func cappedSample(_ s: String) -> String {
         s.count <= sampleLimit ? s : String(s.prefix(sampleLimit)) + "..."

@@ -56,6 +56,29 @@ public struct DeferralTracker {
         self.hints = hints
     }
 
+    /// What must survive a restart: the open alerts and the next alert number.
+    public struct Snapshot: Codable, Sendable, Equatable {
+        public var alerts: [Alert]
+        public var nextID: Int
+        public var now: Int64
+    }
+
+    public var snapshot: Snapshot { Snapshot(alerts: openAlerts, nextID: nextID, now: now) }
+
+    /// Takes back the open alerts of an earlier run, so a restart neither forgets an open
+    /// alert nor raises it again (the windows start empty and fill again).
+    public mutating func restore(_ s: Snapshot) {
+        for a in s.alerts {
+            open[a.id] = a
+            byKeyCause[AlertKey(key: a.key, cause: a.cause)] = a.id
+            byKey[a.key, default: []].append(a.id)
+            let ak = AlertKey(key: a.key, cause: a.cause)
+            history[ak] = (history[ak] ?? []) + [a.openedAt]
+        }
+        nextID = max(nextID, s.nextID)
+        if s.now > now { now = s.now }
+    }
+
     /// The alerts open now, oldest first.
     public var openAlerts: [Alert] { open.values.sorted { $0.id < $1.id } }
 
@@ -119,7 +142,7 @@ public struct DeferralTracker {
         if counts { memory.lastCounted = max(memory.lastCounted, t) }
         messages[mh] = memory
 
-        let recipient = e.recipient?.hashValue
+        let recipient = e.recipient.map(Alert.recipientHash)
         let sample = e.inherited ? nil : e.text
         for k in keys {
             windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { w in
@@ -132,7 +155,7 @@ public struct DeferralTracker {
             a.deferrals += 1
             a.attempts += 1
             a.lastSeen = max(a.lastSeen, t)
-            if let r = e.recipient, a.recipientHashes.count < Alert.recipientCap { a.recipientHashes.insert(r.hashValue) }
+            if let r = e.recipient, a.recipientHashes.count < Alert.recipientCap { a.recipientHashes.insert(Alert.recipientHash(r)) }
             if a.sample.isEmpty && !e.inherited { a.sample = Alert.cappedSample(e.text) }
             open[id] = a
             return []
@@ -219,7 +242,7 @@ public struct DeferralTracker {
             recurring: past.count, sample: Alert.cappedSample(e.inherited ? (windows.peek(key)?.sample(cause) ?? "") : e.text),
             nextRemind: t + config.remindEvery, escalations: 0)
         a.recipientHashes = windows.peek(key)?.recipients(cause) ?? []
-        if let r = e.recipient { a.recipientHashes.insert(r.hashValue) }
+        if let r = e.recipient { a.recipientHashes.insert(Alert.recipientHash(r)) }
         nextID += 1
         var out: [AlertTransition] = []
         // The wider alert takes over the narrower open alerts of this cause that it explains.

@@ -10,7 +10,7 @@ public enum Scope: String, Sendable, Codable, CaseIterable, Comparable {
     }
 }
 
-public struct DestinationKey: Hashable, Sendable, CustomStringConvertible {
+public struct DestinationKey: Hashable, Sendable, Codable, CustomStringConvertible {
     public var scope: Scope
     public var name: String
     /// The sending host, or nil for all hosts together.

@@ -108,6 +108,7 @@ public final class DaemonRunner {
         let saved = loadedState ?? SavedState()
         let firstStart = loadedState == nil
         pipeline.counters = saved.counters
+        if let t = saved.tracker { tracker.restore(t) }
         for path in sources.files {
             let cp = saved.files.first { $0.path == path }
             followers.append(FileFollower(path: path, checkpoint: cp, startAtEnd: firstStart && sources.lookback == 0))
@@ -135,6 +136,12 @@ public final class DaemonRunner {
                 writeStderr("deferwatch: \(error)")
             }
         }
+        // An alert written to syslog is saved at once with the position that raised it, so a
+        // crash right after cannot make the restart raise it again.
+        if transitionsSinceCheckpoint {
+            transitionsSinceCheckpoint = false
+            checkpoint()
+        }
     }
 
     private func waitForInput() {
@@ -142,12 +149,17 @@ public final class DaemonRunner {
         if let journal { journal.wait(timeout: usec) } else { usleep(useconds_t(usec)) }
     }
 
+    private var transitionsSinceCheckpoint = false
+
     private func emit(_ transitions: [AlertTransition]) {
         for t in transitions {
             sink.write(t)
             stdoutSink?.write(t)
         }
-        if !transitions.isEmpty { stdoutWriter.flush() }
+        if !transitions.isEmpty {
+            stdoutWriter.flush()
+            transitionsSinceCheckpoint = true
+        }
     }
 
     // MARK: - State
@@ -158,13 +170,15 @@ public final class DaemonRunner {
         var files: [FileCheckpoint] = []
         var journal: JournalReader.Position?
         var counters = LineCounters()
+        var tracker: DeferralTracker.Snapshot?
     }
 
     private func checkpoint() {
         lastCheckpoint = monotonicSeconds()
         var counters = pipeline.counters
         counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
-        let state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters)
+        let state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters,
+                               tracker: tracker.snapshot)
         do {
             try store.save(state, as: "checkpoints.json")
             if stateError != nil { writeStderr("deferwatch: state directory writable again") }
