@@ -268,3 +268,66 @@ enum CivilTimeText {
         #expect(p.terminationStatus == 0)
     }
 }
+
+/// The daemon following a journal directory while entries are appended and the journal file
+/// rotates, killed with SIGKILL at random points and restarted: every entry exactly once.
+@Suite(.enabled(if: JournalFile.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil,
+                "systemd-journal-remote is not installed"))
+struct JournalFollowTests {
+    @Test func followsThroughRotationAndKillsExactlyOnce() throws {
+        let dir = TestPaths.temporaryDirectory("jfollow")
+        let journalDir = dir.appendingPathComponent("journal")
+        try FileManager.default.createDirectory(at: journalDir, withIntermediateDirectories: true)
+        let journal = journalDir.appendingPathComponent("remote.journal")
+        let t0: Int64 = 1_795_824_000 * 1_000_000
+        func entries(_ range: Range<Int>) -> [JournalFile.Entry] {
+            range.map { i in
+                JournalFile.Entry(time: t0 + Int64(i) * 1000, host: "mx\(i % 3 + 1)", identifier: "postfix/smtp", pid: 100,
+                                  message: "\(String(format: "C%09X", i)): to=<u\(i)@example.org>, relay=mx.example.org[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)")
+            }
+        }
+        // One entry before the first start (a first start begins at the end, after it).
+        try JournalFile.append(entries(0..<1), to: journal)
+        let s = try DaemonProcessTests.setup(extra: "")
+        var config = try String(contentsOf: s.config, encoding: .utf8)
+        config = config.replacingOccurrences(of: "journal = false", with: "journal = true\njournal_directory = \"\(journalDir.path)\"")
+            .replacingOccurrences(of: "files = [\"\(s.log.path)\"]", with: "files = []")
+        try config.write(to: s.config, atomically: true, encoding: .utf8)
+
+        var written = 1
+        var rng = SystemRandomNumberGenerator()
+        var cycles = 0
+        // Enough entries for systemd-journal-remote to rotate its file (about 175,000).
+        while written < 230_000 {
+            let p = try DaemonProcessTests.start(s)
+            if cycles == 0 { for _ in 0..<250 where DaemonProcessTests.counters(s) == nil { usleep(20_000) } }
+            for _ in 0..<Int.random(in: 1...3, using: &rng) {
+                let n = Int.random(in: 5_000...25_000, using: &rng)
+                try JournalFile.append(entries(written..<(written + n)), to: journal)
+                written += n
+                usleep(UInt32.random(in: 20_000...200_000, using: &rng))
+            }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            cycles += 1
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: journalDir.path)
+        let p = try DaemonProcessTests.start(s)
+        var counted = 0
+        var lastCount = -1
+        var still = 0
+        for _ in 0..<1200 {
+            usleep(50_000)
+            counted = DaemonProcessTests.counters(s)?["lines"] as? Int ?? 0
+            if counted >= written - 1 { break }
+            // Give up only when nothing moves for two seconds.
+            if counted == lastCount { still += 1; if still > 40 { break } } else { still = 0 }
+            lastCount = counted
+        }
+        ProcessRunner.stop(p)
+        counted = DaemonProcessTests.counters(s)?["lines"] as? Int ?? 0
+        print("journal exactly-once: \(cycles) SIGKILL cycles, \(written - 1) entries after the first start, counted \(counted), journal files \(files.sorted())")
+        #expect(files.count >= 2, "the journal rotated: \(files)")
+        #expect(counted == written - 1)
+    }
+}

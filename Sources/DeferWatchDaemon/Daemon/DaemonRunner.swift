@@ -89,11 +89,11 @@ public final class DaemonRunner {
             var ts = timespec()
             clock_gettime(CLOCK_REALTIME, &ts)
             let wall = Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
-            if tracker.now != Int64.min && wall > tracker.now { emit(tracker.advance(to: wall)) }
-            if !stop { waitForInput() }
+            if !backlog && tracker.now != Int64.min && wall > tracker.now { emit(tracker.advance(to: wall)) }
+            if !stop && !backlog { waitForInput() }
         }
         Notifier.send("STOPPING=1")
-        readSources()
+        readSources(all: true)
         checkpoint()
         sink.stop(timeout: 2)
         stdoutWriter.flush()
@@ -116,22 +116,35 @@ public final class DaemonRunner {
         if sources.journal {
             let reader: JournalReader
             if let d = sources.journalDirectory { reader = try JournalReader(path: d) } else { reader = try JournalReader(system: ()) }
-            reader.seek(after: saved.journal, lookback: saved.journal == nil && sources.lookback > 0 ? sources.lookback : nil)
+            reader.seek(after: saved.journal, lookback: firstStart && sources.lookback > 0 ? sources.lookback : nil,
+                        firstStart: firstStart)
             journal = reader
         }
     }
 
-    private func readSources() {
+    /// A backlog is read in slices, so checkpoints, signals and the watchdog keep coming.
+    static let fileBudget = 8 << 20
+    static let journalBudget = 20_000
+    private var backlog = false
+
+    private func readSources(all: Bool = false) {
+        backlog = false
         for f in followers {
             do {
-                try f.poll { line in pipeline.process(line: line) { e in emit(tracker.record(e)) } }
+                repeat {
+                    try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line) { e in emit(tracker.record(e)) } }
+                } while all && f.hasMore
+                if f.hasMore { backlog = true }
             } catch {
                 writeStderr("deferwatch: \(error)")
             }
         }
         if let journal {
             do {
-                try journal.readToEnd { record in pipeline.process(record: record) { e in emit(tracker.record(e)) } }
+                let more = try journal.readToEnd(limit: all ? Int.max : Self.journalBudget) { record in
+                    pipeline.process(record: record) { e in emit(tracker.record(e)) }
+                }
+                if more { backlog = true }
             } catch {
                 writeStderr("deferwatch: \(error)")
             }

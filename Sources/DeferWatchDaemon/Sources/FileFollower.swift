@@ -65,15 +65,22 @@ public final class FileFollower {
                               fingerprint: fingerprint.hash, fingerprintLength: fingerprint.length)
     }
 
-    /// Reads everything new, calling `body` with each complete line. Returns how many lines.
+    /// True when the last `poll` stopped at its byte budget with more to read.
+    public private(set) var hasMore = false
+
+    /// Reads what is new (at most `budget` bytes, so a caller with a backlog gets to save
+    /// checkpoints between polls), calling `body` with each complete line. Returns how many.
     @discardableResult
-    public func poll(_ body: (Bytes) -> Void) throws(InputError) -> Int {
+    public func poll(budget: Int = Int.max, _ body: (Bytes) -> Void) throws(InputError) -> Int {
         var count = 0
+        readBudget = budget
+        hasMore = false
         let emit: (Bytes) -> Void = { count += 1; body($0) }
         if fd < 0 {
             guard try openInitial(emit) else { return 0 }
         }
         try drain(emit)
+        if hasMore { return count }
         // Rotation?
         var st = stat()
         if stat(path, &st) != 0 {
@@ -154,14 +161,21 @@ public final class FileFollower {
         splitter.reset()
     }
 
+    private var readBudget = Int.max
+
     private func drain(_ emit: (Bytes) -> Void) throws(InputError) {
         while true {
-            let n = read(fd, buffer.baseAddress, buffer.count)
+            if readBudget <= 0 {
+                hasMore = true
+                return
+            }
+            let n = read(fd, buffer.baseAddress, min(buffer.count, readBudget))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw InputError(path: path, operation: "read failed", errno: errno)
             }
             if n == 0 { break }
+            readBudget -= n
             offset += Int64(n)
             splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n), emit)
             if fingerprint.length < Self.fingerprintBytes {

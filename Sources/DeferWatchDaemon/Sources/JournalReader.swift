@@ -63,13 +63,18 @@ public final class JournalReader {
     private var message: [UInt8] = []
     private var host: [UInt8] = []
 
-    /// Calls `body` with every mail entry from the current position to the end.
-    public func readToEnd(_ body: (LogRecord) -> Void) throws(InputError) {
-        guard let j = journal else { return }
+    /// Calls `body` with every mail entry from the current position to the end, or with at
+    /// most `limit` entries; returns true when it stopped at the limit (more are waiting).
+    @discardableResult
+    public func readToEnd(limit: Int = Int.max, _ body: (LogRecord) -> Void) throws(InputError) -> Bool {
+        guard let j = journal else { return false }
+        var n = 0
         while true {
+            if n >= limit { return true }
+            n += 1
             let rc = sd_journal_next(j)
             if rc < 0 { throw InputError(path: path, operation: "cannot read journal", errno: -rc) }
-            if rc == 0 { return }
+            if rc == 0 { return false }
             entries += 1
             notePosition(j)
             guard copy(j, "SYSLOG_IDENTIFIER", into: &identifier),
@@ -107,7 +112,9 @@ public final class JournalReader {
     /// Positions the reader: after `position` (the saved entry itself is skipped, also when
     /// the journal file was rotated and the cursor only lands near it), or at the tail, or
     /// `lookback` microseconds before now.
-    public func seek(after saved: Position?, lookback: Int64?) {
+    /// With no saved position and `firstStart` false (a start after one that saw no entry),
+    /// reading begins at the head.
+    public func seek(after saved: Position?, lookback: Int64?, firstStart: Bool = true) {
         guard let j = journal else { return }
         if let saved, sd_journal_seek_cursor(j, saved.cursor) >= 0, sd_journal_next(j) > 0 {
             let here = current(j)
@@ -118,6 +125,10 @@ public final class JournalReader {
             sd_journal_previous(j) // landed after it: read this one again
             return
         }
+        if !firstStart {
+            sd_journal_seek_head(j)
+            return
+        }
         if let lookback {
             var ts = timespec()
             clock_gettime(CLOCK_REALTIME, &ts)
@@ -125,7 +136,9 @@ public final class JournalReader {
             sd_journal_seek_realtime_usec(j, now - UInt64(max(0, lookback)))
         } else {
             sd_journal_seek_tail(j)
-            sd_journal_previous(j)
+            // On the last entry: remember it as read, so the first checkpoint already says
+            // where this start began.
+            if sd_journal_previous(j) > 0 { notePosition(j) }
         }
     }
 
