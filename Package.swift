@@ -42,7 +42,9 @@ let package = Package(
                 "DeferWatchCore",
                 "DeferWatchDaemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            // The sample log of the quick start, for `run --demo`.
+            resources: [.embedInCode("Resources/sample-mail.log")]
         ),
         .target(
             name: "DeferWatchTestSupport",

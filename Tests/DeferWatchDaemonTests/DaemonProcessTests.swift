@@ -331,3 +331,14 @@ struct JournalFollowTests {
         #expect(counted == written - 1)
     }
 }
+
+/// The quick start's live demo: the daemon on the shipped sample, stopping by itself.
+@Suite struct DemoTests {
+    @Test func demoRaisesAndResolvesAlertsThenStops() throws {
+        let r = try ProcessRunner.deferwatch(["run", "--demo", "--speed", "900"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = r.stdoutText
+        #expect(out.contains("alert=open") && out.contains("domain=gmail.com") && out.contains("cause=rate_limit"), "\(out)")
+        #expect(out.contains("alert=resolve"), "\(out)")
+    }
+}

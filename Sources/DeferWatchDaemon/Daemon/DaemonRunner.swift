@@ -12,8 +12,10 @@ import Foundation
 public final class DaemonRunner {
     public struct Options {
         public var configPath: String?
-        /// Alerts also as JSON lines on standard output (the demo, tests).
+        /// Alerts also as JSON lines on standard output (tests, scripts).
         public var alertsToStdout = false
+        /// Alerts also as text lines on standard output (the demo).
+        public var textAlertsToStdout = false
         public init(configPath: String?) { self.configPath = configPath }
     }
 
@@ -25,7 +27,7 @@ public final class DaemonRunner {
     private var followers: [FileFollower] = []
     private var journal: JournalReader?
     private var sink: SyslogSink
-    private let stdoutSink: JSONLinesAlertSink?
+    private let stdoutSink: (any AlertSink)?
     private let stdoutWriter = FDWriter(fd: 1)
     private var store: CheckpointStore
     private var lastCheckpoint = monotonicSeconds()
@@ -45,7 +47,8 @@ public final class DaemonRunner {
         pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
         tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
         sink = SyslogSink(config: loaded.config.syslog)
-        stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter) : nil
+        stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
+            : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : nil
         store = CheckpointStore(directory: loaded.config.stateDirectory)
         if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {
             watchdogInterval = Double(usec) / 2_000_000
