@@ -135,6 +135,8 @@ extension FileFollowerTests {
         var counted = 0          // as of the saved checkpoint
         var live = 0             // since the saved checkpoint
         var f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        // As the daemon does: the starting position is saved before anything is read.
+        saved = f.checkpoint
         while written < text.count {
             let n = min(text.count - written, Int.random(in: 1...5000, using: &rng))
             let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
