@@ -342,3 +342,38 @@ struct JournalFollowTests {
         #expect(out.contains("alert=resolve"), "\(out)")
     }
 }
+
+/// An unwritable state directory is reported (once, on stderr, in STATUS= and to syslog)
+/// and retried; the daemon keeps analysing and alerting.
+@Suite struct StateDirectoryTests {
+    @Test func unwritableStateIsReportedAndAnalysisGoesOn() throws {
+        let s = try DaemonProcessTests.setup()
+        // A state directory below a regular file can never be written, not even by root.
+        let blocker = s.dir.appendingPathComponent("not-a-directory")
+        try "x".write(to: blocker, atomically: true, encoding: .utf8)
+        var config = try String(contentsOf: s.config, encoding: .utf8)
+        config = config.replacingOccurrences(of: "directory = \"\(s.state.path)\"", with: "directory = \"\(blocker.path)/state\"")
+        try config.write(to: s.config, atomically: true, encoding: .utf8)
+        let out = s.dir.appendingPathComponent("out.jsonl")
+        let err = s.dir.appendingPathComponent("err.txt")
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = TestPaths.binary
+        p.arguments = ["run", "--config", s.config.path, "--alerts-to-stdout"]
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        defer { ProcessRunner.stop(p) }
+        usleep(500_000)
+        DaemonProcessTests.append(s.log, (0..<12).map { DaemonProcessTests.nowLine($0, sent: false) }.joined())
+        let alerts = DaemonProcessTests.waitFor(out, "\"state\":\"open\"")
+        #expect(alerts.contains("\"state\":\"open\""), "the daemon keeps alerting")
+        usleep(600_000)
+        let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        #expect(text.contains("cannot save checkpoints"), "\(text)")
+        #expect(text.contains("Not a directory"), "\(text)")
+        #expect(text.components(separatedBy: "cannot save checkpoints").count == 2, "reported once, not at every retry: \(text)")
+        #expect(p.isRunning)
+    }
+}

@@ -227,7 +227,11 @@ public final class DaemonRunner {
 
     private func statusLine() -> String {
         let c = pipeline.counters
-        return "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
+        var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
+        if let stateError { s += "; CANNOT SAVE STATE: \(stateError)" }
+        let drops = sink.currentStats.dropped
+        if drops > 0 { s += "; \(drops) syslog lines dropped" }
+        return s
     }
 }
 
