@@ -189,17 +189,7 @@ enum CivilTimeText {
         let fd: Int32
         init(dir: URL) {
             path = dir.appendingPathComponent("notify.sock").path
-            fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-                let p = Array(path.utf8)
-                raw.copyBytes(from: p)
-                raw[p.count] = 0
-            }
-            _ = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
+            fd = bindDatagramSocket(path: path)
             var tv = timeval(tv_sec: 0, tv_usec: 200_000)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         }

@@ -106,20 +106,9 @@ import Testing
     @Test func stuckSocketNeverBlocks() throws {
         let dir = TestPaths.temporaryDirectory("stuck")
         let path = dir.appendingPathComponent("stuck.sock").path
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        let fd = bindDatagramSocket(path: path)
         #expect(fd >= 0)
         defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            let p = Array(path.utf8)
-            raw.copyBytes(from: p)
-            raw[p.count] = 0
-        }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        #expect(rc == 0)
         var config = SyslogConfig()
         config.socket = path
         config.queue = 100
