@@ -33,11 +33,17 @@ struct ConfigOptions: ParsableArguments {
 
     /// The configuration, rules and hints; exits with status 2 on any problem.
     func load() throws -> LoadedConfig {
-        do {
-            return try ConfigLoader.load(path: config, extraRules: ruleFiles)
-        } catch {
-            writeStderr("deferwatch: bad configuration:\n\(error)")
-            throw ExitCode(2)
-        }
+        try loadConfiguration(path: config, extraRules: ruleFiles)
+    }
+}
+
+/// The configuration, rules and hints for a command; every problem on stderr and exit
+/// status 2 when anything is wrong.
+func loadConfiguration(path: String?, extraRules: [String] = []) throws -> LoadedConfig {
+    do {
+        return try ConfigLoader.load(path: path, extraRules: extraRules)
+    } catch {
+        writeStderr("deferwatch: bad configuration:\n\(error)")
+        throw ExitCode(2)
     }
 }

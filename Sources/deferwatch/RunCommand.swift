@@ -36,13 +36,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         if demo { return try runDemo() }
-        let loaded: LoadedConfig
-        do {
-            loaded = try ConfigLoader.load(path: config)
-        } catch {
-            writeStderr("deferwatch: bad configuration:\n\(error)")
-            throw ExitCode(2)
-        }
+        let loaded = try loadConfiguration(path: config)
         var options = DaemonRunner.Options(configPath: config)
         options.alertsToStdout = alertsToStdout
         let status = DaemonRunner(loaded: loaded, options: options).run()
@@ -61,7 +55,7 @@ struct RunCommand: ParsableCommand {
             defer { close(fd) }
             return write(fd, t, strlen(t))
         }
-        let loaded = try ConfigLoader.load(path: path)
+        let loaded = try loadConfiguration(path: path)
         writeStderr("""
         deferwatch demo: replaying the sample log (2 hours of a mail host, \(speed)x faster) into \(dir)/mail.log
         and following it live. Alerts print below\(loaded.config.syslog.socket == "/dev/log" ? " and go to syslog" : ""); it stops by itself when the replay is over.

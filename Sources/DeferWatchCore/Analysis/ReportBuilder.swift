@@ -10,7 +10,8 @@ public struct ReportBuilder {
     private var lastSeen: [String: Int] = [:]
     private var providers: [String: DestinationSummary] = [:]
     private var unexplained: [String: UnexplainedText] = [:]
-    private var messageIDs = HashGenerations(capacity: 2_000_000)
+    /// Message ids already counted (hashes of host and queue id), bounded.
+    private var messageIDs = BoundedMap<Int, Bool>(capacity: 2_000_000)
     private var sequence = 0
 
     public init(maxDestinations: Int = 100_000, maxUnexplained: Int = 10_000) {
@@ -28,7 +29,11 @@ public struct ReportBuilder {
         var h = Hasher()
         h.combine(e.host)
         h.combine(e.queueID)
-        if messageIDs.insert(h.finalize()) { report.messages += 1 }
+        let id = h.finalize()
+        if messageIDs[id] == nil {
+            messageIDs[id] = true
+            report.messages += 1
+        }
 
         let deferred = e.status == .deferred
         if deferred, let c = e.cause {
@@ -130,26 +135,5 @@ public struct ReportBuilder {
         r.providers = providers.values.sorted(by: order)
         r.unexplained = unexplained.values.sorted { $0.count != $1.count ? $0.count > $1.count : $0.shape < $1.shape }
         return r
-    }
-}
-
-/// A bounded set of 64-bit hashes (two generations, like `BoundedMap`).
-struct HashGenerations {
-    let capacity: Int
-    private var young = Set<Int>()
-    private var old = Set<Int>()
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    /// Inserts; true if the hash was not present.
-    mutating func insert(_ h: Int) -> Bool {
-        if young.contains(h) { return false }
-        if old.remove(h) != nil { young.insert(h); return false }
-        if young.count >= capacity / 2 {
-            old = young
-            young = []
-        }
-        young.insert(h)
-        return true
     }
 }
