@@ -55,6 +55,8 @@ public enum ConfigLoader {
             try reader.read(fd: fd, body: { bytes.append(contentsOf: $0) })
         } catch let e as ConfigErrors {
             throw e
+        } catch let e as InputError {
+            throw ConfigErrors([ConfigProblem(file: path, line: nil, message: e.reason)])
         } catch {
             throw ConfigErrors([ConfigProblem(file: path, line: nil, message: "\(error)")])
         }

@@ -16,8 +16,11 @@ public struct InputError: Error, Sendable, CustomStringConvertible {
         self.detail = detail
     }
 
-    public var description: String {
-        var s = "\(path): \(operation)"
+    public var description: String { "\(path): \(reason)" }
+
+    /// What went wrong, without the path.
+    public var reason: String {
+        var s = operation
         if let errno { s += ": \(String(cString: strerror(errno)))" }
         if let detail { s += ": \(detail)" }
         return s
