@@ -12,7 +12,7 @@ import Testing
         var socket: String
     }
 
-    static func setup(socket: String? = nil, extra: String = "") throws -> Setup {
+    static func setup(socket: String? = nil, sources: String = "", extra: String = "") throws -> Setup {
         let dir = TestPaths.temporaryDirectory("daemon")
         let log = dir.appendingPathComponent("mail.log")
         let state = dir.appendingPathComponent("state")
@@ -24,6 +24,7 @@ import Testing
         journal = false
         files = ["\(log.path)"]
         poll_interval = "50ms"
+        \(sources)
         [state]
         directory = "\(state.path)"
         checkpoint_every = "200ms"
@@ -126,9 +127,92 @@ import Testing
         #expect(last?["deliveries"] as? Int == written)
     }
 
+    /// All three rotation styles, each several times, while lines are written before and
+    /// after each rotation, and the daemon now and then killed with SIGKILL and restarted
+    /// (right after a rename or a copytruncate it has not seen yet): every line exactly once.
+    /// Rotations are apart by the time the daemon takes to catch up, as on a real host (two
+    /// rotations within one poll interval are not followed).
+    @Test func rotationUnderTheRunningDaemonLosesNothing() throws {
+        let s = try Self.setup()
+        var p = try Self.start(s)
+        for _ in 0..<200 where Self.counters(s) == nil { usleep(20_000) }
+        var rng = SystemRandomNumberGenerator()
+        var written = 0
+        var kills = 0
+        func burst() {
+            Self.append(s.log, (0..<Int.random(in: 20...300, using: &rng)).map { _ in
+                defer { written += 1 }
+                return Self.line(written)
+            }.joined())
+            usleep(UInt32.random(in: 0...60_000, using: &rng))
+        }
+        func caughtUp() -> Bool {
+            for _ in 0..<400 {
+                if (Self.counters(s)?["lines"] as? Int) == written { return true }
+                usleep(25_000)
+            }
+            return false
+        }
+        func restart() throws {
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            kills += 1
+            p = try Self.start(s)
+        }
+        let rounds = 15
+        let path = s.log.path
+        for round in 0..<rounds {
+            for _ in 0..<Int.random(in: 1...3, using: &rng) { burst() }
+            let style = round % 3
+            switch style {
+            case 0: // rename and create: the writer goes on in a new file
+                rename(path, path + ".1")
+            case 1: // copytruncate
+                unlink(path + ".1")
+                try FileManager.default.copyItem(atPath: path, toPath: path + ".1")
+                truncate(path, 0)
+            default: // delete and recreate
+                unlink(path)
+            }
+            let killNow = round % 4 == 3
+            if killNow && style != 2 { try restart() }
+            for _ in 0..<Int.random(in: 1...3, using: &rng) { burst() }
+            #expect(caughtUp(), "round \(round): \(String(describing: Self.counters(s)?["lines"])) of \(written)")
+            // A deleted file's unread lines are gone with it: kill only after the catch-up.
+            if killNow && style == 2 { try restart() }
+        }
+        ProcessRunner.stop(p)
+        let last = Self.counters(s)
+        print("rotation: \(rounds) rotations, \(kills) SIGKILL cycles, \(written) lines written, counted \(String(describing: last?["lines"]))")
+        #expect(last?["lines"] as? Int == written)
+        #expect(last?["deliveries"] as? Int == written)
+    }
+
+    /// First start with `lookback = "1h"`: the lines of the last hour are read, older ones not.
+    @Test func firstStartReadsTheLookback() throws {
+        let s = try Self.setup(sources: "lookback = \"1h\"")
+        Self.append(s.log, (0..<10).map { Self.nowLine($0, sent: true, offset: -7200) }.joined()
+            + (10..<17).map { Self.nowLine($0, sent: true, offset: -1800) }.joined())
+        let p = try Self.start(s)
+        var got: Int?
+        for _ in 0..<200 {
+            got = Self.counters(s)?["lines"] as? Int
+            if got == 7 { break }
+            usleep(25_000)
+        }
+        Self.append(s.log, Self.nowLine(17, sent: true))
+        for _ in 0..<200 {
+            got = Self.counters(s)?["lines"] as? Int
+            if got == 8 { break }
+            usleep(25_000)
+        }
+        ProcessRunner.stop(p)
+        #expect(Self.counters(s)?["lines"] as? Int == 8)
+    }
+
     /// A line at the current time (RFC 3339), so the daemon's wall clock and log time agree.
-    static func nowLine(_ i: Int, sent: Bool) -> String {
-        let t = CivilTimeText.now()
+    static func nowLine(_ i: Int, sent: Bool, offset: TimeInterval = 0) -> String {
+        let t = CivilTimeText.now(offset: offset)
         let status = sent ? "dsn=2.0.0, status=sent (250 2.0.0 OK)"
             : "dsn=4.7.28, status=deferred (host gmail-smtp-in.l.google.com[142.250.102.27] said: 421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp (in reply to end of DATA command))"
         return "\(t) mx1 postfix/smtp[1]: \(String(format: "B%09X", i)): to=<u\(i)@gmail.com>, relay=gmail-smtp-in.l.google.com[142.250.102.27]:25, delay=1, delays=0/0/0/1, \(status)\n"
@@ -175,10 +259,10 @@ import Testing
 
 /// The current time as RFC 3339 (UTC) text.
 enum CivilTimeText {
-    static func now() -> String {
+    static func now(offset: TimeInterval = 0) -> String {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
+        return f.string(from: Date(timeIntervalSinceNow: offset))
     }
 }
 

@@ -75,6 +75,55 @@ import Testing
         #expect(c.lines == Self.expected(0..<7))
     }
 
+    /// logrotate's copytruncate: lines written after the last poll went to the copy; they
+    /// are read from there before the emptied file starts again.
+    @Test func copytruncateReadsTheUnreadTailFromTheCopy() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        let c = Collector()
+        Self.append(path, Self.numbered(0..<5))
+        try c.poll(f)
+        Self.append(path, Self.numbered(5..<9))
+        try FileManager.default.copyItem(atPath: path, toPath: path + ".1")
+        truncate(path, 0)
+        // Written again, beyond the old length, before the next poll: caught by the first bytes.
+        Self.append(path, Self.numbered(9..<40))
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<40))
+    }
+
+    /// First start with a lookback: reading begins at the first line stamped at or after the
+    /// cutoff, found by bisection, past untimed and over-long lines.
+    @Test func lookbackStartsAtTheFirstLineInTheWindow() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        var text = ""
+        for i in 0..<60_000 {
+            text += "\(1_000_000 + i * 2) line \(i)\n"
+            if i % 997 == 0 { text += "no time here\n" }
+            if i % 20_011 == 0 { text += "x" + String(repeating: "y", count: 100_000) + "\n" }
+        }
+        Self.append(path, text)
+        let lineTime: (Bytes) -> Int64? = { line in
+            guard let sp = line.index(of: 0x20), let n = Int64(line.slice(0, sp).string) else { return nil }
+            return n
+        }
+        for (cutoff, first) in [(0, 0), (1_000_000, 0), (1_000_001, 1), (1_050_000, 25_000), (1_119_998, 59_999)] as [(Int64, Int)] {
+            let f = FileFollower(path: path, checkpoint: nil, start: .since(time: cutoff, lineTime: lineTime))
+            let c = Collector()
+            try c.poll(f)
+            #expect(c.lines.first == "\(1_000_000 + first * 2) line \(first)", "cutoff \(cutoff)")
+            #expect(c.lines.filter { !$0.hasPrefix("no time") && !$0.hasPrefix("xy") }.count == 60_000 - first)
+        }
+        // After the last line: nothing old is read, new lines are.
+        let f = FileFollower(path: path, checkpoint: nil, start: .since(time: 9_999_999, lineTime: lineTime))
+        let c = Collector()
+        try c.poll(f)
+        #expect(c.lines.isEmpty)
+        Self.append(path, "9999999 new\n")
+        try c.poll(f)
+        #expect(c.lines == ["9999999 new"])
+    }
+
     @Test func deleteAndRecreate() throws {
         let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
         let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)

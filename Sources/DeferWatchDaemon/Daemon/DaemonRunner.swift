@@ -89,9 +89,7 @@ public final class DaemonRunner {
                 lastWatchdog = now
             }
             // Log time only moves with lines; let alerts resolve when the log is quiet.
-            var ts = timespec()
-            clock_gettime(CLOCK_REALTIME, &ts)
-            let wall = Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
+            let wall = wallMicroseconds()
             if !backlog && tracker.now != Int64.min && wall > tracker.now { emit(tracker.advance(to: wall)) }
             if !stop && !backlog { waitForInput() }
         }
@@ -112,9 +110,22 @@ public final class DaemonRunner {
         let firstStart = loadedState == nil
         pipeline.counters = saved.counters
         if let t = saved.tracker { tracker.restore(t) }
+        // First start: at the end of each file, or at its first line within the lookback.
+        let start: FileFollower.Start
+        if !firstStart {
+            start = .beginning
+        } else if sources.lookback > 0 {
+            let header = pipeline.header
+            start = .since(time: wallMicroseconds() - sources.lookback) { line in
+                var h = header
+                return h.parse(line, defaultHostBuffer: Bytes(start: nil, count: 0))?.time
+            }
+        } else {
+            start = .end
+        }
         for path in sources.files {
             let cp = saved.files.first { $0.path == path }
-            followers.append(FileFollower(path: path, checkpoint: cp, startAtEnd: firstStart && sources.lookback == 0))
+            followers.append(FileFollower(path: path, checkpoint: cp, start: start))
         }
         if sources.journal {
             let reader: JournalReader
@@ -233,6 +244,13 @@ public final class DaemonRunner {
         if drops > 0 { s += "; \(drops) syslog lines dropped" }
         return s
     }
+}
+
+/// The wall clock in microseconds since the epoch.
+func wallMicroseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
 }
 
 /// sd_notify with a preformatted string (sd_notifyf is variadic): silently nothing when not

@@ -29,7 +29,7 @@ public final class FileFollower {
     private var offset: Int64 = 0
     private var splitter: LineSplitter
     private var resume: FileCheckpoint?
-    private var startAtEnd: Bool
+    private var start: Start
     private var fingerprint: (hash: UInt64, length: Int) = (0, 0)
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
 
@@ -38,16 +38,29 @@ public final class FileFollower {
     /// Lines skipped for being too long.
     public var oversizedLines: Int { splitter.oversizedLines }
 
+    /// Where a file is first read from when there is no checkpoint (the first start).
+    public enum Start {
+        case beginning
+        case end
+        /// The first line stamped at or after `time` (microseconds since the epoch);
+        /// `lineTime` reads a line's timestamp (nil when it has none).
+        case since(time: Int64, lineTime: (Bytes) -> Int64?)
+    }
+
     /// - Parameters:
     ///   - checkpoint: where an earlier run stopped; if it names a file that was rotated
     ///     away since (`path.1`), that file is drained from there first.
-    ///   - startAtEnd: with no checkpoint, start at the end of the existing file (first start).
-    public init(path: String, checkpoint: FileCheckpoint?, startAtEnd: Bool, maxLineLength: Int = 64 * 1024) {
+    ///   - start: with no checkpoint, where in the existing file to begin (first start).
+    public init(path: String, checkpoint: FileCheckpoint?, start: Start, maxLineLength: Int = 64 * 1024) {
         self.path = path
         resume = checkpoint
         // A file that does not exist yet is read from its first line when it appears.
-        self.startAtEnd = startAtEnd && access(path, F_OK) == 0
+        self.start = access(path, F_OK) == 0 ? start : .beginning
         splitter = LineSplitter(maxLineLength: maxLineLength)
+    }
+
+    public convenience init(path: String, checkpoint: FileCheckpoint?, startAtEnd: Bool, maxLineLength: Int = 64 * 1024) {
+        self.init(path: path, checkpoint: checkpoint, start: startAtEnd ? .end : .beginning, maxLineLength: maxLineLength)
     }
 
     deinit {
@@ -78,6 +91,8 @@ public final class FileFollower {
         let emit: (Bytes) -> Void = { count += 1; body($0) }
         if fd < 0 {
             guard try openInitial(emit) else { return 0 }
+        } else {
+            try handleTruncation(emit)
         }
         try drain(emit)
         if hasMore { return count }
@@ -96,15 +111,51 @@ public final class FileFollower {
             fd = -1
             try open(path, from: 0)
             try drain(emit)
-        } else if Int64(st.st_size) < offset {
-            // copytruncate: the file was emptied under us; start again at its beginning.
-            splitter.reset()
-            lseek(fd, 0, SEEK_SET)
-            offset = 0
-            fingerprint = (0, 0)
-            try drain(emit)
         }
         return count
+    }
+
+    /// copytruncate: the file was emptied under us (it is shorter than what was read, or its
+    /// first bytes changed because it was emptied and written again since the last poll).
+    /// What was written after the last read went to the copy, `path.1`: that tail is read
+    /// from the copy first (when its first bytes show it is the copy of this file), then
+    /// the emptied file from its beginning.
+    private func handleTruncation(_ emit: (Bytes) -> Void) throws(InputError) {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return }
+        let size = Int64(st.st_size)
+        let truncated: Bool
+        if size < offset {
+            truncated = true
+        } else if fingerprint.length > 0 {
+            let now = Self.fingerprint(fd: fd, length: fingerprint.length)
+            truncated = now.length < fingerprint.length || now.hash != fingerprint.hash
+        } else {
+            truncated = false
+        }
+        guard truncated else { return }
+        let copy = Glibc.open(path + ".1", O_RDONLY | O_CLOEXEC)
+        if copy >= 0 {
+            var cs = stat()
+            fstat(copy, &cs)
+            let same = Self.fingerprint(fd: copy, length: fingerprint.length)
+            if UInt64(cs.st_ino) != inode, fingerprint.length > 0, same == fingerprint, Int64(cs.st_size) > offset {
+                let mine = fd
+                fd = copy
+                lseek(copy, off_t(offset), SEEK_SET)
+                let budget = readBudget
+                readBudget = Int.max
+                try drain(emit)
+                readBudget = budget
+                fd = mine
+            }
+            close(copy)
+        }
+        splitter.finish(emit)
+        splitter.reset()
+        lseek(fd, 0, SEEK_SET)
+        offset = 0
+        fingerprint = (0, 0)
     }
 
     /// First open: resume from the checkpoint (draining a rotated-away file first), or start.
@@ -113,12 +164,16 @@ public final class FileFollower {
         let exists = stat(path, &st) == 0
         if let cp = resume, cp.inode == 0 {
             resume = nil
-            startAtEnd = false
+            start = .beginning
         }
         if let cp = resume {
             resume = nil
             if exists && UInt64(st.st_dev) == cp.device && UInt64(st.st_ino) == cp.inode {
-                try open(path, from: cp.offset, expect: cp)
+                try open(path, from: cp.offset)
+                // Truncated while deferwatch was down (copytruncate), or the inode number
+                // was reused by another file: the first bytes tell.
+                fingerprint = (cp.fingerprint, cp.fingerprintLength)
+                try handleTruncation(emit)
                 return true
             }
             // The checkpointed file was rotated: look for it under the usual rotated name.
@@ -136,9 +191,19 @@ public final class FileFollower {
             return true
         }
         guard exists else { return false }
-        try open(path, from: startAtEnd ? Int64(st.st_size) : 0)
-        startAtEnd = false
+        try open(path, from: 0)
+        switch start {
+        case .beginning: break
+        case .end: seek(to: Int64(st.st_size))
+        case .since(let time, let lineTime): seek(to: Self.firstLine(fd: fd, size: Int64(st.st_size), since: time, lineTime: lineTime))
+        }
+        start = .beginning
         return true
+    }
+
+    private func seek(to position: Int64) {
+        lseek(fd, off_t(position), SEEK_SET)
+        offset = position
     }
 
     private func open(_ p: String, from start: Int64, expect: FileCheckpoint? = nil) throws(InputError) {
