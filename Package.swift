@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // zlib for reading rotated .gz logs.
@@ -31,10 +32,15 @@ let package = Package(
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
             resources: [.embedInCode("Resources/rules.toml"), .embedInCode("Resources/hints.toml"), .embedInCode("Resources/deferwatch.toml")]
         ),
-        // I/O: file and gzip readers, sinks (and later the journal, checkpoints, status server).
+        // I/O: file, gzip and journal readers, checkpoints, sinks, the status server.
         .target(
             name: "DeferWatchDaemon",
-            dependencies: ["DeferWatchCore", "CZlib", "CSystemd"]
+            dependencies: [
+                "DeferWatchCore", "CZlib", "CSystemd",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "deferwatch",

@@ -9,15 +9,12 @@ struct DeferWatchCommand: ParsableCommand {
         abstract: "Watches Postfix and Exim logs for deferrals an operator must act on.",
         discussion: """
         Exit codes: 0 success; 1 some input could not be read completely (the rest was
-        processed and reported); 2 bad usage or a bad rules file (nothing was processed).
+        processed and reported); 2 bad usage or a bad rules file (nothing was processed);
+        3 (status) the daemon is not running; 4 (status destination) nothing known of it.
         """,
         version: DeferWatchVersion.string,
-        subcommands: [RunCommand.self, AnalyzeCommand.self, ClassifyCommand.self, CheckConfigCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, AnalyzeCommand.self, ClassifyCommand.self, CheckConfigCommand.self]
     )
-}
-
-enum DeferWatchVersion {
-    static let string = "0.1.0"
 }
 
 /// Options shared by the commands that classify: the configuration and extra rules.

@@ -18,6 +18,8 @@ enum Demo {
         directory = "\(directory)/state"
         [syslog]
         socket = "\(socket)"
+        [status]
+        socket = "\(directory)/status.sock"
         [alerts]
         window = "\(max(1, 900 / speed))s"
         bucket = "1s"

@@ -59,6 +59,9 @@ struct RunCommand: ParsableCommand {
         writeStderr("""
         deferwatch demo: replaying the sample log (2 hours of a mail host, \(speed)x faster) into \(dir)/mail.log
         and following it live. Alerts print below\(loaded.config.syslog.socket == "/dev/log" ? " and go to syslog" : ""); it stops by itself when the replay is over.
+        Ask it while it runs, from another terminal:
+            deferwatch status --socket \(dir)/status.sock
+            deferwatch status destination gmail.com --socket \(dir)/status.sock
         """)
         var options = DaemonRunner.Options(configPath: path)
         options.textAlertsToStdout = true

@@ -28,6 +28,8 @@ import Testing
         [state]
         directory = "\(state.path)"
         checkpoint_every = "200ms"
+        [status]
+        socket = "\(dir.path)/status.sock"
         [syslog]
         socket = "\(sock)"
         \(extra)

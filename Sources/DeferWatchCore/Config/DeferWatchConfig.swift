@@ -37,11 +37,34 @@ public struct SourcesConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// The status socket (`deferwatch status`, HTTP with JSON) and the metrics.
+public struct StatusConfig: Sendable, Equatable {
+    /// The Unix socket; empty: no status socket.
+    public var socket = "/run/deferwatch/status.sock"
+    /// The socket file's permission bits, applied exactly (never widened).
+    public var socketMode: UInt16 = 0o660
+    /// The socket file's group (name or number); empty: the daemon's own group.
+    public var socketGroup = ""
+    /// A TCP port on 127.0.0.1 serving only /metrics; 0: off.
+    public var metricsPort = 0
+    /// Recipient domains that get a metrics label of their own (the most deferred).
+    public var metricsTopDomains = 10
+    /// Destinations kept in a status snapshot (the most deferred first).
+    public var maxDestinations = 1000
+    /// Clients served at once; more are closed at once.
+    public var maxClients = 256
+    /// A request must arrive complete within this time.
+    public var requestTimeout: Int64 = 5_000_000
+
+    public init() {}
+}
+
 /// The whole configuration (Config/deferwatch.toml documents every key).
 public struct DeferWatchConfig: Sendable, Equatable {
     public var tracker = TrackerConfig()
     public var syslog = SyslogConfig()
     public var sources = SourcesConfig()
+    public var status = StatusConfig()
     /// Checkpoints and open alerts live here.
     public var stateDirectory = "/var/lib/deferwatch"
     /// How often checkpoints are written (and at shutdown).
@@ -65,6 +88,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
         let classify = top.subtable("classify")
         let sources = top.subtable("sources")
         let state = top.subtable("state")
+        let status = top.subtable("status")
         top.rejectUnknownKeys(context: "the configuration")
         problems += top.problems
 
@@ -140,6 +164,42 @@ public struct DeferWatchConfig: Sendable, Equatable {
             if let v = r.string("directory") { c.stateDirectory = v }
             if let v = r.duration("checkpoint_every") { c.checkpointEvery = v }
             r.rejectUnknownKeys(context: "[state]")
+            problems += r.problems
+        }
+        if let status {
+            var r = TOMLReader(source: source, table: status) { source.line(ofSection: "status", key: $0) }
+            if let v = r.string("socket") {
+                if !v.isEmpty && !v.hasPrefix("/") { r.problem("socket", "socket must be an absolute path (or empty: no status socket)") }
+                if v.utf8.count > 107 { r.problem("socket", "socket path is longer than the 107 bytes a Unix socket allows") }
+                c.status.socket = v
+            }
+            if let v = r.string("socket_mode") {
+                if let m = UInt16(v, radix: 8), m <= 0o777 { c.status.socketMode = m } else {
+                    r.problem("socket_mode", "socket_mode must be octal permission bits like \"0660\"")
+                }
+            }
+            if let v = r.string("socket_group") { c.status.socketGroup = v }
+            if let v = r.int("metrics_port") {
+                if v < 0 || v > 65535 { r.problem("metrics_port", "metrics_port must be 0 (off) or a TCP port") }
+                c.status.metricsPort = v
+            }
+            if let v = r.int("metrics_top_domains") {
+                if v < 0 || v > 1000 { r.problem("metrics_top_domains", "metrics_top_domains must be between 0 and 1000") }
+                c.status.metricsTopDomains = v
+            }
+            if let v = r.int("max_destinations") {
+                if v < 1 || v > 100_000 { r.problem("max_destinations", "max_destinations must be between 1 and 100000") }
+                c.status.maxDestinations = v
+            }
+            if let v = r.int("max_clients") {
+                if v < 1 || v > 10_000 { r.problem("max_clients", "max_clients must be between 1 and 10000") }
+                c.status.maxClients = v
+            }
+            if let v = r.duration("request_timeout") {
+                if v < 100_000 { r.problem("request_timeout", "request_timeout must be at least 100ms") }
+                c.status.requestTimeout = v
+            }
+            r.rejectUnknownKeys(context: "[status]")
             problems += r.problems
         }
         if let classify {

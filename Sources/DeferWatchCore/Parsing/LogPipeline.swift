@@ -39,6 +39,8 @@ public struct LogPipeline {
     public var header: LineHeaderParser
     public var classifier: EventClassifier
     public var counters = LineCounters()
+    /// The time of the newest record that had one.
+    public var lastTime: Int64?
     /// The first few unrecognised lines, for the report (bounded).
     public private(set) var unrecognisedSamples: [String] = []
     public var sampleLimit = 5
@@ -71,6 +73,7 @@ public struct LogPipeline {
     /// One record from a structured source (the journal), or from `process(line:)`.
     public mutating func process(record: LogRecord, countLine: Bool = true, emit: (DeliveryEvent) -> Void) {
         if countLine { counters.lines += 1 }
+        if let t = record.time, t > (lastTime ?? Int64.min) { lastTime = t }
         let program = record.program
         var event: DeliveryEvent?
         if PostfixParser.isPostfix(program: program) {

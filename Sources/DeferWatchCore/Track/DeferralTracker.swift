@@ -15,9 +15,9 @@ public struct DeferralTracker {
     public private(set) var config: TrackerConfig
     public private(set) var hints: HintBook
 
-    private var windows: BoundedMap<DestinationKey, SlidingWindow>
+    var windows: BoundedMap<DestinationKey, SlidingWindow>
     private var messages: BoundedMap<Int, MessageMemory>
-    private var hosts: [String] = []
+    var hosts: [String] = []
     private var open: [Int: Alert] = [:]
     private var byKeyCause: [AlertKey: Int] = [:]
     private var byKey: [DestinationKey: [Int]] = [:]
@@ -148,6 +148,7 @@ public struct DeferralTracker {
             windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { w in
                 w.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts,
                               recipient: recipient, sample: sample)
+                if let p = e.provider, w.provider != p { w.provider = p }
             }
         }
         if let id = covering(e, cause: cause) {
@@ -346,7 +347,7 @@ public struct DeferralTracker {
         return out
     }
 
-    private func transition(_ a: Alert, _ state: AlertState, at t: Int64) -> AlertTransition {
+    func transition(_ a: Alert, _ state: AlertState, at t: Int64) -> AlertTransition {
         AlertTransition(time: t, state: state, severity: state == .resolve ? .notice : a.severity, alert: a,
                         window: config.window, hint: hints.hint(cause: a.cause, mta: a.mta, provider: a.provider),
                         absorbedBy: nil, host: displayHost(a))

@@ -7,6 +7,8 @@ struct SlidingWindow {
     private var labels: [Int64]
     private var attempts: [UInt32]
     private var causes: [CauseSlot] = []
+    /// The provider of the destination's deferrals (a domain or relay key's provider).
+    var provider: String?
 
     struct CauseSlot {
         var cause: Cause
@@ -110,6 +112,22 @@ struct SlidingWindow {
         let from = firstBucket == Int64.max ? lo : firstBucket
         for i in 0..<n where labels[i] >= from && labels[i] <= now { t.attempts += Int(attempts[i]) }
         return t
+    }
+
+    /// Whether any cause has a deferral in memory at all (cheap: most keys never deferred).
+    var hasCauses: Bool { !causes.isEmpty }
+
+    /// Attempts in the whole window ending with bucket `now`, and each cause's totals in it.
+    func summary(now: Int64) -> (attempts: Int, causes: [(cause: Cause, totals: Totals, sample: String)]) {
+        let lo = now - Int64(n) + 1
+        var attempts = 0
+        for i in 0..<n where labels[i] >= lo && labels[i] <= now { attempts += Int(self.attempts[i]) }
+        var out: [(cause: Cause, totals: Totals, sample: String)] = []
+        for c in causes {
+            let t = totals(cause: c.cause, now: now)
+            if t.deferrals > 0 { out.append((c.cause, t, c.sample)) }
+        }
+        return (attempts, out)
     }
 
     /// Whether anything at all was counted in the window ending at `now`.

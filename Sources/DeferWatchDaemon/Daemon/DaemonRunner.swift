@@ -34,6 +34,18 @@ public final class DaemonRunner {
     private var lastWatchdog = monotonicSeconds()
     private let watchdogInterval: Double?
     private var stateError: String?
+    /// Status: the snapshot board, its server, and what the snapshot needs.
+    public let board = StatusBoard()
+    private var server: StatusServer?
+    private var deliveries = DeliveryCounters()
+    private let startedWall = wallMicroseconds()
+    private let startedMono = monotonicSeconds()
+    private var lastPublish = -1.0
+    private var lastCheckpointWall: Int64?
+    private var rateSamples: [(time: Double, lines: Int)] = []
+    private var sourceTimes: [String: Int64] = [:]
+    private var sourceErrors: [String: String] = [:]
+    private var journalBehind = false
 
     public init(loaded: LoadedConfig, options: Options) {
         // First, before the syslog sink starts its thread, so every thread blocks them.
@@ -66,9 +78,23 @@ public final class DaemonRunner {
             Notifier.send("STATUS=cannot open sources: \(error)")
             return 1
         }
+        Self.raiseFileLimit()
+        let status = loaded.config.status
+        if !status.socket.isEmpty || status.metricsPort > 0 {
+            let s = StatusServer(config: status, board: board)
+            do {
+                try s.start()
+            } catch {
+                writeStderr("deferwatch: \(error)")
+                Notifier.send("STATUS=\(error)")
+                return 1
+            }
+            server = s
+        }
         // The starting positions at once: a crash before the first periodic checkpoint must
         // not turn the next start into a first start (which begins at the end of the logs).
         checkpoint()
+        publish()
         Notifier.send("READY=1\nSTATUS=\(statusLine())")
         var stop = false
         while !stop {
@@ -84,6 +110,7 @@ public final class DaemonRunner {
                 checkpoint()
                 Notifier.send("STATUS=\(statusLine())")
             }
+            if now - lastPublish >= Self.publishEvery { publish() }
             if let w = watchdogInterval, now - lastWatchdog >= w {
                 Notifier.send("WATCHDOG=1")
                 lastWatchdog = now
@@ -96,6 +123,7 @@ public final class DaemonRunner {
         Notifier.send("STOPPING=1")
         readSources(all: true)
         checkpoint()
+        server?.stop()
         sink.stop(timeout: 2)
         stdoutWriter.flush()
         return 0
@@ -146,21 +174,30 @@ public final class DaemonRunner {
         for f in followers {
             do {
                 repeat {
-                    try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line) { e in emit(tracker.record(e)) } }
+                    try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line) { e in handle(e) } }
                 } while all && f.hasMore
                 if f.hasMore { backlog = true }
+                if let t = pipeline.lastTime { sourceTimes[f.path] = t }
+                if sourceErrors.removeValue(forKey: f.path) != nil { writeStderr("deferwatch: \(f.path) readable again") }
             } catch {
-                writeStderr("deferwatch: \(error)")
+                if sourceErrors[f.path] != "\(error)" { writeStderr("deferwatch: \(error)") }
+                sourceErrors[f.path] = "\(error)"
             }
         }
         if let journal {
             do {
+                var last: Int64?
                 let more = try journal.readToEnd(limit: all ? Int.max : Self.journalBudget) { record in
-                    pipeline.process(record: record) { e in emit(tracker.record(e)) }
+                    if let t = record.time { last = t }
+                    pipeline.process(record: record) { e in handle(e) }
                 }
+                if let last { sourceTimes[journal.path] = last }
+                journalBehind = more
                 if more { backlog = true }
+                sourceErrors[journal.path] = nil
             } catch {
-                writeStderr("deferwatch: \(error)")
+                if sourceErrors[journal.path] != "\(error)" { writeStderr("deferwatch: \(error)") }
+                sourceErrors[journal.path] = "\(error)"
             }
         }
         // An alert written to syslog is saved at once with the position that raised it, so a
@@ -177,6 +214,11 @@ public final class DaemonRunner {
     }
 
     private var transitionsSinceCheckpoint = false
+
+    private func handle(_ e: DeliveryEvent) {
+        deliveries.count(e)
+        emit(tracker.record(e))
+    }
 
     private func emit(_ transitions: [AlertTransition]) {
         for t in transitions {
@@ -208,6 +250,7 @@ public final class DaemonRunner {
                                tracker: tracker.snapshot)
         do {
             try store.save(state, as: "checkpoints.json")
+            lastCheckpointWall = wallMicroseconds()
             if stateError != nil { writeStderr("deferwatch: state directory writable again") }
             stateError = nil
         } catch {
@@ -226,6 +269,10 @@ public final class DaemonRunner {
             let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
             pipeline.classifier = EventClassifier(rules: fresh.rules)
             tracker.reconfigure(config: fresh.config.tracker, hints: fresh.hints)
+            if fresh.config.status != loaded.config.status || fresh.config.sources != loaded.config.sources
+                || fresh.config.stateDirectory != loaded.config.stateDirectory {
+                writeStderr("deferwatch: changes to [sources], [state] and [status] take effect at the next restart")
+            }
             loaded = LoadedConfig(path: fresh.path, config: fresh.config, rules: fresh.rules, hints: fresh.hints)
             writeStderr("deferwatch: configuration reloaded from \(fresh.path ?? "built-in defaults")")
         } catch {
@@ -234,6 +281,81 @@ public final class DaemonRunner {
             sink.enqueue(sink.format("alert=config-error severity=error summary=\(AlertTransition.quote("configuration not reloaded: \(error)"))", severity: .error))
         }
         Notifier.send("READY=1\nSTATUS=\(statusLine())")
+    }
+
+    // MARK: - Status snapshots
+
+    static let publishEvery = 1.0
+
+    /// Builds the status snapshot and hands it to the board (about once a second).
+    private func publish() {
+        let mono = monotonicSeconds()
+        lastPublish = mono
+        let wall = wallMicroseconds()
+        let c = pipeline.counters
+        rateSamples.append((mono, c.lines))
+        while let first = rateSamples.first, mono - first.time > 10, rateSamples.count > 2 { rateSamples.removeFirst() }
+        var perSecond = 0.0
+        if let first = rateSamples.first, mono - first.time > 0.5 {
+            perSecond = (Double(c.lines - first.lines) / (mono - first.time) * 10).rounded() / 10
+        }
+        var counters = c
+        counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
+
+        func lag(_ name: String, behind: Bool) -> Double {
+            guard behind, let t = sourceTimes[name] else { return 0 }
+            return max(0, Double(wall - t) / 1e6)
+        }
+        var sources: [StatusReport.SourceStatus] = []
+        if let journal {
+            sources.append(.init(kind: "journal", name: journal.path, position: journal.position?.cursor ?? "",
+                                 lagBytes: nil, lagSeconds: lag(journal.path, behind: journalBehind),
+                                 lastEntry: sourceTimes[journal.path].map(CivilTime.rfc3339),
+                                 state: sourceErrors[journal.path] ?? "following"))
+        }
+        for f in followers {
+            let unread = f.unreadBytes
+            sources.append(.init(kind: "file", name: f.path, position: f.checkpoint.map { String($0.offset) } ?? "0",
+                                 lagBytes: unread, lagSeconds: lag(f.path, behind: unread > 0),
+                                 lastEntry: sourceTimes[f.path].map(CivilTime.rfc3339),
+                                 state: sourceErrors[f.path] ?? (f.isOpen ? "following" : "waiting for the file")))
+        }
+        let alerts = tracker.openAlertStates.map(StatusReport.AlertStatus.init)
+        var byKey: [String: [Int]] = [:]
+        for t in tracker.openAlertStates { byKey[t.alert.key.description, default: []].append(t.alert.id) }
+        // With one sending host, its per-host keys repeat the others: shown once.
+        let oneHost = tracker.sendingHosts.count <= 1
+        let destinations = tracker.deferringDestinations(limit: loaded.config.status.maxDestinations * (oneHost ? 2 : 1))
+            .filter { !oneHost || $0.key.host == nil }
+            .prefix(loaded.config.status.maxDestinations)
+            .map { d in
+                // An alert on the host's key belongs to the shared key shown.
+                let ids = (byKey[d.key.description] ?? []) + (oneHost ? tracker.sendingHosts.flatMap { byKey[d.key.withHost($0).description] ?? [] } : [])
+                return StatusReport.DestinationStatus(d, alerts: ids.sorted())
+            }
+        let stats = sink.currentStats
+        let report = StatusReport(
+            version: DeferWatchVersion.string, pid: Int(getpid()),
+            startedAt: CivilTime.rfc3339(startedWall), generatedAt: CivilTime.rfc3339(wall),
+            uptimeSeconds: Int(mono - startedMono), logTime: tracker.now == Int64.min ? nil : CivilTime.rfc3339(tracker.now),
+            sources: sources, lines: .init(counters, perSecond: perSecond),
+            attempts: deliveries.attemptCounts, deferrals: deliveries.deferralCounts,
+            syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued),
+            state: .init(directory: loaded.config.stateDirectory, lastCheckpoint: lastCheckpointWall.map(CivilTime.rfc3339),
+                         checkpointAgeSeconds: lastCheckpointWall.map { (Double(wall - $0) / 1e5).rounded() / 10 },
+                         error: stateError),
+            trackedDestinations: tracker.trackedKeys, alerts: alerts, destinations: Array(destinations),
+            window: AlertTransition.duration(loaded.config.tracker.window))
+        board.publish(report)
+    }
+
+    /// A thousand status clients need a thousand descriptors: raise the soft limit to the
+    /// hard one (systemd's default soft limit is 1024).
+    static func raiseFileLimit() {
+        var lim = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0, lim.rlim_cur < lim.rlim_max else { return }
+        lim.rlim_cur = min(lim.rlim_max, 65536)
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
     }
 
     private func statusLine() -> String {

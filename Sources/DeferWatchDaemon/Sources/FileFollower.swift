@@ -78,6 +78,17 @@ public final class FileFollower {
                               fingerprint: fingerprint.hash, fingerprintLength: fingerprint.length)
     }
 
+    /// Whether the file is open (false while it does not exist yet).
+    public var isOpen: Bool { fd >= 0 }
+
+    /// Bytes in the open file not read yet.
+    public var unreadBytes: Int64 {
+        guard fd >= 0 else { return 0 }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return 0 }
+        return max(0, Int64(st.st_size) - offset)
+    }
+
     /// True when the last `poll` stopped at its byte budget with more to read.
     public private(set) var hasMore = false
 

@@ -1,0 +1,40 @@
+/// Attempts by MTA and status, and deferrals by provider and cause, since the daemon started:
+/// the counters behind `/metrics`. Label values are bounded: the MTAs, the statuses, the
+/// causes, and the providers the rules know (plus "none").
+public struct DeliveryCounters: Sendable, Equatable {
+    private var attempts = [Int](repeating: 0, count: MTA.allCases.count * DeliveryStatus.allCases.count)
+    private var deferrals: [String: [Int]] = [:]
+
+    public init() {}
+
+    /// Counts one classified event.
+    public mutating func count(_ e: DeliveryEvent) {
+        let m = MTA.allCases.firstIndex(of: e.mta)!
+        let s = DeliveryStatus.allCases.firstIndex(of: e.status)!
+        attempts[m * DeliveryStatus.allCases.count + s] &+= 1
+        if e.status == .deferred {
+            let cause = (e.cause ?? .other).index
+            deferrals[e.provider ?? "none", default: [Int](repeating: 0, count: Cause.allCases.count)][cause] &+= 1
+        }
+    }
+
+    public var attemptCounts: [StatusReport.AttemptCount] {
+        var out: [StatusReport.AttemptCount] = []
+        for (m, mta) in MTA.allCases.enumerated() {
+            for (s, status) in DeliveryStatus.allCases.enumerated() {
+                out.append(.init(mta: mta.rawValue, status: status.rawValue, count: attempts[m * DeliveryStatus.allCases.count + s]))
+            }
+        }
+        return out
+    }
+
+    public var deferralCounts: [StatusReport.DeferralCount] {
+        var out: [StatusReport.DeferralCount] = []
+        for provider in deferrals.keys.sorted() {
+            for (i, n) in deferrals[provider]!.enumerated() where n > 0 {
+                out.append(.init(provider: provider, cause: Cause.allCases[i].rawValue, count: n))
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,264 @@
+/// What the running daemon publishes for `deferwatch status`, the status socket's JSON and
+/// `/metrics`: a snapshot, taken by the pipeline every second and read by the status server
+/// without ever touching the pipeline. Times are RFC 3339 text; keys are written in
+/// snake_case (README: "The status socket").
+public struct StatusReport: Codable, Sendable, Equatable {
+    public var version: String
+    public var pid: Int
+    public var startedAt: String
+    public var generatedAt: String
+    public var uptimeSeconds: Int
+    /// The time of the newest log entry read (the tracker's clock).
+    public var logTime: String?
+    public var sources: [SourceStatus]
+    public var lines: LineStatus
+    public var attempts: [AttemptCount]
+    public var deferrals: [DeferralCount]
+    public var syslog: SyslogStatus
+    public var state: StateStatus
+    /// Destination keys holding a window (bounded by `max_tracked_keys`).
+    public var trackedDestinations: Int
+    public var alerts: [AlertStatus]
+    /// Deferring destinations in the current window, most deferred first.
+    public var destinations: [DestinationStatus]
+    /// The window the destinations' counts cover, like "15m".
+    public var window: String
+
+    public init(version: String, pid: Int, startedAt: String, generatedAt: String, uptimeSeconds: Int, logTime: String?,
+                sources: [SourceStatus], lines: LineStatus, attempts: [AttemptCount], deferrals: [DeferralCount],
+                syslog: SyslogStatus, state: StateStatus, trackedDestinations: Int, alerts: [AlertStatus],
+                destinations: [DestinationStatus], window: String) {
+        self.version = version
+        self.pid = pid
+        self.startedAt = startedAt
+        self.generatedAt = generatedAt
+        self.uptimeSeconds = uptimeSeconds
+        self.logTime = logTime
+        self.sources = sources
+        self.lines = lines
+        self.attempts = attempts
+        self.deferrals = deferrals
+        self.syslog = syslog
+        self.state = state
+        self.trackedDestinations = trackedDestinations
+        self.alerts = alerts
+        self.destinations = destinations
+        self.window = window
+    }
+
+    public struct SourceStatus: Codable, Sendable, Equatable {
+        /// "file" or "journal".
+        public var kind: String
+        /// The file's path, the journal directory, or "system".
+        public var name: String
+        /// Where it was read up to: a byte offset, or a journal cursor.
+        public var position: String
+        /// Bytes written to the file and not read yet (files).
+        public var lagBytes: Int64?
+        /// How far behind the newest entry the reader is, in seconds of log time (0 when
+        /// caught up).
+        public var lagSeconds: Double
+        /// The time of the newest entry read from it.
+        public var lastEntry: String?
+        /// "following", "waiting" (for the file to appear) or the last read error.
+        public var state: String
+        public init(kind: String, name: String, position: String, lagBytes: Int64?, lagSeconds: Double, lastEntry: String?, state: String) {
+            self.kind = kind
+            self.name = name
+            self.position = position
+            self.lagBytes = lagBytes
+            self.lagSeconds = lagSeconds
+            self.lastEntry = lastEntry
+            self.state = state
+        }
+    }
+
+    public struct LineStatus: Codable, Sendable, Equatable {
+        public var total: Int
+        public var postfix: Int
+        public var exim: Int
+        public var otherPrograms: Int
+        public var own: Int
+        public var unrecognised: Int
+        public var oversized: Int
+        /// Delivery attempts found.
+        public var attempts: Int
+        /// Lines read per second over the last few seconds.
+        public var perSecond: Double
+        public init(_ c: LineCounters, perSecond: Double) {
+            total = c.lines
+            postfix = c.postfixLines
+            exim = c.eximLines
+            otherPrograms = c.otherProgramLines
+            own = c.ownLines
+            unrecognised = c.unrecognisedLines
+            oversized = c.oversizedLines
+            attempts = c.deliveries
+            self.perSecond = perSecond
+        }
+    }
+
+    public struct AttemptCount: Codable, Sendable, Equatable {
+        public var mta: String
+        public var status: String
+        public var count: Int
+    }
+
+    public struct DeferralCount: Codable, Sendable, Equatable {
+        public var provider: String
+        public var cause: String
+        public var count: Int
+    }
+
+    public struct SyslogStatus: Codable, Sendable, Equatable {
+        public var socket: String
+        public var sent: Int
+        public var dropped: Int
+        public var queued: Int
+        public init(socket: String, sent: Int, dropped: Int, queued: Int) {
+            self.socket = socket
+            self.sent = sent
+            self.dropped = dropped
+            self.queued = queued
+        }
+    }
+
+    public struct StateStatus: Codable, Sendable, Equatable {
+        public var directory: String
+        public var lastCheckpoint: String?
+        public var checkpointAgeSeconds: Double?
+        /// Why checkpoints cannot be saved, while they cannot.
+        public var error: String?
+        public init(directory: String, lastCheckpoint: String?, checkpointAgeSeconds: Double?, error: String?) {
+            self.directory = directory
+            self.lastCheckpoint = lastCheckpoint
+            self.checkpointAgeSeconds = checkpointAgeSeconds
+            self.error = error
+        }
+    }
+
+    public struct AlertStatus: Codable, Sendable, Equatable {
+        public var id: Int
+        public var severity: String
+        public var cause: String
+        public var scope: String
+        public var key: String
+        public var host: String?
+        public var provider: String?
+        public var domain: String?
+        public var relay: String?
+        public var mta: String
+        public var openedAt: String
+        public var firstSeen: String
+        public var lastSeen: String
+        public var lastSuccess: String?
+        public var deferrals: Int
+        public var attempts: Int
+        public var expired: Int
+        public var recipients: Int
+        public var recurring: Int
+        public var summary: String
+        public var sample: String
+        public var hint: String
+    }
+
+    public struct CauseCount: Codable, Sendable, Equatable {
+        public var cause: String
+        public var deferrals: Int
+        public var messages: Int
+    }
+
+    public struct DestinationStatus: Codable, Sendable, Equatable {
+        public var scope: String
+        public var key: String
+        public var host: String?
+        public var provider: String?
+        public var attempts: Int
+        public var deferrals: Int
+        /// Deferrals over attempts in the window.
+        public var share: Double
+        public var causes: [CauseCount]
+        public var firstDeferral: String?
+        public var sample: String
+        /// Open alerts on this destination.
+        public var alerts: [Int]
+    }
+}
+
+extension StatusReport.AlertStatus {
+    /// The alert as the status socket shows it (the same fields as its syslog line).
+    public init(_ t: AlertTransition) {
+        let a = t.alert
+        id = a.id
+        severity = a.severity.rawValue
+        cause = a.cause.rawValue
+        scope = a.key.scope.rawValue
+        key = a.key.name
+        host = t.host
+        provider = a.provider
+        domain = a.domain
+        relay = a.relay
+        mta = a.mta.rawValue
+        openedAt = CivilTime.rfc3339(a.openedAt)
+        firstSeen = CivilTime.rfc3339(a.firstSeen)
+        lastSeen = CivilTime.rfc3339(a.lastSeen)
+        lastSuccess = a.lastSuccess.map(CivilTime.rfc3339)
+        deferrals = a.deferrals
+        attempts = a.attempts
+        expired = a.expired
+        recipients = a.recipients
+        recurring = a.recurring
+        summary = t.summary
+        sample = a.sample
+        hint = t.hint
+    }
+}
+
+extension StatusReport.DestinationStatus {
+    public init(_ d: DeferralTracker.DestinationSummary, alerts: [Int]) {
+        scope = d.key.scope.rawValue
+        key = d.key.name
+        host = d.key.host
+        provider = d.provider
+        attempts = d.attempts
+        deferrals = d.deferrals
+        share = d.attempts == 0 ? 0 : (Double(d.deferrals) / Double(d.attempts) * 1000).rounded() / 1000
+        causes = d.causes.map { StatusReport.CauseCount(cause: $0.cause.rawValue, deferrals: $0.deferrals, messages: $0.messages) }
+        firstDeferral = d.firstDeferral.map(CivilTime.rfc3339)
+        sample = d.sample
+        self.alerts = alerts
+    }
+}
+
+extension StatusReport {
+    /// `/v1/alerts`.
+    public struct AlertList: Codable, Sendable, Equatable {
+        public var alerts: [AlertStatus]
+        public init(alerts: [AlertStatus]) { self.alerts = alerts }
+    }
+
+    /// `/v1/destinations`.
+    public struct DestinationList: Codable, Sendable, Equatable {
+        public var window: String
+        public var destinations: [DestinationStatus]
+        public init(window: String, destinations: [DestinationStatus]) {
+            self.window = window
+            self.destinations = destinations
+        }
+    }
+
+    /// `/v1/destinations/{name}`: every key of that name (domain, relay, provider, per host)
+    /// and the open alerts that concern it.
+    public struct DestinationDetail: Codable, Sendable, Equatable {
+        public var name: String
+        public var window: String
+        public var destinations: [DestinationStatus]
+        public var alerts: [AlertStatus]
+        public init(name: String, window: String, destinations: [DestinationStatus], alerts: [AlertStatus]) {
+            self.name = name
+            self.window = window
+            self.destinations = destinations
+            self.alerts = alerts
+        }
+    }
+}

@@ -1,0 +1,140 @@
+import DeferWatchCore
+import Foundation
+
+/// Answers a status request from the published snapshot: the routes of the status socket.
+/// Pure apart from reading the board, so the routes are tested without a socket.
+public struct StatusRouter: Sendable {
+    public struct Response: Sendable, Equatable {
+        public var status: Int
+        public var contentType: String
+        public var body: [UInt8]
+    }
+
+    let board: StatusBoard
+    let config: StatusConfig
+    /// The TCP listener serves /metrics only.
+    let metricsOnly: Bool
+
+    public init(board: StatusBoard, config: StatusConfig, metricsOnly: Bool = false) {
+        self.board = board
+        self.config = config
+        self.metricsOnly = metricsOnly
+    }
+
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.keyEncodingStrategy = .convertToSnakeCase
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    public func route(method: String, uri: String) -> Response {
+        guard method == "GET" else { return error(405, "only GET is served") }
+        let (path, query) = Self.split(uri)
+        guard let path else { return error(400, "the request target is not a path") }
+        if path == "/metrics" {
+            guard let report = board.current else { return error(503, "deferwatch is starting; no status yet") }
+            return Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                            body: Array(report.prometheusText(topDomains: config.metricsTopDomains).utf8))
+        }
+        if metricsOnly { return error(404, "this listener serves /metrics only") }
+        if path == "/" || path == "/v1" || path == "/v1/" {
+            return json(Index())
+        }
+        guard path.hasPrefix("/v1/") else { return error(404, "no such resource: \(path) (see /v1/)") }
+        guard let report = board.current else { return error(503, "deferwatch is starting; no status yet") }
+        let rest = path.dropFirst(4)
+        switch rest {
+        case "status":
+            guard let q = Self.params(query, allowed: ["limit"]) else { return badQuery(query, ["limit"]) }
+            guard let limit = limit(q, default: 10) else { return error(400, "limit must be a number from 0 to \(config.maxDestinations)") }
+            var r = report
+            r.destinations = Array(r.destinations.prefix(limit))
+            return json(r)
+        case "alerts":
+            guard Self.params(query, allowed: []) != nil else { return badQuery(query, []) }
+            return json(StatusReport.AlertList(alerts: report.alerts))
+        case "destinations":
+            let allowed = ["cause", "provider", "scope", "host", "limit"]
+            guard let q = Self.params(query, allowed: Set(allowed)) else { return badQuery(query, allowed) }
+            guard let limit = limit(q, default: 50) else { return error(400, "limit must be a number from 0 to \(config.maxDestinations)") }
+            if let c = q["cause"], Cause(rawValue: c) == nil {
+                return error(400, "unknown cause \"\(c)\" (one of \(Cause.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if let s = q["scope"], Scope(rawValue: s) == nil { return error(400, "scope must be domain, relay or provider") }
+            let list = report.destinations.filter { d in
+                (q["cause"].map { c in d.causes.contains { $0.cause == c } } ?? true)
+                    && (q["provider"].map { $0.lowercased() == d.provider?.lowercased() } ?? true)
+                    && (q["scope"].map { $0 == d.scope } ?? true)
+                    && (q["host"].map { $0.lowercased() == d.host?.lowercased() } ?? true)
+            }
+            return json(StatusReport.DestinationList(window: report.window, destinations: Array(list.prefix(limit))))
+        default:
+            guard rest.hasPrefix("destinations/") else { return error(404, "no such resource: \(path) (see /v1/)") }
+            guard Self.params(query, allowed: []) != nil else { return badQuery(query, []) }
+            let name = String(rest.dropFirst("destinations/".count)).lowercased()
+            guard !name.isEmpty, !name.contains("/") else { return error(404, "name a destination: /v1/destinations/gmail.com") }
+            let found = report.destinations.filter { $0.key.lowercased() == name }
+            let alerts = report.alerts.filter { a in
+                [a.key, a.domain, a.relay, a.provider].contains { $0?.lowercased() == name }
+            }
+            if found.isEmpty && alerts.isEmpty {
+                return error(404, "\(name): no deferrals in the last \(report.window) and no open alert")
+            }
+            return json(StatusReport.DestinationDetail(name: name, window: report.window, destinations: found, alerts: alerts))
+        }
+    }
+
+    // MARK: - Bodies
+
+    struct Index: Encodable {
+        var endpoints = ["/v1/status", "/v1/alerts", "/v1/destinations", "/v1/destinations/{name}", "/metrics"]
+    }
+
+    struct ErrorBody: Encodable { var error: String }
+
+    private func json<T: Encodable>(_ value: T) -> Response {
+        let data = (try? Self.encoder.encode(value)) ?? Data("{}".utf8)
+        return Response(status: 200, contentType: "application/json", body: Array(data) + [10])
+    }
+
+    private func error(_ status: Int, _ message: String) -> Response {
+        let data = (try? Self.encoder.encode(ErrorBody(error: message))) ?? Data()
+        return Response(status: status, contentType: "application/json", body: Array(data) + [10])
+    }
+
+    private func badQuery(_ query: String?, _ allowed: [String]) -> Response {
+        error(400, allowed.isEmpty ? "this resource takes no query parameters"
+              : "bad query \"\(query ?? "")\": parameters are \(allowed.joined(separator: ", "))")
+    }
+
+    private func limit(_ q: [String: String], default d: Int) -> Int? {
+        guard let s = q["limit"] else { return min(d, config.maxDestinations) }
+        guard let n = Int(s), n >= 0, n <= config.maxDestinations else { return nil }
+        return n
+    }
+
+    // MARK: - URI
+
+    /// The decoded path and the raw query of a request target ("/v1/x?a=b").
+    static func split(_ uri: String) -> (path: String?, query: String?) {
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let raw = parts.first, raw.hasPrefix("/") else { return (nil, nil) }
+        let path = String(raw).removingPercentEncoding
+        return (path, parts.count > 1 ? String(parts[1]) : nil)
+    }
+
+    /// The query's parameters, nil when one is unknown, repeated or badly encoded.
+    static func params(_ query: String?, allowed: Set<String>) -> [String: String]? {
+        var out: [String: String] = [:]
+        guard let query, !query.isEmpty else { return out }
+        for pair in query.split(separator: "&") {
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let k = String(kv[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+                  let v = String(kv.count > 1 ? kv[1] : "").replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+                  allowed.contains(k), out[k] == nil else { return nil }
+            out[k] = v
+        }
+        return out
+    }
+}

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import DeferWatchCore
+import DeferWatchDaemon
+import Foundation
+
+/// `deferwatch status`: asks the running daemon over its status socket.
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Ask the running daemon what is deferring right now, where, and why.",
+        discussion: """
+        Talks to the daemon's status socket (/run/deferwatch/status.sock, or [status] socket
+        of the configuration). Without a subcommand: health, open alerts and the destinations
+        deferring most. The same answers as JSON: --json, or
+        curl --unix-socket /run/deferwatch/status.sock http://localhost/v1/status
+
+        Examples:
+          deferwatch status
+          deferwatch status alerts
+          deferwatch status destinations --cause rate_limit --limit 20
+          deferwatch status destination gmail.com
+          deferwatch status --json | jq '.alerts'
+        """,
+        subcommands: [Summary.self, Alerts.self, Destinations.self, Destination.self],
+        defaultSubcommand: Summary.self
+    )
+
+    struct Options: ParsableArguments {
+        @Option(name: .long, help: ArgumentHelp("The daemon's status socket (default: [status] socket of the configuration, else /run/deferwatch/status.sock).", valueName: "path"))
+        var socket: String?
+
+        @Option(name: .long, help: ArgumentHelp("The configuration file that names the socket (default: \(ConfigLoader.defaultPath) when readable).", valueName: "file"))
+        var config: String?
+
+        @Flag(name: .long, help: "Print the daemon's JSON answer instead of text.")
+        var json = false
+
+        func socketPath() throws -> String {
+            if let socket { return socket }
+            if let config { return try loadConfiguration(path: config).config.status.socket }
+            if access(ConfigLoader.defaultPath, R_OK) == 0, let c = try? ConfigLoader.load(path: ConfigLoader.defaultPath) {
+                return c.config.status.socket
+            }
+            return StatusConfig().socket
+        }
+
+        /// GETs `target`; prints the JSON itself with --json, else hands the decoded body on.
+        func fetch<T: Decodable>(_ target: String, as type: T.Type) throws -> T? {
+            let path = try socketPath()
+            guard !path.isEmpty else {
+                writeStderr("deferwatch: the status socket is turned off ([status] socket = \"\")")
+                throw ExitCode(3)
+            }
+            let answer: StatusClient.Answer
+            do {
+                answer = try StatusClient.get(socket: path, target: target)
+            } catch {
+                writeStderr("deferwatch: \(error)")
+                throw ExitCode(error.notRunning ? 3 : 1)
+            }
+            if answer.status != 200 {
+                let message = (try? JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])?["error"] as? String
+                if json { FileHandle.standardOutput.write(Data(answer.body)) }
+                writeStderr("deferwatch: \(message ?? "the daemon answered \(answer.status)")")
+                throw ExitCode(answer.status == 404 ? 4 : 1)
+            }
+            if json {
+                FileHandle.standardOutput.write(Data(answer.body))
+                return nil
+            }
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            do {
+                return try decoder.decode(T.self, from: Data(answer.body))
+            } catch {
+                writeStderr("deferwatch: cannot read the daemon's answer (another version?): \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "summary", abstract: "Health, open alerts, and the destinations deferring most (the default).")
+        @OptionGroup var options: Options
+        @Option(name: .long, help: "How many destinations to show.") var limit = 10
+
+        func run() throws {
+            guard let r = try options.fetch("/v1/status?limit=\(limit)", as: StatusReport.self) else { return }
+            print(r.text, terminator: "")
+        }
+    }
+
+    struct Alerts: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "alerts", abstract: "The open alerts, with evidence and the fix.")
+        @OptionGroup var options: Options
+
+        func run() throws {
+            guard let r = try options.fetch("/v1/alerts", as: StatusReport.AlertList.self) else { return }
+            print(StatusReport.alertsText(r.alerts, detailed: true), terminator: "")
+        }
+    }
+
+    struct Destinations: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "destinations", abstract: "The destinations deferring now, most first.")
+        @OptionGroup var options: Options
+        @Option(name: .long, help: "Only destinations deferring for this cause (rate_limit, reputation, ...).") var cause: String?
+        @Option(name: .long, help: "Only this provider's destinations (google, microsoft, ...).") var provider: String?
+        @Option(name: .long, help: "Only keys of this kind: domain, relay or provider.") var scope: String?
+        @Option(name: .long, help: "At most this many.") var limit = 50
+
+        func run() throws {
+            var q = ["limit=\(limit)"]
+            if let cause { q.append("cause=\(Self.escape(cause))") }
+            if let provider { q.append("provider=\(Self.escape(provider))") }
+            if let scope { q.append("scope=\(Self.escape(scope))") }
+            guard let r = try options.fetch("/v1/destinations?" + q.joined(separator: "&"), as: StatusReport.DestinationList.self) else { return }
+            print(StatusReport.destinationsText(r.destinations, window: r.window), terminator: "")
+        }
+
+        static func escape(_ s: String) -> String {
+            s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? s
+        }
+    }
+
+    struct Destination: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "destination", abstract: "One destination (a domain, relay host or provider) in detail.")
+        @OptionGroup var options: Options
+        @Argument(help: "A recipient domain, relay host or provider, like gmail.com or google.") var name: String
+
+        func run() throws {
+            guard let r = try options.fetch("/v1/destinations/" + Destinations.escape(name.lowercased()), as: StatusReport.DestinationDetail.self) else { return }
+            print(StatusReport.detailText(r), terminator: "")
+        }
+    }
+}

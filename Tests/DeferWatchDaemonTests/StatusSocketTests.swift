@@ -1,0 +1,192 @@
+import DeferWatchCore
+import DeferWatchDaemon
+import DeferWatchTestSupport
+import Foundation
+import Testing
+
+/// The status socket through a real socket and the real binary: every endpoint against a
+/// log with known counts, the `status` command in both forms, permissions, a live or stale
+/// instance on the path.
+@Suite(.serialized) struct StatusSocketTests {
+    typealias Daemon = DaemonProcessTests
+
+    static func get(_ s: Daemon.Setup, _ target: String) throws -> (status: Int, json: [String: Any], body: String) {
+        let a = try StatusClient.get(socket: s.dir.appendingPathComponent("status.sock").path, target: target)
+        let json = (try? JSONSerialization.jsonObject(with: Data(a.body))) as? [String: Any] ?? [:]
+        return (a.status, json, String(decoding: a.body, as: UTF8.self))
+    }
+
+    static func socketPath(_ s: Daemon.Setup) -> String { s.dir.appendingPathComponent("status.sock").path }
+
+    /// Waits until the daemon's snapshot shows `lines` lines read.
+    static func waitForLines(_ s: Daemon.Setup, _ lines: Int) -> Bool {
+        for _ in 0..<300 {
+            if let r = try? get(s, "/v1/status"), r.status == 200,
+               (r.json["lines"] as? [String: Any])?["total"] as? Int == lines {
+                return true
+            }
+            usleep(50_000)
+        }
+        return false
+    }
+
+    /// 30 Gmail rate-limit deferrals, 10 Outlook reputation deferrals, 40 deliveries to
+    /// Gmail: at the current time, so the window holds them all.
+    static func knownLog() -> String {
+        var text = ""
+        for i in 0..<30 { text += Daemon.nowLine(i, sent: false) }
+        for i in 30..<70 { text += Daemon.nowLine(i, sent: true) }
+        for i in 70..<80 {
+            let t = CivilTimeText.now()
+            text += "\(t) mx1 postfix/smtp[2]: \(String(format: "C%09X", i)): to=<u\(i)@outlook.com>, relay=outlook-com.olc.protection.outlook.com[52.101.11.3]:25, delay=1, delays=0/0/0/1, dsn=4.7.650, status=deferred (host outlook-com.olc.protection.outlook.com[52.101.11.3] said: 451 4.7.650 The mail server [203.0.113.25] has been temporarily rate limited due to IP reputation. (in reply to MAIL FROM command))\n"
+        }
+        return text
+    }
+
+    @Test func everyEndpointAnswersFromTheLog() throws {
+        let s = try Daemon.setup()
+        let p = try Daemon.start(s)
+        defer { ProcessRunner.stop(p) }
+        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        Daemon.append(s.log, Self.knownLog())
+        #expect(Self.waitForLines(s, 80))
+        usleep(1_200_000) // one more snapshot, with the alerts of the last lines
+
+        let status = try Self.get(s, "/v1/status")
+        #expect(status.status == 200)
+        let lines = status.json["lines"] as? [String: Any]
+        #expect(lines?["attempts"] as? Int == 80)
+        let attempts = (status.json["attempts"] as? [[String: Any]]) ?? []
+        func attempt(_ st: String) -> Int? { attempts.first { $0["mta"] as? String == "postfix" && $0["status"] as? String == st }?["count"] as? Int }
+        #expect(attempt("sent") == 40)
+        #expect(attempt("deferred") == 40)
+        let deferrals = (status.json["deferrals"] as? [[String: Any]]) ?? []
+        #expect(deferrals.contains { $0["provider"] as? String == "google" && $0["cause"] as? String == "rate_limit" && $0["count"] as? Int == 30 })
+        #expect(deferrals.contains { $0["provider"] as? String == "microsoft" && $0["cause"] as? String == "reputation" && $0["count"] as? Int == 10 })
+        let alerts = (status.json["alerts"] as? [[String: Any]]) ?? []
+        #expect(alerts.contains { $0["cause"] as? String == "rate_limit" && $0["provider"] as? String == "google" }, "\(alerts)")
+        #expect(alerts.contains { $0["cause"] as? String == "reputation" && $0["provider"] as? String == "microsoft" }, "\(alerts)")
+        #expect((status.json["destinations"] as? [Any])?.count ?? 0 <= 10)
+
+        let rep = try Self.get(s, "/v1/destinations?cause=reputation")
+        let repList = (rep.json["destinations"] as? [[String: Any]]) ?? []
+        #expect(!repList.isEmpty && repList.allSatisfy { $0["provider"] as? String == "microsoft" }, "\(rep.body)")
+        let google = try Self.get(s, "/v1/destinations?provider=google&limit=100")
+        let gList = (google.json["destinations"] as? [[String: Any]]) ?? []
+        #expect(Set(gList.compactMap { $0["key"] as? String }) == ["google", "gmail.com", "gmail-smtp-in.l.google.com"], "\(google.body)")
+        #expect(gList.allSatisfy { $0["deferrals"] as? Int == 30 })
+        #expect(((try Self.get(s, "/v1/destinations?limit=1")).json["destinations"] as? [Any])?.count == 1)
+
+        let gmail = try Self.get(s, "/v1/destinations/gmail.com")
+        let gd = (gmail.json["destinations"] as? [[String: Any]])?.first
+        #expect(gd?["deferrals"] as? Int == 30)
+        #expect(gd?["attempts"] as? Int == 70)
+        #expect((gd?["causes"] as? [[String: Any]])?.first?["cause"] as? String == "rate_limit")
+        #expect(!((gmail.json["alerts"] as? [Any]) ?? []).isEmpty)
+        #expect(try Self.get(s, "/v1/destinations/quiet.example").status == 404)
+
+        let metrics = try Self.get(s, "/metrics")
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("deferwatch_attempts_total{mta=\"postfix\",status=\"deferred\"} 40\n"))
+        #expect(metrics.body.contains("deferwatch_deferrals_total{provider=\"google\",cause=\"rate_limit\"} 30\n"))
+        #expect(metrics.body.contains("deferwatch_domain_deferrals{domain=\"gmail.com\",cause=\"rate_limit\"} 30\n"))
+        #expect(metrics.body.contains("deferwatch_open_alerts{cause=\"rate_limit\",severity=\"warning\"} 1\n"))
+        #expect(metrics.body.contains("deferwatch_lines_total{program=\"postfix\"} 80\n"))
+
+        // Errors are answers, not crashes.
+        #expect(try Self.get(s, "/v1/destinations?cause=sunspots").status == 400)
+        #expect(try Self.get(s, "/v1/destinations?colour=red").status == 400)
+        #expect(try Self.get(s, "/v1/destinations?limit=-3").status == 400)
+        #expect(try Self.get(s, "/v2/everything").status == 404)
+        #expect(try Self.get(s, "/v1/alerts").status == 200)
+
+        // The command line, both forms.
+        let sock = Self.socketPath(s)
+        let text = try ProcessRunner.deferwatch(["status", "--socket", sock])
+        #expect(text.status == 0)
+        #expect(text.stdoutText.contains("Open alerts (2)"), "\(text.stdoutText)")
+        #expect(text.stdoutText.contains("Attempts: 80 (sent 40, deferred 40"), "\(text.stdoutText)")
+        #expect(text.stdoutText.contains("domain gmail.com"), "\(text.stdoutText)")
+        let json = try ProcessRunner.deferwatch(["status", "--socket", sock, "--json"])
+        let decoded = try JSONSerialization.jsonObject(with: json.stdout) as? [String: Any]
+        #expect((decoded?["lines"] as? [String: Any])?["total"] as? Int == 80)
+        let dest = try ProcessRunner.deferwatch(["status", "destination", "gmail.com", "--socket", sock])
+        #expect(dest.status == 0)
+        #expect(dest.stdoutText.contains("30 deferrals of 70 attempts"), "\(dest.stdoutText)")
+        let filtered = try ProcessRunner.deferwatch(["status", "destinations", "--cause", "reputation", "--socket", sock])
+        #expect(filtered.stdoutText.contains("outlook.com") && !filtered.stdoutText.contains("gmail.com"), "\(filtered.stdoutText)")
+        let alertsText = try ProcessRunner.deferwatch(["status", "alerts", "--socket", sock])
+        #expect(alertsText.stdoutText.contains("fix: "), "\(alertsText.stdoutText)")
+        let missing = try ProcessRunner.deferwatch(["status", "destination", "quiet.example", "--socket", sock])
+        #expect(missing.status == 4)
+    }
+
+    @Test func notRunningSaysSoAndHow() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let r = try ProcessRunner.deferwatch(["status", "--socket", dir.appendingPathComponent("none.sock").path])
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("deferwatch is not running"), "\(r.stderr)")
+        #expect(r.stderr.contains("systemctl start deferwatch"), "\(r.stderr)")
+    }
+
+    @Test func socketModeAndGroupAreTheConfiguredOnes() throws {
+        var mode = stat()
+        let s = try Daemon.setup()
+        let p = try Daemon.start(s)
+        #expect(Self.waitForLines(s, 0))
+        #expect(stat(Self.socketPath(s), &mode) == 0)
+        #expect(mode.st_mode & 0o777 == 0o660)
+        ProcessRunner.stop(p)
+        #expect(access(Self.socketPath(s), F_OK) != 0, "the socket is removed on exit")
+
+        let group = getuid() == 0 ? "\nsocket_group = \"65534\"" : ""
+        let t = try Daemon.setup(extra: "")
+        var config = try String(contentsOf: t.config, encoding: .utf8)
+        config = config.replacingOccurrences(of: "[status]\n", with: "[status]\nsocket_mode = \"0600\"\(group)\n")
+        try config.write(to: t.config, atomically: true, encoding: .utf8)
+        let q = try Daemon.start(t)
+        defer { ProcessRunner.stop(q) }
+        #expect(Self.waitForLines(t, 0))
+        #expect(stat(Self.socketPath(t), &mode) == 0)
+        #expect(mode.st_mode & 0o777 == 0o600)
+        if getuid() == 0 { #expect(mode.st_gid == 65534) }
+    }
+
+    @Test func aLiveInstanceIsRefusedAStaleSocketReplaced() throws {
+        let a = try Daemon.setup()
+        let pa = try Daemon.start(a)
+        defer { ProcessRunner.stop(pa) }
+        #expect(Self.waitForLines(a, 0))
+        // A second daemon on the same socket path (its own state) must not start.
+        let b = try Daemon.setup()
+        var config = try String(contentsOf: b.config, encoding: .utf8)
+        config = config.replacingOccurrences(of: Self.socketPath(b), with: Self.socketPath(a))
+        try config.write(to: b.config, atomically: true, encoding: .utf8)
+        let r = try ProcessRunner.deferwatch(["run", "--config", b.config.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("another deferwatch (pid \(pa.processIdentifier)) is running"), "\(r.stderr)")
+        #expect(try Self.get(a, "/v1/status").status == 200, "the first one still answers")
+
+        // A socket left by a crash: replaced.
+        let c = try Daemon.setup()
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let path = Array(Self.socketPath(c).utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { for (i, b) in path.enumerated() { $0[i] = b } }
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)
+        #expect(access(Self.socketPath(c), F_OK) == 0)
+        let pc = try Daemon.start(c)
+        defer { ProcessRunner.stop(pc) }
+        #expect(Self.waitForLines(c, 0))
+
+        // Not a socket: left alone, and said.
+        let d = try Daemon.setup()
+        try "precious".write(toFile: Self.socketPath(d), atomically: true, encoding: .utf8)
+        let rd = try ProcessRunner.deferwatch(["run", "--config", d.config.path])
+        #expect(rd.status == 1)
+        #expect(rd.stderr.contains("is not a socket"), "\(rd.stderr)")
+        #expect(try String(contentsOfFile: Self.socketPath(d), encoding: .utf8) == "precious")
+    }
+}
