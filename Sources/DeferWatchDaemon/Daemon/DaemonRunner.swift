@@ -50,6 +50,8 @@ public final class DaemonRunner {
     public init(loaded: LoadedConfig, options: Options) {
         // First, before the syslog sink starts its thread, so every thread blocks them.
         signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
+        // A status client that hangs up before reading its answer must not kill the daemon.
+        signal(SIGPIPE, SIG_IGN)
         self.loaded = loaded
         self.options = options
         let (y, m) = SystemTimeZone.yearAndMonth(of: Int64(time(nil)))

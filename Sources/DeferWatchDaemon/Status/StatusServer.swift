@@ -91,7 +91,7 @@ public final class StatusServer {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     try sync.addHandler(RequestSizeLimit(limit: Self.maxRequestBytes))
-                    try sync.configureHTTPServerPipeline(withErrorHandling: true)
+                    try sync.configureHTTPServerPipeline(withPipeliningAssistance: false, withErrorHandling: true)
                     try sync.addHandler(IdleStateHandler(readTimeout: timeout))
                     try sync.addHandler(StatusHTTPHandler(router: router))
                 }
