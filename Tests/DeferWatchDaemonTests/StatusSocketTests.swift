@@ -190,3 +190,31 @@ import Testing
         #expect(try String(contentsOfFile: Self.socketPath(d), encoding: .utf8) == "precious")
     }
 }
+
+/// promtool (from Debian's prometheus package, unpacked by scripts/test) lints /metrics and
+/// the example alerting rules.
+@Suite struct PrometheusTests {
+    static var promtool: String? {
+        let candidates: [String?] = [ProcessInfo.processInfo.environment["DEFERWATCH_PROMTOOL"], "/usr/bin/promtool",
+                          TestPaths.packageRoot.appendingPathComponent(".build/tools/usr/bin/promtool").path]
+        return candidates.compactMap { $0 }.first { access($0, X_OK) == 0 }
+    }
+
+    @Test(.enabled(if: promtool != nil || ProcessInfo.processInfo.environment["CI"] != nil, "promtool is not there"))
+    func metricsAndRulesPassPromtool() throws {
+        let tool = try #require(Self.promtool, "promtool is needed in CI (scripts/test unpacks it)")
+        let rules = try ProcessRunner.run(URL(fileURLWithPath: tool), ["check", "rules",
+                                          TestPaths.packageRoot.appendingPathComponent("Config/prometheus-rules.yml").path])
+        #expect(rules.status == 0, "\(rules.stdoutText)\(rules.stderr)")
+
+        let s = try DaemonProcessTests.setup()
+        let p = try DaemonProcessTests.start(s)
+        defer { ProcessRunner.stop(p) }
+        for _ in 0..<200 where DaemonProcessTests.counters(s) == nil { usleep(20_000) }
+        DaemonProcessTests.append(s.log, StatusSocketTests.knownLog())
+        #expect(StatusSocketTests.waitForLines(s, 80))
+        let metrics = try StatusSocketTests.get(s, "/metrics")
+        let check = try ProcessRunner.run(URL(fileURLWithPath: tool), ["check", "metrics"], stdin: Data(metrics.body.utf8))
+        #expect(check.status == 0, "\(check.stdoutText)\(check.stderr)\n\(metrics.body)")
+    }
+}
