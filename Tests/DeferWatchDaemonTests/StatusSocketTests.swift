@@ -121,6 +121,42 @@ import Testing
         #expect(missing.status == 4)
     }
 
+    /// The optional TCP listener: 127.0.0.1 only, /metrics only.
+    @Test func metricsPortServesMetricsOnly() throws {
+        let s = try Daemon.setup()
+        let port = Int.random(in: 20_000...60_000)
+        var config = try String(contentsOf: s.config, encoding: .utf8)
+        config = config.replacingOccurrences(of: "[status]\n", with: "[status]\nmetrics_port = \(port)\n")
+        try config.write(to: s.config, atomically: true, encoding: .utf8)
+        let p = try Daemon.start(s)
+        defer { ProcessRunner.stop(p) }
+        #expect(Self.waitForLines(s, 0))
+        func tcpGet(_ target: String) -> String {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let r = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            guard r == 0 else { return "connect failed" }
+            let req = "GET \(target) HTTP/1.1\r\nHost: x\r\n\r\n"
+            _ = req.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            var out: [UInt8] = []
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { break }
+                out += buf[0..<n]
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+        let metrics = tcpGet("/metrics")
+        #expect(metrics.hasPrefix("HTTP/1.1 200"), "\(metrics.prefix(200))")
+        #expect(metrics.contains("deferwatch_lines_total"))
+        #expect(tcpGet("/v1/status").hasPrefix("HTTP/1.1 404"))
+    }
+
     @Test func notRunningSaysSoAndHow() throws {
         let dir = TestPaths.temporaryDirectory()
         let r = try ProcessRunner.deferwatch(["status", "--socket", dir.appendingPathComponent("none.sock").path])
