@@ -48,6 +48,9 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Print statistics (lines, events, tracked destination keys) on stderr at the end.")
     var stats = false
 
+    @Option(name: .long, help: ArgumentHelp("Threads that read and parse the files (default: one per core); the output is the same with any number.", valueName: "n"))
+    var threads: Int?
+
     @OptionGroup var options: ConfigOptions
 
     func validate() throws {
@@ -63,6 +66,10 @@ struct AnalyzeCommand: ParsableCommand {
         if let host { batch.defaultHost = host }
         if utc { batch.zone = FixedOffsetZone(seconds: 0) }
         batch.progress = true
+        if let threads {
+            guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be between 1 and 64") }
+            batch.threads = threads
+        }
         let analyzer = BatchAnalyzer(options: batch)
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result

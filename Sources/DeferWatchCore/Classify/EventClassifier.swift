@@ -30,30 +30,44 @@ public struct EventClassifier {
     }
 
     public mutating func classify(_ e: inout DeliveryEvent) {
-        var providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain)
-        if e.status == .sent {
-            e.provider = providerIndex.map { rules.providers[$0].name }
-            return
-        }
-        if e.wantsInheritedCause {
-            inherit(&e)
-            if providerIndex == nil { providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain) }
-            e.provider = providerIndex.map { rules.providers[$0].name }
-            return
-        }
+        Self.match(&e, rules: rules, scratch: &scratch)
+        settle(&e)
+    }
+
+    /// The first step, pure (so it runs on any thread, in any order): the provider, and the
+    /// cause of a failure that carries its own reason. `settle` must follow, in log order.
+    public static func match(_ e: inout DeliveryEvent, rules: RuleSet, scratch: inout RuleSet.Scratch) {
+        let providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain)
         e.provider = providerIndex.map { rules.providers[$0].name }
+        if e.status == .sent { return }
+        if e.wantsInheritedCause {
+            e.pendingInheritance = true
+            return
+        }
         var reason = e.reason
         let (cause, rule) = reason.withUTF8 { rules.classify($0, code: e.code, dsn: e.dsn, provider: providerIndex, scratch: &scratch) }
         if rule == nil && e.reasonStart > 0 {
             // "delivery temporarily suspended: <a reason no rule knows>": the earlier cause.
-            inherit(&e)
+            e.pendingInheritance = true
             return
         }
         e.cause = cause
         e.rule = rule.map { rules.rules[$0].id }
         e.inherited = false
-        if rule != nil {
-            remember(e, cause)
+        e.pendingRemember = rule != nil
+    }
+
+    /// The second step, in log order: inheritance from, and memory of, earlier failures.
+    public mutating func settle(_ e: inout DeliveryEvent) {
+        if e.pendingInheritance {
+            e.pendingInheritance = false
+            inherit(&e)
+            if e.wantsInheritedCause && e.provider == nil {
+                e.provider = rules.providerIndex(relay: e.relay, domain: e.domain).map { rules.providers[$0].name }
+            }
+        } else if e.pendingRemember {
+            e.pendingRemember = false
+            remember(e, e.cause ?? .other)
         }
     }
 

@@ -45,6 +45,11 @@ public struct DeliveryEvent: Sendable, Equatable {
     public var rule: String?
     public var provider: String?
     public var inherited: Bool
+    /// Between the classifier's two steps (`match`, then `settle`): the cause still has to
+    /// be taken from an earlier failure.
+    var pendingInheritance = false
+    /// Between the two steps: the rule matched, to be remembered for later inheritance.
+    var pendingRemember = false
 
     public init(time: Int64?, mta: MTA, host: String, queueID: String, recipient: String?, domain: String?,
                 status: DeliveryStatus, relay: String? = nil, relayIP: String? = nil, dsn: String? = nil,

@@ -44,8 +44,24 @@ public struct LogPipeline {
     /// The first few unrecognised lines, for the report (bounded).
     public private(set) var unrecognisedSamples: [String] = []
     public var sampleLimit = 5
+
+    /// Takes the samples of lines read elsewhere (by other pipelines, in log order).
+    public mutating func seedSamples(_ samples: [String]) {
+        unrecognisedSamples = Array(samples.prefix(sampleLimit))
+    }
+
+    /// Starts the counters and samples again (one pipeline reused for several inputs).
+    public mutating func resetCounts() {
+        counters = LineCounters()
+        unrecognisedSamples = []
+    }
     /// The syslog identifier deferwatch writes its own alerts under: never read back.
     public var ownIdentifier: [UInt8] = Array("deferwatch".utf8)
+
+    /// Only the classifier's first, pure step (`EventClassifier.match`); the caller settles
+    /// the events in log order (parallel reading).
+    public var matchOnly = false
+    private var scratch = RuleSet.Scratch()
 
     private let postfix = PostfixParser()
     private let exim = EximParser()
@@ -91,7 +107,11 @@ public struct LogPipeline {
         }
         guard var e = event else { return }
         counters.deliveries += 1
-        classifier.classify(&e)
+        if matchOnly {
+            EventClassifier.match(&e, rules: classifier.rules, scratch: &scratch)
+        } else {
+            classifier.classify(&e)
+        }
         emit(e)
     }
 

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import DeferWatchCore
+import Foundation
 
 /// Runs the pipeline over finished logs (files, rotated .gz archives, stdin) for
 /// `deferwatch analyze`. Inputs are read oldest first (by modification time, then by
@@ -18,6 +19,8 @@ public final class BatchAnalyzer {
         public var maxLineLength: Int = 64 * 1024
         /// Show a progress line on stderr (only worth it on a terminal and a large input).
         public var progress: Bool = false
+        /// Threads that read and parse (the results are the same with any number).
+        public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
         public init(inputs: [String], rules: RuleSet, defaultHost: String = SystemTimeZone.hostName(),
                     zone: any LocalTimeZone = SystemTimeZone()) {
@@ -69,6 +72,42 @@ public final class BatchAnalyzer {
         var lastReport = monotonicSeconds()
         var oversized = 0
 
+        if options.threads > 1 && !opened.isEmpty {
+            result.order = opened.map(\.path)
+            let reader = ParallelReader(inputs: opened.map { ParallelReader.Input(path: $0.path, fd: $0.fd, info: $0.info) },
+                                        rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
+                                        maxLineLength: options.maxLineLength, threads: options.threads)
+            var classifier = EventClassifier(rules: options.rules)
+            var counters = LineCounters()
+            var samples: [String] = []
+            reader.consume { input, batch in
+                for i in batch.events.indices {
+                    classifier.settle(&batch.events[i])
+                    onEvent(batch.events[i])
+                }
+                counters = counters + batch.counters
+                for sample in batch.samples where samples.count < pipeline.sampleLimit { samples.append(sample) }
+                oversized += batch.oversized
+                doneBytes += batch.bytes
+                if showProgress {
+                    let now = monotonicSeconds()
+                    if now - lastReport >= 0.5 {
+                        lastReport = now
+                        let pct = totalBytes > 0 ? Int(100 * doneBytes / totalBytes) : 0
+                        writeProgress("deferwatch: \(opened[input].path): \(pct)%, \(counters.lines) lines")
+                    }
+                }
+                if let error = batch.error {
+                    result.errors.append(error)
+                    if showProgress { writeProgress("") }
+                    writeStderr("deferwatch: \(error)")
+                }
+            }
+            pipeline.classifier = classifier
+            pipeline.counters = counters
+            pipeline.seedSamples(samples)
+            opened.removeAll()
+        }
         for input in opened {
             result.order.append(input.path)
             let (y, m) = SystemTimeZone.yearAndMonth(of: input.info.mtime)

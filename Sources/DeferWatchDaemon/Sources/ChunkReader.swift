@@ -44,8 +44,9 @@ public struct ChunkReader {
 
     /// Reads `fd` to its end, decompressing gzip, calling `body` with each chunk of text.
     /// `progress` gets the number of raw bytes read so far.
-    public func read(fd: Int32, body: (UnsafeRawBufferPointer) -> Void, progress: ((Int64) -> Void)? = nil) throws(InputError) {
-        defer { if fd != 0 { close(fd) } }
+    public func read(fd: Int32, body: (UnsafeRawBufferPointer) -> Void, progress: ((Int64) -> Void)? = nil,
+                     closes: Bool = true) throws(InputError) {
+        defer { if closes && fd != 0 { close(fd) } }
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.chunkSize, alignment: 16)
         defer { buffer.deallocate() }
         var total: Int64 = 0

@@ -1,0 +1,230 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeferWatchCore
+import Foundation
+
+/// Reads finished inputs on several threads and hands their events out in log order, so
+/// `analyze` uses every core with results identical to one. Plain files are cut into
+/// segments at line ends; a compressed file or standard input is one stream, read in
+/// order by one thread. Threads parse lines and match rules (the pure step of the
+/// classifier); the caller's thread settles inheritance in log order and consumes the
+/// events. Memory stays bounded: threads run at most a few segments ahead of the consumer.
+final class ParallelReader: @unchecked Sendable {
+    struct Input {
+        var path: String
+        var fd: Int32
+        var info: ChunkReader.Info
+    }
+
+    enum Work {
+        case range(start: Int64, end: Int64, last: Bool)
+        case stream
+    }
+
+    struct Job {
+        var input: Int
+        var work: Work
+    }
+
+    /// What one thread made of a segment (or of a piece of a stream).
+    struct Batch {
+        var events: [DeliveryEvent] = {
+            var a: [DeliveryEvent] = []
+            a.reserveCapacity(4096)
+            return a
+        }()
+        var counters = LineCounters()
+        var samples: [String] = []
+        var oversized = 0
+        var bytes: Int64 = 0
+        var error: InputError?
+    }
+
+    final class Output {
+        var batches: [Batch] = []
+        var done = false
+    }
+
+    static let segmentBytes: Int64 = 2 << 20
+    static let streamBatchBytes = 2 << 20
+    static let maxQueued = 4
+
+    private let inputs: [Input]
+    private let jobs: [Job]
+    private let outputs: [Output]
+    private let rules: RuleSet
+    private let zone: any LocalTimeZone
+    private let defaultHost: String
+    private let maxLineLength: Int
+    private let cond = NSCondition()
+    private var nextJob = 0
+    private var consuming = 0
+    private let ahead: Int
+
+    init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int) {
+        self.inputs = inputs
+        var jobs: [Job] = []
+        for (i, input) in inputs.enumerated() {
+            if input.info.isStdin || Self.isCompressed(input.fd) {
+                jobs.append(Job(input: i, work: .stream))
+            } else {
+                for (s, e) in Self.segments(fd: input.fd, size: input.info.size) {
+                    jobs.append(Job(input: i, work: .range(start: s, end: e, last: e == input.info.size)))
+                }
+            }
+        }
+        self.jobs = jobs
+        outputs = jobs.map { _ in Output() }
+        self.rules = rules
+        self.zone = zone
+        self.defaultHost = defaultHost
+        self.maxLineLength = maxLineLength
+        ahead = threads + 1
+        for _ in 0..<max(1, min(threads, jobs.count)) {
+            let t = Thread { [self] in self.work() }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    /// Calls `body` with every batch in log order (on the caller's thread), then closes the inputs.
+    func consume(_ body: (Int, inout Batch) -> Void) {
+        for j in jobs.indices {
+            cond.lock()
+            consuming = j
+            cond.broadcast()
+            while true {
+                while outputs[j].batches.isEmpty && !outputs[j].done { cond.wait() }
+                if outputs[j].batches.isEmpty { break }
+                var batch = outputs[j].batches.removeFirst()
+                cond.broadcast()
+                cond.unlock()
+                body(jobs[j].input, &batch)
+                cond.lock()
+            }
+            cond.unlock()
+        }
+        cond.lock()
+        consuming = jobs.count
+        cond.broadcast()
+        cond.unlock()
+        for input in inputs where input.fd != 0 { close(input.fd) }
+    }
+
+    // MARK: - Threads
+
+    private func work() {
+        var pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 1, zone: zone, defaultHost: defaultHost), rules: rules)
+        pipeline.matchOnly = true
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
+        while true {
+            cond.lock()
+            while nextJob < jobs.count && nextJob > consuming + ahead { cond.wait() }
+            guard nextJob < jobs.count else { cond.unlock(); return }
+            let j = nextJob
+            nextJob += 1
+            cond.unlock()
+
+            let job = jobs[j]
+            let input = inputs[job.input]
+            let (y, m) = SystemTimeZone.yearAndMonth(of: input.info.mtime)
+            pipeline.header = LineHeaderParser(yearHint: y, monthHint: m, zone: zone, defaultHost: defaultHost)
+            pipeline.resetCounts()
+            var splitter = LineSplitter(maxLineLength: maxLineLength)
+            var batch = Batch()
+            switch job.work {
+            case .range(let start, let end, let last):
+                var pos = start
+                while pos < end {
+                    let n = pread(input.fd, buffer.baseAddress, Int(min(Int64(buffer.count), end - pos)), off_t(pos))
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 {
+                        batch.error = InputError(path: input.path, operation: "read failed", errno: n < 0 ? errno : EIO)
+                        break
+                    }
+                    pos += Int64(n)
+                    splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n)) { line in
+                        pipeline.process(line: line) { batch.events.append($0) }
+                    }
+                }
+                if last || batch.error != nil {
+                    splitter.finish { line in pipeline.process(line: line) { batch.events.append($0) } }
+                }
+                batch.bytes = end - start
+                batch.oversized = splitter.oversizedLines
+                finish(&batch, &pipeline, into: j, done: true)
+            case .stream:
+                var pending: Int64 = 0
+                var oversizedSoFar = 0
+                do {
+                    try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
+                        splitter.feed(chunk) { line in pipeline.process(line: line) { batch.events.append($0) } }
+                        pending += Int64(chunk.count)
+                        if pending >= Self.streamBatchBytes {
+                            batch.bytes = pending
+                            pending = 0
+                            batch.oversized = splitter.oversizedLines - oversizedSoFar
+                            oversizedSoFar = splitter.oversizedLines
+                            finish(&batch, &pipeline, into: j, done: false)
+                            batch = Batch()
+                        }
+                    }, closes: false)
+                } catch {
+                    batch.error = error
+                }
+                splitter.finish { line in pipeline.process(line: line) { batch.events.append($0) } }
+                batch.bytes = pending
+                batch.oversized = splitter.oversizedLines - oversizedSoFar
+                finish(&batch, &pipeline, into: j, done: true)
+            }
+        }
+    }
+
+    /// Hands a batch to the consumer (waiting while it is far behind) and starts the counts anew.
+    private func finish(_ batch: inout Batch, _ pipeline: inout LogPipeline, into j: Int, done: Bool) {
+        batch.counters = pipeline.counters
+        batch.samples = pipeline.unrecognisedSamples
+        pipeline.resetCounts()
+        cond.lock()
+        while outputs[j].batches.count >= Self.maxQueued && j > consuming { cond.wait() }
+        outputs[j].batches.append(batch)
+        if done { outputs[j].done = true }
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    // MARK: - Segments
+
+    static func isCompressed(_ fd: Int32) -> Bool {
+        var magic: [UInt8] = [0, 0]
+        return pread(fd, &magic, 2, 0) == 2 && magic[0] == 0x1F && magic[1] == 0x8B
+    }
+
+    /// Cuts a file into segments of about `segmentBytes` that end just after a newline.
+    static func segments(fd: Int32, size: Int64) -> [(Int64, Int64)] {
+        var out: [(Int64, Int64)] = []
+        var start: Int64 = 0
+        var probe = [UInt8](repeating: 0, count: 64 * 1024)
+        while start < size {
+            var end = start + segmentBytes
+            if end >= size - segmentBytes / 4 {
+                end = size
+            } else {
+                // The first newline at or after the nominal end.
+                var pos = end - 1
+                var found: Int64?
+                while found == nil && pos < size {
+                    let n = probe.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(pos)) }
+                    if n <= 0 { break }
+                    if let i = probe[0..<n].firstIndex(of: 10) { found = pos + Int64(i) + 1 } else { pos += Int64(n) }
+                }
+                end = found ?? size
+            }
+            out.append((start, end))
+            start = end
+        }
+        return out
+    }
+}
