@@ -6,13 +6,17 @@ public struct ReportBuilder {
     public let maxDestinations: Int
     public let maxUnexplained: Int
     private var report = AnalysisReport()
-    private var domains: [String: DestinationSummary] = [:]
-    private var lastSeen: [String: Int] = [:]
+    private var domains: [String: Entry] = [:]
     private var providers: [String: DestinationSummary] = [:]
     private var unexplained: [String: UnexplainedText] = [:]
     /// Message ids already counted (hashes of host and queue id), bounded.
     private var messageIDs = BoundedMap<Int, Bool>(capacity: 2_000_000)
     private var sequence = 0
+
+    struct Entry {
+        var summary: DestinationSummary
+        var lastSeen: Int
+    }
 
     public init(maxDestinations: Int = 100_000, maxUnexplained: Int = 10_000) {
         self.maxDestinations = maxDestinations
@@ -42,19 +46,21 @@ public struct ReportBuilder {
             if c == .other && e.rule == nil && !e.inherited { noteUnexplained(e.reason) }
         }
         if let p = e.provider {
-            var s = providers[p] ?? DestinationSummary(domain: p, provider: p)
-            record(e, into: &s)
-            providers[p] = s
+            Self.record(e, into: &providers[p, default: DestinationSummary(domain: p, provider: p)])
         }
         guard let d = e.domain else { return }
-        if domains[d] == nil, domains.count >= maxDestinations { evictDomains() }
-        var s = domains[d] ?? DestinationSummary(domain: d, provider: e.provider)
-        record(e, into: &s)
-        domains[d] = s
-        lastSeen[d] = sequence
+        if domains.count >= maxDestinations, domains[d] == nil { evictDomains() }
+        let seq = sequence
+        modify(&domains[d, default: Entry(summary: DestinationSummary(domain: d, provider: e.provider), lastSeen: 0)]) { entry in
+            Self.record(e, into: &entry.summary)
+            entry.lastSeen = seq
+        }
     }
 
-    private func record(_ e: DeliveryEvent, into s: inout DestinationSummary) {
+    @inline(__always)
+    private func modify<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
+
+    private static func record(_ e: DeliveryEvent, into s: inout DestinationSummary) {
         s.attempts.add(e.status)
         if s.provider == nil { s.provider = e.provider }
         guard e.status == .deferred, let c = e.cause else { return }
@@ -71,17 +77,14 @@ public struct ReportBuilder {
 
     private mutating func evictDomains() {
         let target = maxDestinations * 9 / 10
-        var victims = domains.filter { $0.value.attempts.deferred == 0 }.map(\.key)
+        var victims = domains.filter { $0.value.summary.attempts.deferred == 0 }.map(\.key)
         if domains.count - victims.count > target {
-            let rest = domains.filter { $0.value.attempts.deferred > 0 }
-                .sorted { lastSeen[$0.key, default: 0] < lastSeen[$1.key, default: 0] }
+            let rest = domains.filter { $0.value.summary.attempts.deferred > 0 }
+                .sorted { $0.value.lastSeen < $1.value.lastSeen }
                 .prefix(domains.count - victims.count - target)
             victims.append(contentsOf: rest.map(\.key))
         }
-        for v in victims {
-            domains.removeValue(forKey: v)
-            lastSeen.removeValue(forKey: v)
-        }
+        for v in victims { domains.removeValue(forKey: v) }
         report.evictedDestinations += victims.count
     }
 
@@ -131,7 +134,7 @@ public struct ReportBuilder {
             if $0.deferredShare != $1.deferredShare { return $0.deferredShare > $1.deferredShare }
             return $0.domain < $1.domain
         }
-        r.destinations = domains.values.filter { $0.attempts.deferred > 0 }.sorted(by: order)
+        r.destinations = domains.values.map(\.summary).filter { $0.attempts.deferred > 0 }.sorted(by: order)
         r.providers = providers.values.sorted(by: order)
         r.unexplained = unexplained.values.sorted { $0.count != $1.count ? $0.count > $1.count : $0.shape < $1.shape }
         return r

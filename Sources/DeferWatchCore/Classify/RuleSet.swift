@@ -81,7 +81,25 @@ public struct RuleSet: Sendable {
     /// Working memory for `classify`, one per thread of use.
     public struct Scratch {
         var found: [Bool] = []
+        /// Relay host -> provider index (-1: none), so a busy relay is looked up once.
+        var relays: [String: Int32] = [:]
         public init() {}
+    }
+
+    /// `providerIndex(relay:domain:)` with the relay's answer remembered in `scratch`.
+    public func providerIndex(relay: String?, domain: String?, scratch: inout Scratch) -> Int? {
+        if let relay, !relay.isEmpty {
+            if let p = scratch.relays[relay] {
+                if p >= 0 { return Int(p) }
+            } else {
+                if scratch.relays.count >= 8192 { scratch.relays.removeAll(keepingCapacity: true) }
+                let p = providerIndex(relay: relay, domain: nil)
+                scratch.relays[relay] = p.map(Int32.init) ?? -1
+                if let p { return p }
+            }
+        }
+        if let domain, let p = domains[domain] { return p }
+        return nil
     }
 
     /// The cause of a failure text and the index of the deciding rule (nil: no rule, `other`).

@@ -32,10 +32,19 @@ struct TOMLSource {
     let name: String
     let table: TOMLTable
     private let lines: [Substring]
+    /// Line indices of every `[[header]]`, by header: finding the n-th is a lookup.
+    private let arrayHeaders: [String: [Int]]
 
     init(name: String, text: String) throws(ConfigErrors) {
         self.name = name
         lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var headers: [String: [Int]] = [:]
+        for (n, l) in lines.enumerated() {
+            let t = l.drop(while: { $0 == " " || $0 == "\t" })
+            guard t.hasPrefix("[["), let close = t.range(of: "]]") else { continue }
+            headers[String(t[t.index(t.startIndex, offsetBy: 2)..<close.lowerBound]), default: []].append(n)
+        }
+        arrayHeaders = headers
         do {
             table = try TOMLTable(string: text)
         } catch let error as TOMLParseError {
@@ -47,22 +56,17 @@ struct TOMLSource {
 
     /// Line (1-based) of the `index`-th `[[header]]`, and of `key` inside it if given.
     func line(ofArray header: String, index: Int, key: String? = nil) -> Int? {
-        var seen = -1
-        var start: Int?
-        let marker = "[[\(header)]]"
-        for (n, l) in lines.enumerated() {
-            let t = l.drop(while: { $0 == " " || $0 == "\t" })
-            if t.hasPrefix(marker) {
-                seen += 1
-                if seen == index { start = n; if key == nil { return n + 1 } }
-                else if start != nil { break }
-            } else if let s = start, n > s, key != nil, t.hasPrefix("[") {
-                return s + 1
-            } else if start != nil, let key, keyMatches(t, key) {
-                return n + 1
-            }
+        guard let starts = arrayHeaders[header], index >= 0, index < starts.count else { return nil }
+        let start = starts[index]
+        guard let key else { return start + 1 }
+        var n = start + 1
+        while n < lines.count {
+            let t = lines[n].drop(while: { $0 == " " || $0 == "\t" })
+            if t.hasPrefix("[") { break }
+            if keyMatches(t, key) { return n + 1 }
+            n += 1
         }
-        return start.map { $0 + 1 }
+        return start + 1
     }
 
     /// Line of a top-level `key` or of `[section]` / a key inside it.

@@ -4,24 +4,37 @@
 /// Foundation's encoder would dominate the run time.
 public struct JSONWriter {
     public var bytes: [UInt8] = []
-    private var needsComma: [Bool] = [false]
+    /// One bit per nesting level: a value was written at that level, so the next needs a comma.
+    private var commas: UInt64 = 0
+    private var depth = 0
 
     public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
 
     public mutating func reset() {
         bytes.removeAll(keepingCapacity: true)
-        needsComma = [false]
+        commas = 0
+        depth = 0
     }
 
+    @inline(__always)
     private mutating func separator() {
-        if needsComma[needsComma.count - 1] { bytes.append(44) }
-        needsComma[needsComma.count - 1] = true
+        let bit: UInt64 = 1 << UInt64(depth)
+        if commas & bit != 0 { bytes.append(44) }
+        commas |= bit
     }
 
-    public mutating func beginObject() { separator(); bytes.append(123); needsComma.append(false) }
-    public mutating func endObject() { bytes.append(125); needsComma.removeLast() }
-    public mutating func beginArray() { separator(); bytes.append(91); needsComma.append(false) }
-    public mutating func endArray() { bytes.append(93); needsComma.removeLast() }
+    private mutating func open(_ b: UInt8) {
+        separator()
+        bytes.append(b)
+        precondition(depth < 63, "JSON nested too deep")
+        depth += 1
+        commas &= ~(1 << UInt64(depth))
+    }
+
+    public mutating func beginObject() { open(123) }
+    public mutating func endObject() { bytes.append(125); depth -= 1 }
+    public mutating func beginArray() { open(91) }
+    public mutating func endArray() { bytes.append(93); depth -= 1 }
 
     /// Writes `"name":` ; the value follows with one of the value writers.
     public mutating func key(_ name: StaticString) {
@@ -30,14 +43,14 @@ public struct JSONWriter {
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
         bytes.append(34)
         bytes.append(58)
-        needsComma[needsComma.count - 1] = false
+        commas &= ~(1 << UInt64(depth))
     }
 
     public mutating func key(_ name: String) {
         separator()
         appendEscaped(name)
         bytes.append(58)
-        needsComma[needsComma.count - 1] = false
+        commas &= ~(1 << UInt64(depth))
     }
 
     public mutating func string(_ s: String?) {
@@ -87,21 +100,33 @@ public struct JSONWriter {
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     private mutating func appendEscaped(_ s: String) {
-        bytes.append(34)
-        for b in s.utf8 {
-            switch b {
-            case 34: bytes.append(92); bytes.append(34)
-            case 92: bytes.append(92); bytes.append(92)
-            case 10: bytes.append(92); bytes.append(110)
-            case 13: bytes.append(92); bytes.append(114)
-            case 9: bytes.append(92); bytes.append(116)
-            case 0..<32, 127:
-                bytes.append(contentsOf: [92, 117, 48, 48])
-                bytes.append(Self.hex[Int(b >> 4)])
-                bytes.append(Self.hex[Int(b & 15)])
-            default: bytes.append(b)
+        var s = s
+        s.withUTF8 { u in
+            bytes.append(34)
+            var start = 0
+            for i in 0..<u.count {
+                let b = u[i]
+                if b >= 32 && b != 34 && b != 92 && b != 127 { continue }
+                if i > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<i])) }
+                escape(b)
+                start = i + 1
             }
+            if start < u.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<u.count])) }
+            bytes.append(34)
         }
-        bytes.append(34)
+    }
+
+    private mutating func escape(_ b: UInt8) {
+        switch b {
+        case 34: bytes.append(92); bytes.append(34)
+        case 92: bytes.append(92); bytes.append(92)
+        case 10: bytes.append(92); bytes.append(110)
+        case 13: bytes.append(92); bytes.append(114)
+        case 9: bytes.append(92); bytes.append(116)
+        default:
+            bytes.append(contentsOf: [92, 117, 48, 48])
+            bytes.append(Self.hex[Int(b >> 4)])
+            bytes.append(Self.hex[Int(b & 15)])
+        }
     }
 }

@@ -108,6 +108,17 @@ extension UnsafeBufferPointer where Element == UInt8 {
         i >= 0 && i < count && self[i] >= 48 && self[i] <= 57
     }
 
+    /// The bytes as a string, ASCII letters lower-cased (domains and host names); one copy.
+    @inlinable public var lowercasedString: String {
+        var upper = false
+        for b in self where b >= 65 && b <= 90 { upper = true; break }
+        guard upper else { return String(decoding: self, as: UTF8.self) }
+        return String(unsafeUninitializedCapacity: count) { out in
+            for i in 0..<count { out[i] = asciiLower(self[i]) }
+            return count
+        }
+    }
+
     /// The bytes without leading and trailing spaces and tabs.
     @inlinable public func trimmed() -> Bytes {
         var lo = 0

@@ -54,11 +54,12 @@ public enum CivilTime {
         if rem < 0 { rem += 86_400; days -= 1 }
         let (y, m, d) = civilFromDays(Int(days))
         func put(_ v: Int, _ width: Int) {
-            var digits = [UInt8](repeating: 48, count: width)
-            var v = v
-            var i = width - 1
-            while i >= 0 { digits[i] = UInt8(48 + v % 10); v /= 10; i -= 1 }
-            out.append(contentsOf: digits)
+            var div = 1
+            for _ in 1..<width { div *= 10 }
+            while div > 0 {
+                out.append(UInt8(truncatingIfNeeded: 48 + (v / div) % 10))
+                div /= 10
+            }
         }
         put(y, 4); out.append(45); put(m, 2); out.append(45); put(d, 2)
         out.append(84)

@@ -59,11 +59,11 @@ public struct EximParser {
         if status == .sent {
             if let h = fields.find(" H=") {
                 if let (host, ip, _) = ReplyScanner.eximHostAndIP(fields, h + 3) {
-                    relay = host.string.asciiLowercased
+                    relay = host.lowercasedString
                     relayIP = ip.string
                 } else {
                     let end = fields.index(of: 32, from: h + 3) ?? fields.count
-                    relay = fields.slice(h + 3, end).string.asciiLowercased
+                    relay = fields.slice(h + 3, end).lowercasedString
                 }
             }
             if let c = fields.find(" C=\"") {
@@ -76,7 +76,7 @@ public struct EximParser {
                 var i = close + 1
                 if i + 3 < fields.count, fields[i] == 32, fields.matches("H=", at: i + 1) {
                     if let (host, ip, end) = ReplyScanner.eximHostAndIP(fields, i + 3) {
-                        relay = host.string.asciiLowercased
+                        relay = host.lowercasedString
                         relayIP = ip.string
                         i = end
                     }
@@ -85,7 +85,7 @@ public struct EximParser {
             } else {
                 // `** addr R=... T=... H=host [ip]: text` or `** addr: retry timeout exceeded`
                 if let h = fields.find(" H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(fields, h + 3) {
-                    relay = host.string.asciiLowercased
+                    relay = host.lowercasedString
                     relayIP = ip.string
                 }
                 if let colon = fields.find(": ") {
@@ -99,10 +99,10 @@ public struct EximParser {
                 // Older Exims name the host inside the text: "...: host mx.example [1.2.3.4]: 450 ..."
                 // and "SMTP timeout while connected to mx.example [1.2.3.4] after ...".
                 if let h = text.find(": host ") ?? text.find("H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, text[h] == 58 ? h + 7 : h + 2) {
-                    relay = host.string.asciiLowercased
+                    relay = host.lowercasedString
                     relayIP = ip.string
                 } else if let c = text.find("connected to "), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, c + 13) {
-                    relay = host.string.asciiLowercased
+                    relay = host.lowercasedString
                     relayIP = ip.string
                 }
             }

@@ -120,7 +120,7 @@ public struct LogPipeline {
     private mutating func hostString(_ bytes: Bytes) -> String {
         if lastHostBytes.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) { return lastHost }
         lastHostBytes = Array(bytes)
-        lastHost = bytes.string.asciiLowercased
+        lastHost = bytes.lowercasedString
         return lastHost
     }
 }

@@ -60,7 +60,7 @@ public struct PostfixParser {
             let value = fields.slice(start, end)
             if !value.equals("none") {
                 if let (h, ip, _) = ReplyScanner.hostAndIP(value, 0) {
-                    relay = h.string.asciiLowercased
+                    relay = h.lowercasedString
                     relayIP = ip.string
                 } else {
                     relay = value.string
@@ -118,7 +118,7 @@ public struct PostfixParser {
     private func relayFromText(_ t: Bytes) -> (host: String, ip: String)? {
         for prefix: StaticString in ["connect to ", "lost connection with ", "conversation with ", "host "] {
             if t.hasPrefix(prefix), let (h, ip, _) = ReplyScanner.hostAndIP(t, prefix.utf8CodeUnitCount) {
-                return (h.string.asciiLowercased, ip.string)
+                return (h.lowercasedString, ip.string)
             }
         }
         return nil
@@ -126,9 +126,10 @@ public struct PostfixParser {
 
     /// The lower-cased part after the last `@`, or nil.
     static func domain(of address: String) -> String? {
-        guard let at = address.utf8.lastIndex(of: 64) else { return nil }
-        let d = address.utf8[address.utf8.index(after: at)...]
-        guard !d.isEmpty else { return nil }
-        return String(Substring(d)).asciiLowercased
+        var a = address
+        return a.withUTF8 { b in
+            guard let at = b.lastIndex(of: 64), at + 1 < b.count else { return nil }
+            return b.slice(at + 1, b.count).lowercasedString
+        }
     }
 }
