@@ -16,14 +16,14 @@ public struct BoundedMap<Key: Hashable, Value> {
 
     public subscript(key: Key) -> Value? {
         mutating get {
-            if let v = young[key] { return v }
+            if let i = young.index(forKey: key) { return young.values[i] }
             guard let v = old.removeValue(forKey: key) else { return nil }
             insert(key, v)
             return v
         }
         set {
             if let newValue {
-                if young[key] != nil { young[key] = newValue; return }
+                if let i = young.index(forKey: key) { young.values[i] = newValue; return }
                 old.removeValue(forKey: key)
                 insert(key, newValue)
             } else {
@@ -36,10 +36,10 @@ public struct BoundedMap<Key: Hashable, Value> {
     /// Runs `body` on the value in place (inserting `defaultValue()` first if absent).
     @discardableResult
     public mutating func withValue<R>(_ key: Key, default defaultValue: @autoclosure () -> Value, _ body: (inout Value) -> R) -> R {
-        if young[key] == nil {
-            let v = old.removeValue(forKey: key) ?? defaultValue()
-            insert(key, v)
-        }
+        // One hash for the common case: the key is in the young generation.
+        if let i = young.index(forKey: key) { return body(&young.values[i]) }
+        let v = old.removeValue(forKey: key) ?? defaultValue()
+        insert(key, v)
         return body(&young[key]!)
     }
 
