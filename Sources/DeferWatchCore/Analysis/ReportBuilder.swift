@@ -10,7 +10,7 @@ public struct ReportBuilder {
     private var providers: [String: DestinationSummary] = [:]
     private var unexplained: [String: UnexplainedText] = [:]
     /// Message ids already counted (hashes of host and queue id), bounded.
-    private var messageIDs = BoundedMap<Int, Bool>(capacity: 2_000_000)
+    private var messageIDs = BoundedMap<Int, Bool>(capacity: 1_000_000)
     private var sequence = 0
 
     struct Entry {

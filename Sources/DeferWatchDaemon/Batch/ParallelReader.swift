@@ -49,8 +49,8 @@ final class ParallelReader: @unchecked Sendable {
         var done = false
     }
 
-    static let segmentBytes: Int64 = 2 << 20
-    static let streamBatchBytes = 2 << 20
+    static let segmentBytes: Int64 = 1 << 20
+    static let streamBatchBytes = 1 << 20
     static let maxQueued = 4
 
     private let inputs: [Input]

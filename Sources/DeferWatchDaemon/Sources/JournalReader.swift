@@ -69,6 +69,10 @@ public final class JournalReader {
     public func readToEnd(limit: Int = Int.max, _ body: (LogRecord) -> Void) throws(InputError) -> Bool {
         guard let j = journal else { return false }
         var n = 0
+        // The position is taken once, after the last entry of the call (the current entry
+        // stays the last one read, also when sd_journal_next finds nothing more); later,
+        // sd_journal_wait may move it.
+        defer { if moved { moved = false; notePosition(j) } }
         while true {
             if n >= limit { return true }
             n += 1
@@ -76,7 +80,7 @@ public final class JournalReader {
             if rc < 0 { throw InputError(path: path, operation: "cannot read journal", errno: -rc) }
             if rc == 0 { return false }
             entries += 1
-            notePosition(j)
+            moved = true
             guard copy(j, "SYSLOG_IDENTIFIER", into: &identifier),
                   identifier.withUnsafeBufferPointer({ Self.isMail($0) }),
                   copy(j, "MESSAGE", into: &message) else { continue }
@@ -107,7 +111,11 @@ public final class JournalReader {
         public var monotonic: UInt64
     }
 
-    public private(set) var position: Position?
+    /// The last entry read (worked out once per `readToEnd`, not per entry).
+    public var position: Position? { noted }
+
+    private var noted: Position?
+    private var moved = false
 
     /// Positions the reader: after `position` (the saved entry itself is skipped, also when
     /// the journal file was rotated and the cursor only lands near it), or at the tail, or
@@ -119,7 +127,7 @@ public final class JournalReader {
         if let saved, sd_journal_seek_cursor(j, saved.cursor) >= 0, sd_journal_next(j) > 0 {
             let here = current(j)
             if sd_journal_test_cursor(j, saved.cursor) > 0 || (here?.0 == saved.bootID && here?.1 == saved.monotonic) {
-                position = saved
+                noted = saved
                 return // landed on the saved entry: reading continues after it
             }
             sd_journal_previous(j) // landed after it: read this one again
@@ -157,7 +165,16 @@ public final class JournalReader {
     }
 
     static func hex(_ id: sd_id128_t) -> String {
-        withUnsafeBytes(of: id.bytes) { raw in raw.map { String(format: "%02x", $0) }.joined() }
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        return withUnsafeBytes(of: id.bytes) { raw in
+            String(unsafeUninitializedCapacity: raw.count * 2) { out in
+                for (i, b) in raw.enumerated() {
+                    out[2 * i] = digits[Int(b >> 4)]
+                    out[2 * i + 1] = digits[Int(b & 15)]
+                }
+                return raw.count * 2
+            }
+        }
     }
 
     private func notePosition(_ j: OpaquePointer) {
@@ -165,7 +182,7 @@ public final class JournalReader {
         guard sd_journal_get_cursor(j, &c) >= 0, let c else { return }
         defer { free(c) }
         if let (boot, mono) = current(j) {
-            position = Position(cursor: String(cString: c), bootID: boot, monotonic: mono)
+            noted = Position(cursor: String(cString: c), bootID: boot, monotonic: mono)
         }
     }
 

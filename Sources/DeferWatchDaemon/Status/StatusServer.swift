@@ -154,7 +154,13 @@ public final class StatusServer {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        guard connectUnix(fd, path) == 0 else { return nil }
+        // A listener whose queue is full makes connect wait: a second is enough to tell.
+        var tv = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        if connectUnix(fd, path) != 0 {
+            // Refused or gone: stale. Timed out: something listens there but does not accept.
+            return errno == EAGAIN || errno == EINPROGRESS ? .some(nil) : nil
+        }
         // struct ucred: pid, uid, gid.
         var cred = [Int32](repeating: 0, count: 3)
         var len = socklen_t(12)
