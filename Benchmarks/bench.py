@@ -1,0 +1,482 @@
+#!/usr/bin/env python3
+"""deferwatch analyze side by side with pflogsumm, eximstats and `LC_ALL=C grep -c` (issue 7).
+
+Generates the workloads with genlog.py (cached in bench-data/), then runs every command once
+per round, the commands alternating round robin, and reports the fastest of the rounds (and
+the median) as lines per second, with CPU seconds and peak RSS from /usr/bin/time. Normally
+started by scripts/bench, which builds deferwatch and fetches the peers."""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.dont_write_bytecode = True      # no __pycache__ in the repository
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib as bl  # noqa: E402
+
+ROOT = bl.ROOT
+
+
+@dataclass
+class Workload:
+    name: str
+    title: str
+    genlog: list          # genlog.py arguments, without --lines and --out
+    lines: int            # full size; --quick takes a tenth
+    grep: list            # fixed strings for the grep floor
+    peers: list           # "pflogsumm", "eximstats"
+    note: str = ""
+    path: Path = None
+    meta: dict = field(default_factory=dict)
+
+
+def workloads(scale):
+    """scale 1 = full sizes, 10 = --quick."""
+    def n(x):
+        return x // scale
+    return [
+        Workload("postfix-3164", "Postfix, RFC 3164 timestamps",
+                 ["--format", "postfix", "--timestamps", "rfc3164", "--seed", "1"], n(2_000_000),
+                 ["status=deferred"], ["pflogsumm"]),
+        Workload("postfix-3339", "Postfix, RFC 3339 timestamps",
+                 ["--format", "postfix", "--timestamps", "rfc3339", "--seed", "1"], n(2_000_000),
+                 ["status=deferred"], ["pflogsumm"],
+                 "pflogsumm 1.1.5 reads RFC 3339 lines without options"),
+        Workload("exim", "Exim mainlog",
+                 ["--format", "exim", "--exim-ids", "old", "--seed", "2"], n(1_000_000),
+                 [" == "], ["eximstats"],
+                 "old 6-6-2 message ids only: eximstats 4.96 reads ids at fixed columns and skips "
+                 "the 4.97 6-11-4 ids"),
+        Workload("mixed", "mixed syslog, 4 hosts (2 Postfix, 2 Exim)",
+                 ["--format", "mixed", "--hosts", "4", "--timestamps", "rfc3339", "--seed", "3"], n(2_000_000),
+                 ["status=deferred"], ["pflogsumm"],
+                 "pflogsumm reads the Postfix hosts' lines and skips the Exim ones; eximstats cannot "
+                 "read Exim syslog lines without syslog_timestamp, so it is not run"),
+        Workload("domains", f"{n(1_000_000) // 1000}k recipient domains",
+                 ["--format", "postfix", "--domains", str(n(1_000_000)), "--zipf", "0", "--tail-share", "0.98",
+                  "--rcpts", "12", "--episodes", "none", "--seed", "4"], n(2_400_000),
+                 ["status=deferred"], ["pflogsumm"], "every tail domain in turn (memory test)"),
+    ]
+
+
+DW_MODES = [("report", []), ("--events", ["--events"]), ("--alerts", ["--alerts"])]
+
+
+@dataclass
+class Case:
+    workload: str
+    label: str            # "deferwatch report", "pflogsumm", "grep -c" ...
+    kind: str             # deferwatch | peer | floor
+    argv: list
+    shown: str            # the command line as printed
+    lines: int
+    ok_codes: tuple = (0,)
+    env: dict = None
+    runs: list = field(default_factory=list)
+    error: str = ""
+
+
+def shown_path(p):
+    p = Path(p)
+    try:
+        return str(p.relative_to(ROOT))
+    except ValueError:
+        return str(p)
+
+
+def count_lines(path):
+    n = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            n += block.count(b"\n")
+    return n
+
+
+def generate(w, data, genlog):
+    w.path = data / f"{w.name}-{w.lines}.log"
+    meta_path = w.path.with_suffix(".meta.json")
+    args = w.genlog + ["--lines", str(w.lines)]
+    if w.path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("args") == args:
+            w.meta = meta
+            return
+    print(f"bench: generating {shown_path(w.path)}", file=sys.stderr)
+    tmp = w.path.with_suffix(".tmp")
+    subprocess.run([sys.executable, str(genlog), *args, "--out", str(tmp)], check=True)
+    tmp.rename(w.path)
+    meta = {"args": args, "lines": count_lines(w.path), "bytes": w.path.stat().st_size}
+    if w.name == "domains":
+        rx = re.compile(rb" to=<[^@>]*@([^>]*)>")
+        domains = set()
+        with open(w.path, "rb") as f:
+            for line in f:
+                m = rx.search(line)
+                if m:
+                    domains.add(m.group(1))
+        meta["distinct_domains"] = len(domains)
+    meta_path.write_text(json.dumps(meta))
+    w.meta = meta
+
+
+def make_rotated(src, lines, data):
+    """mail.log.3.gz mail.log.2.gz mail.log.1 mail.log: src in four parts, as logrotate leaves them."""
+    d = data / f"rotated-{src.stem}"
+    names = ["mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log"]
+    files = [d / x for x in names]
+    if (d / ".done").exists():
+        return files
+    print(f"bench: splitting {shown_path(src)} into {shown_path(d)}/", file=sys.stderr)
+    d.mkdir(parents=True, exist_ok=True)
+    per = -(-lines // 4)
+    plain = [d / x.removesuffix(".gz") for x in names]
+    with open(src, "rb") as f:
+        for i, p in enumerate(plain):
+            with open(p, "wb") as out:
+                for _ in range(per):
+                    line = f.readline()
+                    if not line:
+                        break
+                    out.write(line)
+    subprocess.run(["gzip", "-f", "-6", str(plain[0]), str(plain[1])], check=True)
+    (d / ".done").touch()
+    return files
+
+
+def events_digest(binary, files):
+    h = hashlib.sha256()
+    p = subprocess.Popen([binary, "analyze", "--events", *map(str, files)], stdout=subprocess.PIPE)
+    for block in iter(lambda: p.stdout.read(1 << 20), b""):
+        h.update(block)
+    return h.hexdigest() if p.wait() == 0 else f"failed ({p.returncode})"
+
+
+def grep_argv(patterns, files):
+    argv = ["grep", "-c", "-F"]
+    for p in patterns:
+        argv += ["-e", p]
+    return argv + [str(f) for f in files]
+
+
+def build_cases(ws, rotated, binary, tools, modes):
+    cases = []
+    c_env = dict(os.environ, LC_ALL="C")
+    for w in ws:
+        f = str(w.path)
+        lines = w.meta["lines"]
+        for mode, extra in DW_MODES:
+            if mode in modes:
+                cases.append(Case(w.name, f"deferwatch {mode}", "deferwatch", [binary, "analyze", *extra, f],
+                                  shlex.join(["deferwatch", "analyze", *extra, shown_path(f)]), lines))
+        for peer in w.peers:
+            argv = tools[peer] + [f]
+            cases.append(Case(w.name, peer, "peer", argv, shlex.join([peer, shown_path(f)]), lines))
+        g = grep_argv(w.grep, [f])
+        cases.append(Case(w.name, "grep -c", "floor", g, "LC_ALL=C " + shlex.join(g[:-1] + [shown_path(f)]),
+                          lines, (0, 1), c_env))
+    if rotated:
+        files, lines = rotated
+        for mode, extra in DW_MODES[:2]:
+            if mode in modes:
+                cases.append(Case("rotated", f"deferwatch {mode}", "deferwatch",
+                                  [binary, "analyze", *extra, *map(str, files)],
+                                  shlex.join(["deferwatch", "analyze", *extra, *map(shown_path, files)]), lines))
+        script = "zcat -f " + shlex.join(map(str, files)) + " | LC_ALL=C grep -c -F -e status=deferred"
+        cases.append(Case("rotated", "zcat, grep -c", "floor", ["sh", "-c", script],
+                          "zcat -f " + " ".join(map(shown_path, files)) + " | LC_ALL=C grep -c -F -e status=deferred",
+                          lines, (0, 1)))
+    return cases
+
+
+def run_once(case):
+    with tempfile.NamedTemporaryFile("r", prefix="bench-time-") as tf:
+        argv = ["/usr/bin/time", "-f", "%e %U %S %M", "-o", tf.name, *case.argv]
+        busy0 = bl.busy_jiffies()
+        t0 = time.perf_counter()
+        # grep stops at the first match when its output is /dev/null: the floor writes to a file.
+        with open(tf.name + ".out", "wb") if case.kind == "floor" else open(os.devnull, "wb") as out:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, env=case.env)
+        wall = time.perf_counter() - t0
+        busy = (bl.busy_jiffies() - busy0) / bl.CLK_TCK
+        last = (tf.read().strip().splitlines() or ["? ? ? ?"])[-1]
+        if case.kind == "floor":
+            os.unlink(tf.name + ".out")
+    if p.returncode not in case.ok_codes:
+        case.error = f"exit {p.returncode}: {p.stderr.decode(errors='replace').strip()[-300:]}"
+        return None
+    _, user, system, kb = last.split()
+    cpu = float(user) + float(system)
+    return {"wall": wall, "cpu": cpu, "user": float(user), "sys": float(system), "rss_mb": int(kb) / 1024,
+            "background_cores": max(0.0, (busy - cpu) / wall) if wall > 0 else 0.0}
+
+
+def summarise(case):
+    ok = [r for r in case.runs if r]
+    if not ok:
+        return None
+    best = min(ok, key=lambda r: r["wall"])
+    return {"best": best["wall"], "median": statistics.median(r["wall"] for r in ok), "cpu": best["cpu"],
+            "rss_mb": max(r["rss_mb"] for r in ok), "rate": case.lines / best["wall"] if best["wall"] > 0 else None,
+            "runs": len(ok)}
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a and b else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--bin", required=True, help="the deferwatch binary")
+    ap.add_argument("--genlog", default=str(ROOT.parent / "shared/bench/genlog.py"))
+    ap.add_argument("--eximstats", help="the eximstats script (run with perl)")
+    ap.add_argument("--eximstats-version", help="the exim4-base package version it came from")
+    ap.add_argument("--pflogsumm", default="pflogsumm")
+    ap.add_argument("--data", default=str(ROOT / "bench-data"))
+    ap.add_argument("--quick", action="store_true", help="a tenth of the sizes")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only", help="regular expression: run only the workloads whose name matches")
+    ap.add_argument("--modes", default="report,--events,--alerts", help="deferwatch modes (comma-separated)")
+    ap.add_argument("--no-peers", action="store_true", help="deferwatch and grep only")
+    ap.add_argument("--no-rotated", action="store_true")
+    ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
+    ap.add_argument("--markdown", help="write the section to this file instead of BENCHMARKS.md")
+    args = ap.parse_args()
+
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    scale = 10 if args.quick else 1
+    ws = workloads(scale)
+    if args.only:
+        ws = [w for w in ws if re.search(args.only, w.name)]
+    for w in ws:
+        generate(w, data, Path(args.genlog))
+        if args.no_peers:
+            w.peers = []
+    tools = {"pflogsumm": [args.pflogsumm], "eximstats": ["perl", args.eximstats] if args.eximstats else None}
+    for w in ws:
+        missing = [p for p in w.peers if not tools.get(p)]
+        if missing:
+            print(f"bench: {', '.join(missing)} not available, skipped", file=sys.stderr)
+            w.peers = [p for p in w.peers if tools.get(p)]
+    modes = set(args.modes.split(","))
+
+    rotated = None
+    identical = None
+    base = next((w for w in ws if w.name == "postfix-3164"), None)
+    if base and not args.no_rotated:
+        files = make_rotated(base.path, base.meta["lines"], data)
+        rotated = (files, base.meta["lines"])
+        print("bench: checking that the rotated files give the same --events as the single file", file=sys.stderr)
+        identical = events_digest(args.bin, [base.path]) == events_digest(args.bin, files)
+
+    cases = build_cases(ws, rotated, args.bin, tools, modes)
+    # The files in the page cache before the first round.
+    for w in ws:
+        subprocess.run(["cat", str(w.path)], stdout=subprocess.DEVNULL)
+    load_start = bl.loadavg()
+    started = bl.now_utc()
+    for r in range(args.rounds):
+        for c in cases:
+            print(f"bench: round {r + 1}/{args.rounds}: {c.workload}: {c.label}", file=sys.stderr, flush=True)
+            c.runs.append(run_once(c))
+    load_end = bl.loadavg()
+
+    results = []
+    for c in cases:
+        s = summarise(c)
+        results.append({"workload": c.workload, "label": c.label, "kind": c.kind, "command": c.shown,
+                        "lines": c.lines, "summary": s, "runs": c.runs, "error": c.error})
+    by = {(r["workload"], r["label"]): r for r in results}
+
+    def rate(wl, label):
+        r = by.get((wl, label))
+        return r["summary"]["rate"] if r and r["summary"] else None
+
+    def peer_of(wl):
+        w = next((w for w in ws if w.name == wl), None)
+        return w.peers[0] if w and w.peers else None
+
+    header = ["workload", "command", "best s", "median s", "lines/s", "CPU s", "peak RSS MB", "× peer", "× grep"]
+    rows = []
+    for r in results:
+        s = r["summary"]
+        wl = r["workload"]
+        floor = "zcat, grep -c" if wl == "rotated" else "grep -c"
+        peer = peer_of(wl)
+        if not s:
+            rows.append([wl, r["label"], "failed", "", "", "", "", "", ""])
+            continue
+        rows.append([wl, r["label"], f"{s['best']:.2f}", f"{s['median']:.2f}", bl.fmt_rate(s["rate"]),
+                     f"{s['cpu']:.2f}", f"{s['rss_mb']:.0f}",
+                     ratio(s["rate"], rate(wl, peer)) if peer else "-", ratio(s["rate"], rate(wl, floor))])
+    # Weighted by wall time; the maximum only over runs long enough for /proc/stat's ticks.
+    ok_runs = [run for c in cases for run in c.runs if run]
+    total_wall = sum(r["wall"] for r in ok_runs)
+    bg_mean = sum(r["background_cores"] * r["wall"] for r in ok_runs) / total_wall if total_wall else 0.0
+    bg_max = max((r["background_cores"] for r in ok_runs if r["wall"] >= 0.5), default=0.0)
+
+    print()
+    print(bl.text_table(header, rows))
+    for c in cases:
+        if c.error:
+            print(f"FAILED {c.workload} {c.label}: {c.error}")
+    if identical is not None:
+        print(f"rotated files: --events identical to the single file: {'yes' if identical else 'NO'}")
+    print(f"background load: {bg_mean:.2f} cores on average, {bg_max:.2f} at most; load average {load_start} -> {load_end}")
+
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    (data / "results").mkdir(exist_ok=True)
+    machine = bl.machine()
+    raw = {"started": started, "machine": machine, "quick": args.quick, "rounds": args.rounds,
+           "binary": bl.binary_info(args.bin), "results": results, "rotated_identical": identical,
+           "workloads": {w.name: w.meta for w in ws}, "background_cores": [bg_mean, bg_max],
+           "loadavg": [load_start, load_end]}
+    (data / "results" / f"analyze-{stamp}.json").write_text(json.dumps(raw, indent=1))
+
+    if args.write or args.markdown:
+        md = markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, identical)
+        if args.markdown:
+            Path(args.markdown).write_text(md)
+        else:
+            bl.update_benchmarks_md("analyze", md, machine)
+            print(f"bench: wrote {shown_path(bl.BENCHMARKS_MD)}", file=sys.stderr)
+    return 1 if any(c.error for c in cases) else 0
+
+
+def peer_versions(tools, version):
+    out = []
+    v = bl.sh(tools["pflogsumm"] + ["--version"]) if tools.get("pflogsumm") else ""
+    deb = bl.sh(["dpkg-query", "-W", "-f=${Version}", "pflogsumm"])
+    if v:
+        out.append(f"{v}" + (f" (Debian package {deb})" if deb else ""))
+    if tools.get("eximstats"):
+        out.append(f"eximstats from exim4-base {version or '?'} (unpacked with dpkg-deb, not installed; run with perl)")
+    out.append(bl.sh(["grep", "--version"]).splitlines()[0] if bl.sh(["grep", "--version"]) else "grep")
+    return out
+
+
+def markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, identical):
+    size = "quick sizes (a tenth: `scripts/bench --quick`)" if args.quick else "full sizes"
+    bg_mean, bg_max = raw["background_cores"]
+    md = ["## Reading log files (`deferwatch analyze`)\n",
+          f"Measured {raw['started']}, {size}, {args.rounds} rounds; {raw['binary']}.",
+          f"Peers: {'; '.join(peer_versions(tools, args.eximstats_version))}.",
+          f"Background: the rest of the machine kept {bg_mean:.2f} cores busy on average ({bg_max:.2f} at most) "
+          f"while the commands ran; load average {raw['loadavg'][0]} at the start, {raw['loadavg'][1]} at the end.\n",
+          "### Workloads\n"]
+    wrows = []
+    for w in ws:
+        extra = f"; {w.meta['distinct_domains']:,} distinct recipient domains" if "distinct_domains" in w.meta else ""
+        wrows.append([w.name, w.title, f"{w.meta['lines']:,}", f"{w.meta['bytes'] / 1e6:.0f}",
+                      "`genlog.py " + " ".join(w.meta["args"]) + "`", (w.note + extra).lstrip("; ")])
+    if rotated:
+        files, lines = rotated
+        wrows.append(["rotated", "postfix-3164 as 4 rotated files", f"{lines:,}",
+                      f"{sum(f.stat().st_size for f in files) / 1e6:.0f}",
+                      "split in four: " + ", ".join(f.name for f in files), "the two oldest gzipped"])
+    md.append(bl.md_table(["workload", "what", "lines", "MB", "generated with", "note"], wrows,
+                          ["l", "l", "r", "r", "l", "l"]))
+    md.append("\n### Results\n")
+    md.append(f"Each command ran once per round, all commands in turn (round robin), {args.rounds} rounds. "
+              "**best s** is the fastest wall time of the rounds and **lines/s** = lines in the file / best s; "
+              "median s is the median wall time; CPU s (user + sys) is that of the fastest run; peak RSS is the "
+              "highest of the rounds (both from `/usr/bin/time -f '%e %U %S %M'`). "
+              "**× peer** is the row's lines/s over the peer's on the same file (pflogsumm, or eximstats for "
+              "the Exim mainlog); **× grep** over the grep floor's. Output goes to /dev/null, except grep's "
+              "(to a file: GNU grep stops at the first match when its output is /dev/null).\n")
+    md.append(bl.md_table(header, rows))
+    if args.quick:
+        md.append("\nAt quick sizes grep takes a few milliseconds: its figures are mostly process start-up.\n")
+
+    md.append("\n### Targets (issue 7)\n")
+    trows = []
+    verdicts = []
+    for w in ws:
+        peer = peer_of(w.name)
+        rep = rate(w.name, "deferwatch report")
+        dw_rates = {m: rate(w.name, f"deferwatch {m}") for m, _ in DW_MODES if rate(w.name, f"deferwatch {m}")}
+        slow_mode = min(dw_rates, key=dw_rates.get) if dw_rates else None
+        prate = rate(w.name, peer) if peer else None
+        grate = rate(w.name, "grep -c")
+        rss = max((by[(w.name, f"deferwatch {m}")]["summary"]["rss_mb"] for m in dw_rates), default=None)
+        xp = rep / prate if rep and prate else None
+        xs = dw_rates[slow_mode] / prate if slow_mode and prate else None
+        xg = rep / grate if rep and grate else None
+        trows.append([w.name, bl.fmt_rate(rep), f"{bl.fmt_rate(prate)} ({peer})" if peer else "-",
+                      mark(xp, 10, 30), f"{mark(xs, 10, 30)} ({slow_mode})" if xs else "-",
+                      mark(xg, 0.25), f"{rss:.0f}" + (" (< 150)" if w.name == "domains" else "") if rss else "-"])
+        if xp is not None:
+            verdicts.append((w.name, peer, xp, xs, slow_mode, xg))
+    md.append("Met: ✓; missed: ✗. Peer factor: at least 10, aim 30; grep factor: aim at least 0.25; "
+              "peak RSS below 150 MB on the domains file (the highest of the deferwatch modes).\n")
+    md.append(bl.md_table(["workload", "report lines/s", "peer lines/s", "report × peer", "slowest mode × peer",
+                           "report × grep", "peak RSS MB"], trows))
+
+    md.append("\n### Reading\n")
+    reading = []
+    if verdicts:
+        worst = min(verdicts, key=lambda v: v[2])
+        best = max(verdicts, key=lambda v: v[2])
+        reading.append(f"- The report runs {worst[2]:.1f}× ({worst[0]}, vs {worst[1]}) to {best[2]:.1f}× "
+                       f"({best[0]}, vs {best[1]}) the peers' line rates: "
+                       + ("the 10× target holds on every file." if worst[2] >= 10 else
+                          "short of the 10× target on " + ", ".join(v[0] for v in verdicts if v[2] < 10) + "."))
+        slow = min(verdicts, key=lambda v: v[3] or 1e9)
+        if slow[3]:
+            reading.append(f"- The slowest mode is `{slow[4]}` on {slow[0]}: {slow[3]:.1f}× {slow[1]}.")
+        gmin = min((v[5] for v in verdicts if v[5]), default=None)
+        gmax = max((v[5] for v in verdicts if v[5]), default=None)
+        if gmin:
+            reading.append(f"- Against the grep floor the report reaches {gmin:.3f} to {gmax:.3f} of grep's lines/s "
+                           f"(aim: 0.25).")
+    dom = next((w for w in ws if w.name == "domains"), None)
+    if dom:
+        rss = max((by[("domains", f"deferwatch {m}")]["summary"]["rss_mb"] for m, _ in DW_MODES
+                   if by.get(("domains", f"deferwatch {m}")) and by[("domains", f"deferwatch {m}")]["summary"]),
+                  default=None)
+        if rss:
+            reading.append(f"- Peak RSS on the domains file ({dom.meta.get('distinct_domains', 0):,} distinct domains): "
+                           f"{rss:.0f} MB ({'below' if rss < 150 else 'above'} the 150 MB target"
+                           + ("" if not args.quick else "; quick sizes have a tenth of the domains") + ").")
+    if rotated:
+        r1 = by.get(("rotated", "deferwatch report"))
+        single = rate("postfix-3164", "deferwatch report")
+        if r1 and r1["summary"]:
+            s = r1["summary"]
+            reading.append(f"- Rotated files (two of them gzipped): {bl.fmt_rate(s['rate'])} lines/s, "
+                           f"{s['rate'] / single:.2f}× the single file; CPU/wall = {s['cpu'] / s['best']:.2f} cores. "
+                           f"`--events` output {'identical to' if identical else 'DIFFERS from'} the single file's.")
+    reading.append(f"- Noise: the rest of the machine used {bg_mean:.2f} cores on average during the runs; "
+                   "best-of-rounds is the figure least disturbed by it, the median shows the spread.")
+    md.append("\n".join(reading) + "\n")
+
+    md.append("\n### Command lines\n")
+    md.append("```")
+    seen = set()
+    for r in raw["results"]:
+        if r["command"] not in seen:
+            seen.add(r["command"])
+            md.append(r["command"] + (" > FILE" if r["kind"] == "floor" else " > /dev/null"))
+    md.append("```")
+    return "\n".join(md) + "\n"
+
+
+def mark(x, target, aim=None):
+    if x is None:
+        return "-"
+    s = f"{x:.2f}" if x < 10 else f"{x:.1f}"
+    return f"{s} {'✓' if x >= target else '✗'}" + (" (aim ✓)" if aim and x >= aim else "")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
