@@ -46,19 +46,25 @@ public struct ReportBuilder {
             if c == .other && e.rule == nil && !e.inherited { noteUnexplained(e.reason) }
         }
         if let p = e.provider {
-            Self.record(e, into: &providers[p, default: DestinationSummary(domain: p, provider: p)])
+            if let i = providers.index(forKey: p) {
+                Self.record(e, into: &providers.values[i])
+            } else {
+                var s = DestinationSummary(domain: p, provider: p)
+                Self.record(e, into: &s)
+                providers[p] = s
+            }
         }
         guard let d = e.domain else { return }
         if domains.count >= maxDestinations, domains[d] == nil { evictDomains() }
-        let seq = sequence
-        modify(&domains[d, default: Entry(summary: DestinationSummary(domain: d, provider: e.provider), lastSeen: 0)]) { entry in
+        if let i = domains.index(forKey: d) {
+            Self.record(e, into: &domains.values[i].summary)
+            domains.values[i].lastSeen = sequence
+        } else {
+            var entry = Entry(summary: DestinationSummary(domain: d, provider: e.provider), lastSeen: sequence)
             Self.record(e, into: &entry.summary)
-            entry.lastSeen = seq
+            domains[d] = entry
         }
     }
-
-    @inline(__always)
-    private func modify<T>(_ value: inout T, _ body: (inout T) -> Void) { body(&value) }
 
     private static func record(_ e: DeliveryEvent, into s: inout DestinationSummary) {
         s.attempts.add(e.status)
