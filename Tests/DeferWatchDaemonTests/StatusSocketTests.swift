@@ -43,13 +43,19 @@ import Testing
         return text
     }
 
-    @Test func everyEndpointAnswersFromTheLog() throws {
+    /// A daemon that has read `knownLog()`.
+    static func startWithKnownLog() throws -> (Daemon.Setup, Process) {
         let s = try Daemon.setup()
         let p = try Daemon.start(s)
-        defer { ProcessRunner.stop(p) }
         for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
         Daemon.append(s.log, Self.knownLog())
         #expect(Self.waitForLines(s, 80))
+        return (s, p)
+    }
+
+    @Test func everyEndpointAnswersFromTheLog() throws {
+        let (s, p) = try Self.startWithKnownLog()
+        defer { ProcessRunner.stop(p) }
         usleep(1_200_000) // one more snapshot, with the alerts of the last lines
 
         let status = try Self.get(s, "/v1/status")
@@ -205,13 +211,7 @@ import Testing
 
         // A socket left by a crash: replaced.
         let c = try Daemon.setup()
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let path = Array(Self.socketPath(c).utf8)
-        withUnsafeMutableBytes(of: &addr.sun_path) { for (i, b) in path.enumerated() { $0[i] = b } }
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        close(fd)
+        close(bindUnixSocket(path: Self.socketPath(c), type: SOCK_STREAM))
         #expect(access(Self.socketPath(c), F_OK) == 0)
         let pc = try Daemon.start(c)
         defer { ProcessRunner.stop(pc) }
@@ -243,12 +243,8 @@ import Testing
                                           TestPaths.packageRoot.appendingPathComponent("Config/prometheus-rules.yml").path])
         #expect(rules.status == 0, "\(rules.stdoutText)\(rules.stderr)")
 
-        let s = try DaemonProcessTests.setup()
-        let p = try DaemonProcessTests.start(s)
+        let (s, p) = try StatusSocketTests.startWithKnownLog()
         defer { ProcessRunner.stop(p) }
-        for _ in 0..<200 where DaemonProcessTests.counters(s) == nil { usleep(20_000) }
-        DaemonProcessTests.append(s.log, StatusSocketTests.knownLog())
-        #expect(StatusSocketTests.waitForLines(s, 80))
         let metrics = try StatusSocketTests.get(s, "/metrics")
         let check = try ProcessRunner.run(URL(fileURLWithPath: tool), ["check", "metrics"], stdin: Data(metrics.body.utf8))
         #expect(check.status == 0, "\(check.stdoutText)\(check.stderr)\n\(metrics.body)")
