@@ -56,6 +56,7 @@ extension AlertTransition {
         add("severity", severity.rawValue)
         add("cause", a.cause.rawValue)
         add("scope", a.key.scope.rawValue)
+        add("key", a.key.name)
         add("provider", a.provider)
         add("domain", a.domain)
         add("relay", a.relay)

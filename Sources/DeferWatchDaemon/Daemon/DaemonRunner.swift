@@ -320,7 +320,7 @@ public final class DaemonRunner {
             sources.append(.init(kind: "file", name: f.path, position: f.checkpoint.map { String($0.offset) } ?? "0",
                                  lagBytes: unread, lagSeconds: lag(f.path, behind: unread > 0),
                                  lastEntry: sourceTimes[f.path].map(CivilTime.rfc3339),
-                                 state: sourceErrors[f.path] ?? (f.isOpen ? "following" : "waiting for the file")))
+                                 state: sourceErrors[f.path] ?? (f.isOpen ? "following" : access(f.path, F_OK) == 0 ? "starting" : "waiting for the file")))
         }
         let alerts = tracker.openAlertStates.map(StatusReport.AlertStatus.init)
         var byKey: [String: [Int]] = [:]
