@@ -200,11 +200,19 @@ final class ParallelReader: @unchecked Sendable {
         batch.samples = pipeline.unrecognisedSamples
         pipeline.resetCounts()
         cond.lock()
-        while outputs[j].batches.count >= Self.maxQueued && j > consuming { cond.wait() }
+        // Also the job being consumed waits when its queue is full: a compressed file read
+        // faster than it is consumed must not pile up. (No deadlock: the consumer drains the
+        // job it waits on, and later jobs wait only for it.)
+        while outputs[j].batches.count >= Self.maxQueued { cond.wait() }
         outputs[j].batches.append(batch)
         if done { outputs[j].done = true }
         cond.broadcast()
+        // Batches the consumer is through with: freed here, by the thread that made them
+        // (within a long compressed stream too, not only between jobs).
+        var used = recycled[batch.worker]
+        recycled[batch.worker].removeAll()
         cond.unlock()
+        used.removeAll()
     }
 
     // MARK: - Segments
