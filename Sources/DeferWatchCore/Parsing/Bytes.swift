@@ -54,6 +54,19 @@ extension UnsafeBufferPointer where Element == UInt8 {
     @inlinable public func find(_ needle: Bytes, from: Int = 0) -> Int? {
         let n = needle.count
         guard n > 0, from >= 0, count - from >= n, let base = baseAddress else { return n == 0 ? from : nil }
+        if n >= 2 && needle[0] == asciiSpace && needle[1] != asciiSpace {
+            // " H=", " C=\"": spaces are everywhere in a log line; jump on the second byte.
+            let second = Int32(needle[1])
+            var i = from + 1
+            let last = count - n + 1
+            while i <= last {
+                guard let p = memchr(base + i, second, last - i + 1) else { return nil }
+                i = base.distance(to: p.assumingMemoryBound(to: UInt8.self))
+                if base[i - 1] == asciiSpace && (n == 2 || memcmp(base + i + 1, needle.baseAddress! + 2, n - 2) == 0) { return i - 1 }
+                i &+= 1
+            }
+            return nil
+        }
         let first = Int32(needle[0])
         var i = from
         let last = count - n
