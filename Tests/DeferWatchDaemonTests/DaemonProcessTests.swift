@@ -12,7 +12,7 @@ import Testing
         var socket: String
     }
 
-    static func setup(socket: String? = nil, sources: String = "", extra: String = "") throws -> Setup {
+    static func setup(socket: String? = nil, sources: String = "", status: String = "", extra: String = "") throws -> Setup {
         let dir = TestPaths.temporaryDirectory("daemon")
         let log = dir.appendingPathComponent("mail.log")
         let state = dir.appendingPathComponent("state")
@@ -30,6 +30,7 @@ import Testing
         checkpoint_every = "200ms"
         [status]
         socket = "\(dir.path)/status.sock"
+        \(status)
         [syslog]
         socket = "\(sock)"
         \(extra)

@@ -20,10 +20,7 @@ import Testing
     /// Runs the daemon over the whole log (first start with a long lookback) and returns
     /// its counters and the alert transitions of the log's own time.
     static func run(log: URL, lines: Int, abuse: ((Daemon.Setup, Int32) -> Void)?) throws -> Outcome {
-        let s = try Daemon.setup(sources: "lookback = \"3650d\"")
-        var config = try String(contentsOf: s.config, encoding: .utf8)
-        config = config.replacingOccurrences(of: "[status]\n", with: "[status]\nrequest_timeout = \"1s\"\n")
-        try config.write(to: s.config, atomically: true, encoding: .utf8)
+        let s = try Daemon.setup(sources: "lookback = \"3650d\"", status: "request_timeout = \"1s\"")
         try FileManager.default.copyItem(at: log, to: s.log)
         let out = s.dir.appendingPathComponent("alerts.jsonl")
         let p = try Daemon.start(s, stdout: out)

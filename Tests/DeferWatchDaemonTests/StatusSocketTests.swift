@@ -129,11 +129,8 @@ import Testing
 
     /// The optional TCP listener: 127.0.0.1 only, /metrics only.
     @Test func metricsPortServesMetricsOnly() throws {
-        let s = try Daemon.setup()
         let port = Int.random(in: 20_000...60_000)
-        var config = try String(contentsOf: s.config, encoding: .utf8)
-        config = config.replacingOccurrences(of: "[status]\n", with: "[status]\nmetrics_port = \(port)\n")
-        try config.write(to: s.config, atomically: true, encoding: .utf8)
+        let s = try Daemon.setup(status: "metrics_port = \(port)")
         let p = try Daemon.start(s)
         defer { ProcessRunner.stop(p) }
         #expect(Self.waitForLines(s, 0))
@@ -182,10 +179,7 @@ import Testing
         #expect(access(Self.socketPath(s), F_OK) != 0, "the socket is removed on exit")
 
         let group = getuid() == 0 ? "\nsocket_group = \"65534\"" : ""
-        let t = try Daemon.setup(extra: "")
-        var config = try String(contentsOf: t.config, encoding: .utf8)
-        config = config.replacingOccurrences(of: "[status]\n", with: "[status]\nsocket_mode = \"0600\"\(group)\n")
-        try config.write(to: t.config, atomically: true, encoding: .utf8)
+        let t = try Daemon.setup(status: "socket_mode = \"0600\"\(group)")
         let q = try Daemon.start(t)
         defer { ProcessRunner.stop(q) }
         #expect(Self.waitForLines(t, 0))

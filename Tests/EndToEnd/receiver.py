@@ -224,13 +224,9 @@ class Session:
             "date": dt.datetime.now(dt.timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000"),
         }
 
-    async def send(self, lines: list[str], *, stage: str, command: str | None,
-                   scripted: bool = False, closing: bool = False, dsn: str | None = None,
-                   recipients: list[str] | None = None, message_id: str | None = None,
-                   subject: str | None = None) -> None:
-        data = "".join(line + "\r\n" for line in lines).encode("utf-8", "replace")
-        code = int(lines[-1][:3])
-        self.server.recorder.write({
+    def record_head(self) -> dict:
+        """The fields every line of the record starts with: when, which receiver, which session."""
+        return {
             "time": now_rfc3339(),
             "receiver": self.spec.name,
             "hostname": self.spec.hostname,
@@ -238,6 +234,16 @@ class Session:
             "client": self.client,
             "client_port": self.client_port,
             "session": self.number,
+        }
+
+    async def send(self, lines: list[str], *, stage: str, command: str | None,
+                   scripted: bool = False, closing: bool = False, dsn: str | None = None,
+                   recipients: list[str] | None = None, message_id: str | None = None,
+                   subject: str | None = None) -> None:
+        data = "".join(line + "\r\n" for line in lines).encode("utf-8", "replace")
+        code = int(lines[-1][:3])
+        self.server.recorder.write({
+            **self.record_head(),
             "stage": stage,
             "command": command,
             "code": code,
@@ -312,13 +318,7 @@ class Session:
             closed_by = "client"
         finally:
             self.server.recorder.write({
-                "time": now_rfc3339(),
-                "receiver": self.spec.name,
-                "hostname": self.spec.hostname,
-                "address": self.spec.address,
-                "client": self.client,
-                "client_port": self.client_port,
-                "session": self.number,
+                **self.record_head(),
                 "stage": "greeting",
                 "event": "silence",
                 "code": None,

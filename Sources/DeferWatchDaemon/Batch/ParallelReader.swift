@@ -141,7 +141,6 @@ final class ParallelReader: @unchecked Sendable {
             let input = inputs[job.input]
             let (y, m) = SystemTimeZone.yearAndMonth(of: input.info.mtime)
             pipeline.header = LineHeaderParser(yearHint: y, monthHint: m, zone: zone, defaultHost: defaultHost)
-            pipeline.resetCounts()
             var splitter = LineSplitter(maxLineLength: maxLineLength)
             var batch = Batch()
             batch.worker = worker

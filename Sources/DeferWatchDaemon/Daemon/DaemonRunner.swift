@@ -322,9 +322,10 @@ public final class DaemonRunner {
                                  lastEntry: sourceTimes[f.path].map(CivilTime.rfc3339),
                                  state: sourceErrors[f.path] ?? (f.isOpen ? "following" : access(f.path, F_OK) == 0 ? "starting" : "waiting for the file")))
         }
-        let alerts = tracker.openAlertStates.map(StatusReport.AlertStatus.init)
+        let open = tracker.openAlertStates
+        let alerts = open.map(StatusReport.AlertStatus.init)
         var byKey: [String: [Int]] = [:]
-        for t in tracker.openAlertStates { byKey[t.alert.key.description, default: []].append(t.alert.id) }
+        for t in open { byKey[t.alert.key.description, default: []].append(t.alert.id) }
         // With one sending host, its per-host keys repeat the others: shown once.
         let oneHost = tracker.sendingHosts.count <= 1
         let destinations = tracker.deferringDestinations(limit: loaded.config.status.maxDestinations * (oneHost ? 2 : 1))

@@ -27,7 +27,6 @@ public final class StatusServer {
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var channels: [Channel] = []
     private var socketInode: ino_t?
-    public private(set) var metricsAddress: String?
 
     /// Bytes a request may have (its head; bodies are refused).
     static let maxRequestBytes = 64 * 1024
@@ -50,9 +49,7 @@ public final class StatusServer {
             }
             if config.metricsPort > 0 {
                 let router = StatusRouter(board: board, config: config, metricsOnly: true)
-                let ch = try bootstrap(router).bind(host: "127.0.0.1", port: config.metricsPort).wait()
-                metricsAddress = "127.0.0.1:\(ch.localAddress?.port ?? config.metricsPort)"
-                channels.append(ch)
+                channels.append(try bootstrap(router).bind(host: "127.0.0.1", port: config.metricsPort).wait())
             }
         } catch let e as StartError {
             stop()
