@@ -46,6 +46,26 @@ import Testing
         #expect(c.lines == Self.expected(10..<12))
     }
 
+    /// The daemon pins the start when it starts: lines written before its first poll are
+    /// read, and a checkpoint taken before that poll resumes at the pinned end, not at the
+    /// file's first line.
+    @Test func pinnedStartKeepsLinesWrittenBeforeTheFirstPoll() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        Self.append(path, Self.numbered(0..<10))
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: true)
+        try f.pinStart()
+        let early = f.checkpoint
+        Self.append(path, Self.numbered(10..<12))
+        let c = Collector()
+        try c.poll(f)
+        #expect(c.lines == Self.expected(10..<12))
+
+        let again = FileFollower(path: path, checkpoint: early, startAtEnd: true)
+        let c2 = Collector()
+        try c2.poll(again)
+        #expect(c2.lines == Self.expected(10..<12))
+    }
+
     @Test func renameAndCreateDrainsTheOldFileFirst() throws {
         let dir = TestPaths.temporaryDirectory()
         let path = dir.appendingPathComponent("mail.log").path

@@ -155,7 +155,15 @@ public final class DaemonRunner {
         }
         for path in sources.files {
             let cp = saved.files.first { $0.path == path }
-            followers.append(FileFollower(path: path, checkpoint: cp, start: start))
+            let f = FileFollower(path: path, checkpoint: cp, start: start)
+            do {
+                try f.pinStart()
+            } catch {
+                // Reported again by the polls, which keep trying.
+                writeStderr("deferwatch: \(error)")
+                sourceErrors[path] = "\(error)"
+            }
+            followers.append(f)
         }
         if sources.journal {
             let reader: JournalReader

@@ -169,6 +169,16 @@ public final class FileFollower {
         fingerprint = (0, 0)
     }
 
+    /// On a first start (no checkpoint), opens the file now and fixes where reading begins
+    /// (its end, or the first line in the lookback), so that lines written from this moment
+    /// on are read, however late the first `poll` comes, and a checkpoint taken before that
+    /// poll already holds the position. Nothing to do with a checkpoint or without the file.
+    public func pinStart() throws(InputError) {
+        guard fd < 0, resume == nil else { return }
+        // Without a checkpoint, opening hands out no line.
+        _ = try openInitial { _ in }
+    }
+
     /// First open: resume from the checkpoint (draining a rotated-away file first), or start.
     private func openInitial(_ emit: (Bytes) -> Void) throws(InputError) -> Bool {
         var st = stat()
