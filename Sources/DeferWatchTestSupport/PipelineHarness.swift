@@ -47,8 +47,8 @@ public struct PipelineHarness {
 extension DeliveryEvent {
     /// The `--events` JSON line of this event.
     public var jsonLine: String {
-        var w = JSONWriter()
-        writeJSON(to: &w)
+        let w = JSONWriter()
+        writeJSON(to: w)
         return String(decoding: w.bytes, as: UTF8.self)
     }
 }

@@ -74,12 +74,12 @@ struct AnalyzeCommand: ParsableCommand {
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result
         if events {
-            var w = JSONWriter(capacity: 1024)
+            let w = JSONWriter(capacity: 1024)
             result = analyzer.run { e in
                 w.reset()
-                e.writeJSON(to: &w)
-                w.bytes.append(10)
-                out.write(w.bytes)
+                e.writeJSON(to: w)
+                w.newline()
+                w.withBytes { out.write($0) }
             }
         } else if alerts {
             var tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)

@@ -86,7 +86,7 @@ import Testing
 
 @Suite struct JSONWriterTests {
     @Test func escapesControlCharactersAndQuotes() {
-        var w = JSONWriter()
+        let w = JSONWriter()
         w.beginObject()
         w.key("t"); w.string("a\"b\\c\nd\u{01}e\u{7f}é")
         w.key("n"); w.int(nil)

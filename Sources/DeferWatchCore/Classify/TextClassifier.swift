@@ -14,7 +14,7 @@ public struct TextClassifier {
         public var dsn: String?
 
         public func json() -> [UInt8] {
-            var w = JSONWriter()
+            let w = JSONWriter()
             w.beginObject()
             w.key("text"); w.string(text)
             w.key("cause"); w.string(cause.rawValue)
@@ -23,7 +23,7 @@ public struct TextClassifier {
             w.key("code"); w.int(code)
             w.key("dsn"); w.string(dsn)
             w.endObject()
-            w.bytes.append(10)
+            w.newline()
             return w.bytes
         }
     }

@@ -8,7 +8,7 @@ extension AlertTransition {
     }
 
     /// The transition as one JSON object (`analyze --alerts --json`, the JSON-lines sink).
-    public func writeJSON(to w: inout JSONWriter) {
+    public func writeJSON(to w: JSONWriter) {
         let a = alert
         w.beginObject()
         w.key("time"); w.time(time)
@@ -39,8 +39,8 @@ extension AlertTransition {
     }
 
     public var jsonLine: String {
-        var w = JSONWriter()
-        writeJSON(to: &w)
+        let w = JSONWriter()
+        writeJSON(to: w)
         return String(decoding: w.bytes, as: UTF8.self)
     }
 

@@ -1,7 +1,7 @@
 extension AnalysisReport {
     /// The report as one JSON document (schema in the README, "analyze --json").
     public func json(limit: Int? = nil) -> [UInt8] {
-        var w = JSONWriter(capacity: 64 * 1024)
+        let w = JSONWriter(capacity: 64 * 1024)
         w.beginObject()
         w.key("version"); w.int(1)
         w.key("inputs"); w.beginArray(); for i in inputs { w.string(i) }; w.endArray()
@@ -17,14 +17,14 @@ extension AnalysisReport {
         w.key("oversized"); w.int(counters.oversizedLines)
         w.endObject()
         w.key("messages"); w.int(messages)
-        w.key("attempts"); writeAttempts(attempts, &w)
-        w.key("causes"); writeCauses(causes, &w)
+        w.key("attempts"); writeAttempts(attempts, w)
+        w.key("causes"); writeCauses(causes, w)
         w.key("inherited_deferrals"); w.int(inheritedDeferrals)
         w.key("providers"); w.beginArray()
-        for p in providers { writeDestination(p, &w, isProvider: true) }
+        for p in providers { writeDestination(p, w, isProvider: true) }
         w.endArray()
         w.key("destinations"); w.beginArray()
-        for d in destinations.prefix(limit ?? Int.max) { writeDestination(d, &w, isProvider: false) }
+        for d in destinations.prefix(limit ?? Int.max) { writeDestination(d, w, isProvider: false) }
         w.endArray()
         w.key("destinations_total"); w.int(destinations.count)
         w.key("destinations_evicted"); w.int(evictedDestinations)
@@ -41,11 +41,11 @@ extension AnalysisReport {
         w.key("unrecognised_samples"); w.beginArray(); for s in unrecognisedSamples { w.string(s) }; w.endArray()
         w.key("errors"); w.beginArray(); for s in inputErrors { w.string(s) }; w.endArray()
         w.endObject()
-        w.bytes.append(10)
+        w.newline()
         return w.bytes
     }
 
-    private func writeAttempts(_ a: AttemptCounts, _ w: inout JSONWriter) {
+    private func writeAttempts(_ a: AttemptCounts, _ w: JSONWriter) {
         w.beginObject()
         w.key("total"); w.int(a.total)
         w.key("sent"); w.int(a.sent)
@@ -55,13 +55,13 @@ extension AnalysisReport {
         w.endObject()
     }
 
-    private func writeCauses(_ c: CauseCounts, _ w: inout JSONWriter) {
+    private func writeCauses(_ c: CauseCounts, _ w: JSONWriter) {
         w.beginObject()
-        for (cause, n) in c.nonZero { w.key(cause.rawValue); w.int(n) }
+        for (cause, n) in c.nonZero { w.key(escaping: cause.rawValue); w.int(n) }
         w.endObject()
     }
 
-    private func writeDestination(_ d: DestinationSummary, _ w: inout JSONWriter, isProvider: Bool) {
+    private func writeDestination(_ d: DestinationSummary, _ w: JSONWriter, isProvider: Bool) {
         w.beginObject()
         if isProvider {
             w.key("provider"); w.string(d.domain)
@@ -69,9 +69,9 @@ extension AnalysisReport {
             w.key("domain"); w.string(d.domain)
             w.key("provider"); w.string(d.provider)
         }
-        w.key("attempts"); writeAttempts(d.attempts, &w)
+        w.key("attempts"); writeAttempts(d.attempts, w)
         w.key("deferred_share"); w.double(d.deferredShare)
-        w.key("causes"); writeCauses(d.causes, &w)
+        w.key("causes"); writeCauses(d.causes, w)
         w.key("first_deferral"); w.time(d.firstDeferral)
         w.key("last_deferral"); w.time(d.lastDeferral)
         w.key("sample_relay"); w.string(d.sampleRelay)

@@ -1,7 +1,7 @@
 extension DeliveryEvent {
     /// The event as one JSON object (the `analyze --events` line, without the newline).
     /// Field order is fixed; the schema is documented in the README.
-    public func writeJSON(to w: inout JSONWriter) {
+    public func writeJSON(to w: JSONWriter) {
         w.beginObject()
         w.key("time"); w.time(time)
         w.key("mta"); w.string(mta.rawValue)

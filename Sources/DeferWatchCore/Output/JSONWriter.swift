@@ -2,131 +2,272 @@
 /// strings are escaped (control characters, quotes, backslashes; invalid UTF-8 has already
 /// been repaired by `String`). Used for `--events` lines and `--json` reports, where
 /// Foundation's encoder would dominate the run time.
-public struct JSONWriter {
-    public var bytes: [UInt8] = []
+///
+/// A class over its own growable buffer: `--events` writes some twenty small pieces per
+/// event, and `Array.append(contentsOf:)` costs more per call than the copying itself.
+public final class JSONWriter {
+    // Not shared between threads; unchecked, as the dynamic exclusivity checks of a class's
+    // stored properties cost more than the writes themselves.
+    @exclusivity(unchecked) private var base: UnsafeMutablePointer<UInt8>
+    @exclusivity(unchecked) private var capacity: Int
+    /// Bytes written since the last `reset`.
+    @exclusivity(unchecked) public private(set) var count = 0
     /// One bit per nesting level: a value was written at that level, so the next needs a comma.
-    private var commas: UInt64 = 0
-    private var depth = 0
+    @exclusivity(unchecked) private var commas: UInt64 = 0
+    @exclusivity(unchecked) private var depth = 0
 
-    public init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+    public init(capacity: Int = 1024) {
+        self.capacity = max(64, capacity)
+        base = .allocate(capacity: self.capacity)
+    }
 
-    public mutating func reset() {
-        bytes.removeAll(keepingCapacity: true)
+    deinit { base.deallocate() }
+
+    /// A copy of what was written.
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    /// What was written, without copying; valid until the next write or reset.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
+
+    public func reset() {
+        count = 0
         commas = 0
         depth = 0
     }
 
+    /// Appends a newline (the end of a JSON Lines record).
+    public func newline() { append(10) }
+
+    // MARK: - The buffer
+
     @inline(__always)
-    private mutating func separator() {
+    private func reserve(_ n: Int) {
+        if count + n > capacity { grow(count + n) }
+    }
+
+    private func grow(_ needed: Int) {
+        var c = capacity * 2
+        while c < needed { c *= 2 }
+        let b = UnsafeMutablePointer<UInt8>.allocate(capacity: c)
+        b.update(from: base, count: count)
+        base.deallocate()
+        base = b
+        capacity = c
+    }
+
+    @inline(__always)
+    private func append(_ b: UInt8) {
+        reserve(1)
+        base[count] = b
+        count += 1
+    }
+
+    @inline(__always)
+    private func append(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        reserve(n)
+        (base + count).update(from: p, count: n)
+        count += n
+    }
+
+    @inline(__always)
+    private func append(_ s: StaticString) {
+        s.withUTF8Buffer { if let p = $0.baseAddress { append(p, $0.count) } }
+    }
+
+    // MARK: - Structure
+
+    @inline(__always)
+    private func separator() {
         let bit: UInt64 = 1 << UInt64(depth)
-        if commas & bit != 0 { bytes.append(44) }
+        if commas & bit != 0 { append(44) }
         commas |= bit
     }
 
-    private mutating func open(_ b: UInt8) {
+    private func open(_ b: UInt8) {
         separator()
-        bytes.append(b)
+        append(b)
         precondition(depth < 63, "JSON nested too deep")
         depth += 1
         commas &= ~(1 << UInt64(depth))
     }
 
-    public mutating func beginObject() { open(123) }
-    public mutating func endObject() { bytes.append(125); depth -= 1 }
-    public mutating func beginArray() { open(91) }
-    public mutating func endArray() { bytes.append(93); depth -= 1 }
+    public func beginObject() { open(123) }
+    public func endObject() { append(125); depth -= 1 }
+    public func beginArray() { open(91) }
+    public func endArray() { append(93); depth -= 1 }
 
-    /// Writes `"name":` ; the value follows with one of the value writers.
-    public mutating func key(_ name: StaticString) {
+    /// Writes `"name":` ; the value follows with one of the value writers. The name is a
+    /// literal and is not escaped.
+    public func key(_ name: StaticString) {
         separator()
-        bytes.append(34)
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(34)
-        bytes.append(58)
+        append(34)
+        append(name)
+        append(34)
+        append(58)
         commas &= ~(1 << UInt64(depth))
     }
 
-    public mutating func key(_ name: String) {
+    /// A key that is not a literal (it is escaped).
+    public func key(escaping name: String) {
         separator()
         appendEscaped(name)
-        bytes.append(58)
+        append(58)
         commas &= ~(1 << UInt64(depth))
     }
 
-    public mutating func string(_ s: String?) {
+    // MARK: - Values
+
+    public func string(_ s: String?) {
         separator()
-        guard let s else { bytes.append(contentsOf: [110, 117, 108, 108]); return }
+        guard let s else { append("null"); return }
         appendEscaped(s)
     }
 
-    public mutating func int(_ v: Int?) {
+    public func int(_ v: Int?) {
         separator()
-        guard let v else { bytes.append(contentsOf: [110, 117, 108, 108]); return }
-        bytes.append(contentsOf: String(v).utf8)
+        guard let v else { append("null"); return }
+        appendDecimal(v)
     }
 
-    public mutating func double(_ v: Double, decimals: Int = 4) {
+    private func appendDecimal(_ v: Int) {
+        if v < 0 { append(45) }
+        var u = v.magnitude
+        if u < 10 { append(UInt8(truncatingIfNeeded: 48 + u)); return }
+        // At most 20 digits.
+        reserve(20)
+        var digits = 0
+        var t = u
+        while t > 0 { digits += 1; t /= 10 }
+        var i = count + digits
+        while u > 0 {
+            i -= 1
+            base[i] = UInt8(truncatingIfNeeded: 48 + u % 10)
+            u /= 10
+        }
+        count += digits
+    }
+
+    public func double(_ v: Double, decimals: Int = 4) {
         separator()
-        guard v.isFinite else { bytes.append(contentsOf: [110, 117, 108, 108]); return }
+        guard v.isFinite else { append("null"); return }
         var scale = 1.0
         for _ in 0..<decimals { scale *= 10 }
         let rounded = (v * scale).rounded() / scale
         if rounded == rounded.rounded() && abs(rounded) < 1e15 {
-            bytes.append(contentsOf: String(Int(rounded)).utf8)
+            appendDecimal(Int(rounded))
         } else {
-            bytes.append(contentsOf: String(rounded).utf8)
+            var s = String(rounded)
+            s.withUTF8 { if let p = $0.baseAddress { append(p, $0.count) } }
         }
     }
 
-    public mutating func bool(_ v: Bool) {
+    public func bool(_ v: Bool) {
         separator()
-        bytes.append(contentsOf: v ? [116, 114, 117, 101] : [102, 97, 108, 115, 101])
+        append(v ? "true" : "false")
     }
 
-    public mutating func null() {
+    public func null() {
         separator()
-        bytes.append(contentsOf: [110, 117, 108, 108])
+        append("null")
     }
+
+    /// The last whole second written by `time`, and its "YYYY-MM-DDTHH:MM:SS" bytes: log
+    /// lines come many to a second, so most times reuse them.
+    @exclusivity(unchecked) private var lastSecond = Int64.min
+    @exclusivity(unchecked) private var lastSecondBytes: [UInt8] = []
+    @exclusivity(unchecked) private var scratch: [UInt8] = []
 
     /// A time as an RFC 3339 string, or null.
-    public mutating func time(_ micros: Int64?) {
+    public func time(_ micros: Int64?) {
         separator()
-        guard let micros else { bytes.append(contentsOf: [110, 117, 108, 108]); return }
-        bytes.append(34)
-        CivilTime.appendRFC3339(micros, to: &bytes)
-        bytes.append(34)
+        guard let micros else { append("null"); return }
+        var secs = micros / CivilTime.microsPerSecond
+        var frac = micros % CivilTime.microsPerSecond
+        if frac < 0 { frac += CivilTime.microsPerSecond; secs -= 1 }
+        if secs != lastSecond {
+            scratch.removeAll(keepingCapacity: true)
+            CivilTime.appendRFC3339(secs * CivilTime.microsPerSecond, to: &scratch)
+            lastSecond = secs
+            lastSecondBytes = Array(scratch.prefix(19))
+        }
+        append(34)
+        lastSecondBytes.withUnsafeBufferPointer { append($0.baseAddress!, $0.count) }
+        if frac != 0 {
+            append(46)
+            var div: Int64 = 100_000
+            while div > 0 {
+                append(UInt8(truncatingIfNeeded: 48 + (frac / div) % 10))
+                div /= 10
+            }
+        }
+        append(90)
+        append(34)
     }
 
-    private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+    private static let hex: StaticString = "0123456789abcdef"
 
-    private mutating func appendEscaped(_ s: String) {
+    private func appendEscaped(_ s: String) {
         var s = s
         s.withUTF8 { u in
-            bytes.append(34)
+            append(34)
             var start = 0
-            for i in 0..<u.count {
-                let b = u[i]
-                if b >= 32 && b != 34 && b != 92 && b != 127 { continue }
-                if i > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<i])) }
-                escape(b)
-                start = i + 1
+            var i = 0
+            while true {
+                i = Self.nextSpecial(u, from: i)
+                if i == u.count { break }
+                if i > start { append(u.baseAddress! + start, i - start) }
+                escape(u[i])
+                i += 1
+                start = i
             }
-            if start < u.count { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: u[start..<u.count])) }
-            bytes.append(34)
+            if start < u.count { append(u.baseAddress! + start, u.count - start) }
+            append(34)
         }
     }
 
-    private mutating func escape(_ b: UInt8) {
+    /// The index of the first byte at or after `from` that must be escaped (a control
+    /// character, `"`, backslash or DEL), else `u.count`. Eight bytes at a time while none is.
+    @inline(__always)
+    static func nextSpecial(_ u: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
+        var i = from
+        if let p = u.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while i + 8 <= u.count {
+                let w = UInt64(littleEndian: UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self))
+                // The word tests "some byte is below 32" and "some byte equals 34, 92 or 127"
+                // (the has-a-zero-byte trick on w ^ c): exact for the word as a whole, which
+                // is all that is needed here; the byte loop below finds which byte it is.
+                let q = w ^ (ones &* 34), bs = w ^ (ones &* 92), del = w ^ (ones &* 127)
+                let hit = ((w &- ones &* 32) | ((q &- ones) & ~q) | ((bs &- ones) & ~bs) | ((del &- ones) & ~del))
+                    & ~w & highs
+                if hit != 0 { break }
+                i += 8
+            }
+        }
+        while i < u.count {
+            let b = u[i]
+            if b < 32 || b == 34 || b == 92 || b == 127 { return i }
+            i += 1
+        }
+        return u.count
+    }
+
+    private func escape(_ b: UInt8) {
         switch b {
-        case 34: bytes.append(92); bytes.append(34)
-        case 92: bytes.append(92); bytes.append(92)
-        case 10: bytes.append(92); bytes.append(110)
-        case 13: bytes.append(92); bytes.append(114)
-        case 9: bytes.append(92); bytes.append(116)
+        case 34: append(92); append(34)
+        case 92: append(92); append(92)
+        case 10: append(92); append(110)
+        case 13: append(92); append(114)
+        case 9: append(92); append(116)
         default:
-            bytes.append(contentsOf: [92, 117, 48, 48])
-            bytes.append(Self.hex[Int(b >> 4)])
-            bytes.append(Self.hex[Int(b & 15)])
+            append("\\u00")
+            Self.hex.withUTF8Buffer { h in
+                append(h[Int(b >> 4)])
+                append(h[Int(b & 15)])
+            }
         }
     }
 }

@@ -18,6 +18,9 @@ public struct DeferralTracker {
     var windows: BoundedMap<DestinationKey, SlidingWindow>
     private var messages: BoundedMap<Int, MessageMemory>
     var hosts: [String] = []
+    /// The last event's sending host and its hash (most logs come from one host).
+    private var lastHost: String?
+    private var lastHostHash = 0
     private var open: [Int: Alert] = [:]
     private var byKeyCause: [AlertKey: Int] = [:]
     private var byKey: [DestinationKey: [Int]] = [:]
@@ -98,9 +101,9 @@ public struct DeferralTracker {
         let keys = keys(of: e)
         switch e.status {
         case .sent:
-            for k in keys { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
+            for k in keys.windowed { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
             if !open.isEmpty {
-                for k in keys {
+                for k in keys.all {
                     for id in byKey[k] ?? [] {
                         open[id]!.attempts += 1
                         open[id]!.lastSuccess = max(open[id]!.lastSuccess ?? Int64.min, t)
@@ -108,10 +111,10 @@ public struct DeferralTracker {
                 }
             }
         case .bounced:
-            for k in keys { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
+            for k in keys.windowed { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
         case .expired:
             if !open.isEmpty {
-                for id in Set(keys.flatMap { byKey[$0] ?? [] }).sorted() {
+                for id in Set(keys.all.flatMap { byKey[$0] ?? [] }).sorted() {
                     open[id]!.expired += 1
                     if open[id]!.severity < .critical {
                         open[id]!.severity = .critical
@@ -126,7 +129,7 @@ public struct DeferralTracker {
         return out
     }
 
-    private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: [DestinationKey]) -> [AlertTransition] {
+    private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: EventKeys) -> [AlertTransition] {
         let cause = e.cause ?? .other
         var h = Hasher()
         h.combine(e.host)
@@ -144,35 +147,34 @@ public struct DeferralTracker {
 
         let recipient = e.recipient.map(Alert.recipientHash)
         let sample = e.inherited ? nil : e.text
-        for k in keys {
+        for k in keys.windowed {
             windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { w in
                 w.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts,
                               recipient: recipient, sample: sample)
                 if let p = e.provider, w.provider != p { w.provider = p }
             }
         }
-        if let id = covering(e, cause: cause) {
-            var a = open[id]!
-            a.deferrals += 1
-            a.attempts += 1
-            a.lastSeen = max(a.lastSeen, t)
-            if let r = e.recipient, a.recipientHashes.count < Alert.recipientCap { a.recipientHashes.insert(Alert.recipientHash(r)) }
-            if a.sample.isEmpty && !e.inherited { a.sample = Alert.cappedSample(e.text) }
-            open[id] = a
+        if let id = covering(keys, cause: cause) {
+            // In place: a copy of the alert would copy its recipient set on the insert.
+            open[id]!.deferrals += 1
+            open[id]!.attempts += 1
+            open[id]!.lastSeen = max(open[id]!.lastSeen, t)
+            if let r = recipient, open[id]!.recipientHashes.count < Alert.recipientCap { open[id]!.recipientHashes.insert(r) }
+            if open[id]!.sample.isEmpty && !e.inherited { open[id]!.sample = Alert.cappedSample(e.text) }
             return []
         }
         guard counts else { return [] }
-        return evaluate(e, cause: cause, at: t)
+        return evaluate(e, keys: keys, cause: cause, at: t)
     }
 
-    /// The open alert that already speaks for this deferral, if any.
-    private func covering(_ e: DeliveryEvent, cause: Cause) -> Int? {
+    /// The open alert that already speaks for this deferral, if any: the provider's first,
+    /// then the relay's, then the domain's; each for all hosts, then for the event's host.
+    private func covering(_ keys: EventKeys, cause: Cause) -> Int? {
         guard !open.isEmpty else { return nil }
-        for (scope, name) in [(Scope.provider, e.provider), (.relay, e.relay), (.domain, e.domain)] {
-            guard let name else { continue }
-            for host in [nil, e.host] {
-                if let id = byKeyCause[AlertKey(key: DestinationKey(scope, name, host: host), cause: cause)] { return id }
-            }
+        for k in [keys.provider, keys.relay, keys.domain] {
+            guard let k else { continue }
+            if let id = byKeyCause[AlertKey(key: k, cause: cause)] { return id }
+            if let id = byKeyCause[AlertKey(key: keys.onHost(k), cause: cause)] { return id }
         }
         return nil
     }
@@ -192,12 +194,12 @@ public struct DeferralTracker {
         return d >= 2 && a > 0 && Double(d) / Double(a) >= th.minShare / 2
     }
 
-    private mutating func evaluate(_ e: DeliveryEvent, cause: Cause, at t: Int64) -> [AlertTransition] {
+    private mutating func evaluate(_ e: DeliveryEvent, keys: EventKeys, cause: Cause, at t: Int64) -> [AlertTransition] {
         let th = config.thresholds(cause)
         guard th.enabled else { return [] }
-        let domainKey = e.domain.map { DestinationKey(.domain, $0) }
-        let relayKey = e.relay.map { DestinationKey(.relay, $0) }
-        let providerKey = e.provider.map { DestinationKey(.provider, $0) }
+        let domainKey = keys.domain
+        let relayKey = keys.relay
+        let providerKey = keys.provider
         let domainTotals = domainKey.map { totals($0, cause) }
 
         var chosen: DestinationKey?
@@ -220,10 +222,10 @@ public struct DeferralTracker {
         // One sending host, or the fleet?
         if hosts.count > 1 {
             let all = totals(key, cause)
-            let mine = totals(key.withHost(e.host), cause)
+            let mine = totals(keys.onHost(key), cause)
             let others = SlidingWindow.Totals(attempts: all.attempts - mine.attempts, deferrals: all.deferrals - mine.deferrals)
             if passes(mine, th) && (others.attempts == 0 || others.share < th.minShare / 2) {
-                key = key.withHost(e.host)
+                key = keys.onHost(key)
             }
         }
         return openAlert(key, e, cause: cause, at: t, totals: totals(key, cause))
@@ -332,19 +334,54 @@ public struct DeferralTracker {
     // MARK: - Helpers
 
     private mutating func noteHost(_ h: String) {
-        if hosts.count < 1024 && !hosts.contains(h) { hosts.append(h) }
+        if h == lastHost { return }
+        lastHost = h
+        lastHostHash = DestinationKey.hash(h)
+        guard hosts.count < 1024 && !hosts.contains(h) else { return }
+        hosts.append(h)
+        if hosts.count == 2 { splitFirstHost() }
     }
 
-    /// The keys an event is counted under: aggregate keys, and the same per sending host (a
-    /// log that turns out to have several hosts then has each host's history from the start).
-    private func keys(of e: DeliveryEvent) -> [DestinationKey] {
-        var out: [DestinationKey] = []
-        out.reserveCapacity(6)
-        if let d = e.domain { out.append(DestinationKey(.domain, d)) }
-        if let r = e.relay { out.append(DestinationKey(.relay, r)) }
-        if let p = e.provider { out.append(DestinationKey(.provider, p)) }
-        for i in out.indices { out.append(out[i].withHost(e.host)) }
-        return out
+    /// While one sending host is seen, its per-host windows would equal the shared ones, so
+    /// only the shared ones are kept. When a second host appears, the first host's windows
+    /// are made from the shared ones: every attempt so far was that host's.
+    private mutating func splitFirstHost() {
+        let first = hosts[0], hash = DestinationKey.hash(first)
+        var copies: [(DestinationKey, SlidingWindow)] = []
+        windows.forEach { k, w in if k.host == nil { copies.append((k.withHost(first, hash: hash), w)) } }
+        for (k, w) in copies { windows[k] = w }
+    }
+
+    /// The keys of one event: the domain, relay and provider for all hosts together, and the
+    /// same for the event's sending host.
+    struct EventKeys {
+        var domain: DestinationKey?
+        var relay: DestinationKey?
+        var provider: DestinationKey?
+        let host: String
+        let hostHash: Int
+        /// The keys whose windows count the event: the shared ones, and the per-host ones
+        /// once several sending hosts were seen.
+        var windowed: [DestinationKey] = []
+        /// Every key an open alert of the event's destination can have.
+        var all: [DestinationKey] {
+            let shared = [domain, relay, provider].compactMap { $0 }
+            return shared + shared.map(onHost)
+        }
+
+        func onHost(_ k: DestinationKey) -> DestinationKey { k.withHost(host, hash: hostHash) }
+    }
+
+    private func keys(of e: DeliveryEvent) -> EventKeys {
+        var k = EventKeys(host: e.host, hostHash: e.host == lastHost ? lastHostHash : DestinationKey.hash(e.host))
+        k.windowed.reserveCapacity(hosts.count > 1 ? 6 : 3)
+        if let d = e.domain { k.domain = DestinationKey(.domain, d); k.windowed.append(k.domain!) }
+        if let r = e.relay { k.relay = DestinationKey(.relay, r); k.windowed.append(k.relay!) }
+        if let p = e.provider { k.provider = DestinationKey(.provider, p); k.windowed.append(k.provider!) }
+        if hosts.count > 1 {
+            for i in k.windowed.indices { k.windowed.append(k.onHost(k.windowed[i])) }
+        }
+        return k
     }
 
     func transition(_ a: Alert, _ state: AlertState, at t: Int64) -> AlertTransition {

@@ -7,6 +7,8 @@ struct SlidingWindow {
     private var labels: [Int64]
     private var attempts: [UInt32]
     private var causes: [CauseSlot] = []
+    /// The slot used last.
+    private var last = 0
     /// The provider of the destination's deferrals (a domain or relay key's provider).
     var provider: String?
 
@@ -41,7 +43,10 @@ struct SlidingWindow {
     /// The slot of absolute bucket `b`, cleared when it held an older bucket; nil when `b`
     /// is older than the slot's content (outside the window).
     private mutating func slot(_ b: Int64) -> Int? {
+        // Most attempts land in the bucket of the one before: no division.
+        if labels[last] == b { return last }
         let i = Int(b % Int64(n) + Int64(n)) % n
+        last = i
         if labels[i] == b { return i }
         if labels[i] > b { return nil }
         labels[i] = b

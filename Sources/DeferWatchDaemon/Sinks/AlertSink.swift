@@ -9,15 +9,15 @@ public protocol AlertSink: AnyObject {
 /// One JSON object per transition, one per line (stdout or a file).
 public final class JSONLinesAlertSink: AlertSink {
     private let writer: FDWriter
-    private var w = JSONWriter()
+    private let w = JSONWriter()
 
     public init(writer: FDWriter) { self.writer = writer }
 
     public func write(_ t: AlertTransition) {
         w.reset()
-        t.writeJSON(to: &w)
-        w.bytes.append(10)
-        writer.write(w.bytes)
+        t.writeJSON(to: w)
+        w.newline()
+        w.withBytes { writer.write($0) }
     }
 }
 

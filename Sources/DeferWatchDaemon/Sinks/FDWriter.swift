@@ -23,6 +23,11 @@ public final class FDWriter {
         if buffer.count >= limit { flush() }
     }
 
+    public func write(_ bytes: UnsafeRawBufferPointer) {
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= limit { flush() }
+    }
+
     public func write(_ s: String) { write(Array(s.utf8)) }
 
     public func flush() {
