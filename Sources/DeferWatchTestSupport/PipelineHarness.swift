@@ -16,14 +16,14 @@ public struct PipelineHarness {
     public mutating func feed(_ bytes: [UInt8]) {
         var collected: [DeliveryEvent] = []
         bytes.withUnsafeBytes { raw in
-            splitter.feed(raw) { line in pipeline.process(line: line) { collected.append($0) } }
+            splitter.feed(raw) { line in pipeline.process(line: line, emit: { collected.append($0) }) }
         }
         events.append(contentsOf: collected)
     }
 
     public mutating func finish() {
         var collected: [DeliveryEvent] = []
-        splitter.finish { line in pipeline.process(line: line) { collected.append($0) } }
+        splitter.finish { line in pipeline.process(line: line, emit: { collected.append($0) }) }
         events.append(contentsOf: collected)
     }
 
@@ -31,7 +31,7 @@ public struct PipelineHarness {
     public mutating func events(ofLine line: String) -> [DeliveryEvent] {
         var out: [DeliveryEvent] = []
         var copy = line
-        copy.withUTF8 { b in pipeline.process(line: b) { out.append($0) } }
+        copy.withUTF8 { b in pipeline.process(line: b, emit: { out.append($0) }) }
         return out
     }
 

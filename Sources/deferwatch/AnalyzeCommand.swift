@@ -93,7 +93,7 @@ struct AnalyzeCommand: ParsableCommand {
             }
         } else {
             var builder = ReportBuilder()
-            result = analyzer.run { builder.add($0) }
+            result = analyzer.run { e in builder.add(e) }
             var report = builder.finish(counters: result.counters, unrecognisedSamples: result.unrecognisedSamples)
             report.inputs = result.order
             report.inputErrors = result.errors.map(\.description)

@@ -5,8 +5,10 @@ public struct NeedleMatcher: Sendable {
     /// Byte -> alphabet symbol (0 = a byte no needle contains).
     private let symbol: [UInt8]
     private let alphabetSize: Int
-    /// state * alphabetSize + symbol -> next state.
-    private let next: [Int32]
+    /// state * alphabetSize + symbol -> next state: 16-bit when the states fit (the default
+    /// rules have about 3,500; half the table's size keeps it in the core's cache), else 32.
+    private let next16: [UInt16]
+    private let next32: [Int32]
     /// Needle ids recognised on entering a state (including through failure links).
     private let outputStart: [Int32]
     private let outputs: [Int32]
@@ -72,7 +74,13 @@ public struct NeedleMatcher: Sendable {
                 }
             }
         }
-        next = table
+        if goto.count <= Int(UInt16.max) {
+            next16 = table.map { UInt16($0) }
+            next32 = []
+        } else {
+            next16 = []
+            next32 = table
+        }
         var starts: [Int32] = []
         var flat: [Int32] = []
         for o in out {
@@ -87,14 +95,31 @@ public struct NeedleMatcher: Sendable {
     /// Marks in `found` (indexed by needle id) every needle that occurs in `text`.
     public func scan(_ text: Bytes, into found: inout [Bool]) {
         if found.count < needleCount { found = [Bool](repeating: false, count: needleCount) }
-        next.withUnsafeBufferPointer { next in
-            symbol.withUnsafeBufferPointer { symbol in
-                var s = 0
-                for b in text {
-                    s = Int(next[s &* alphabetSize &+ Int(symbol[Int(b)])])
-                    let lo = Int(outputStart[s]), hi = Int(outputStart[s &+ 1])
-                    if lo != hi {
-                        for k in lo..<hi { found[Int(outputs[k])] = true }
+        if next16.isEmpty {
+            next32.withUnsafeBufferPointer { scan(text, $0, &found) }
+        } else {
+            next16.withUnsafeBufferPointer { scan(text, $0, &found) }
+        }
+    }
+
+    @inline(__always)
+    private func scan<T: BinaryInteger>(_ text: Bytes, _ next: UnsafeBufferPointer<T>, _ found: inout [Bool]) {
+        let width = alphabetSize
+        // Raw buffers in the loop: it runs once per byte of every failure text, and the
+        // arrays' bounds checks were half its cost. Every index is in range by construction
+        // (states and symbols come from the table built above).
+        symbol.withUnsafeBufferPointer { symbol in
+            outputStart.withUnsafeBufferPointer { starts in
+                outputs.withUnsafeBufferPointer { outputs in
+                    found.withUnsafeMutableBufferPointer { found in
+                        var s = 0
+                        for b in text {
+                            s = Int(next[s &* width &+ Int(symbol[Int(b)])])
+                            let lo = Int(starts[s]), hi = Int(starts[s &+ 1])
+                            if lo != hi {
+                                for k in lo..<hi { found[Int(outputs[k])] = true }
+                            }
+                        }
                     }
                 }
             }

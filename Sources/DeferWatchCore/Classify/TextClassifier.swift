@@ -37,7 +37,7 @@ public struct TextClassifier {
         var copy = text
         // A whole log line: parse it as deferwatch would.
         var event: DeliveryEvent?
-        copy.withUTF8 { line in pipeline.process(line: line) { event = $0 } }
+        copy.withUTF8 { line in pipeline.process(line: line, emit: { event = $0 }) }
         if let e = event, e.status != .sent {
             return Result(text: text, cause: e.cause ?? .other, provider: e.provider,
                           rule: e.rule.flatMap { id in rules.rules.first { $0.id == id } }, code: e.code, dsn: e.dsn)

@@ -20,6 +20,12 @@ public struct LineHeaderParser {
     private var lastMonth = 0
     private var zoneCacheKey = -1
     private var zoneCacheOffset = 0
+    /// The day of the last timestamp (lines come thousands to a day).
+    private var dayCacheKey = -1
+    private var dayCacheDays: Int64 = 0
+    /// The local hour (seconds / 3600) of the last zone-less Exim timestamp, and its offset.
+    private var hourCacheKey = Int64.min
+    private var hourCacheOffset = 0
 
     /// - Parameters:
     ///   - yearHint/monthHint: the year and month in which the log *ends* (file mtime, or now).
@@ -69,7 +75,7 @@ public struct LineHeaderParser {
         let micros = fraction(line, &i)
         guard i < line.count, line[i] == 32 else { return nil }
         let y = inferYear(month: month)
-        let local = CivilTime.epochSeconds(year: y, month: month, day: day, hour: hour, minute: minute, second: second)
+        let local = epochSeconds(year: y, month: month, day: day, hour: hour, minute: minute, second: second)
         let offset = localOffset(year: y, month: month, day: day, hour: hour)
         let time = (local - Int64(offset)) * CivilTime.microsPerSecond + micros
         return syslogTail(line, from: i + 1, time: time)
@@ -91,6 +97,16 @@ public struct LineHeaderParser {
         }
         lastMonth = month
         return year
+    }
+
+    /// `CivilTime.epochSeconds`, with the day remembered.
+    private mutating func epochSeconds(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int) -> Int64 {
+        let key = (year * 13 + month) * 32 + day
+        if key != dayCacheKey {
+            dayCacheKey = key
+            dayCacheDays = Int64(CivilTime.daysFromCivil(year: year, month: month, day: day))
+        }
+        return dayCacheDays * 86_400 + Int64(hour * 3600 + minute * 60 + second)
     }
 
     private mutating func localOffset(year: Int, month: Int, day: Int, hour: Int) -> Int {
@@ -126,7 +142,7 @@ public struct LineHeaderParser {
 
     /// `YYYY-MM-DD?HH:MM:SS[.frac][Z|+HH:MM|+HHMM]`; returns local seconds, micros,
     /// the zone offset if one was written, and the index after the timestamp.
-    private func isoTimestamp(_ line: Bytes, dateTimeSeparator: UInt8) -> (Int64, Int64, Int?, Int)? {
+    private mutating func isoTimestamp(_ line: Bytes, dateTimeSeparator: UInt8) -> (Int64, Int64, Int?, Int)? {
         guard let y = line.decimal(at: 0, digits: 4),
               let mo = line.decimal(at: 5, digits: 2),
               let d = line.decimal(at: 8, digits: 2),
@@ -138,7 +154,7 @@ public struct LineHeaderParser {
         else { return nil }
         var i = 19
         let micros = fraction(line, &i)
-        let local = CivilTime.epochSeconds(year: y, month: mo, day: d, hour: h, minute: mi, second: s)
+        let local = epochSeconds(year: y, month: mo, day: d, hour: h, minute: mi, second: s)
         var offset: Int?
         if i < line.count && line[i] == 90 { // Z
             offset = 0
@@ -174,8 +190,13 @@ public struct LineHeaderParser {
         guard i < line.count, line[i] == 32 else { return nil }
         i += 1
         if offset == nil {
-            let (y, mo, d) = CivilTime.civilFromDays(Int(local / 86_400))
-            offset = localOffset(year: y, month: mo, day: d, hour: Int(local % 86_400 / 3600))
+            let hourKey = local / 3600
+            if hourKey != hourCacheKey {
+                let (y, mo, d) = CivilTime.civilFromDays(Int(local / 86_400))
+                hourCacheOffset = localOffset(year: y, month: mo, day: d, hour: Int(local % 86_400 / 3600))
+                hourCacheKey = hourKey
+            }
+            offset = hourCacheOffset
         }
         // Optional `[pid]` (log_selector +pid).
         if i < line.count, line[i] == 91, let close = line.index(of: 93, from: i), close - i < 24 {

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// What the pipeline saw, line by line.
 public struct LineCounters: Sendable, Equatable, Codable {
     /// Every line handed to the pipeline.
@@ -77,17 +80,28 @@ public struct LogPipeline {
 
     /// One text line (no newline). Calls `emit` for the delivery attempt it holds, if any.
     public mutating func process(line: Bytes, emit: (DeliveryEvent) -> Void) {
+        process(line: line, handle: { emit($0) })
+    }
+
+    /// `process(line:emit:)` for a caller that takes the event over: it is handed `inout`,
+    /// so it is not copied (a copy retains each of its strings).
+    public mutating func process(line: Bytes, handle: (inout DeliveryEvent) -> Void) {
         counters.lines += 1
         guard let record = header.parse(line, defaultHostBuffer: defaultHostStorage.bytes) else {
             counters.unrecognisedLines += 1
             if unrecognisedSamples.count < sampleLimit { unrecognisedSamples.append(String(line.slice(0, 300).string)) }
             return
         }
-        process(record: record, countLine: false, emit: emit)
+        process(record: record, countLine: false, handle: handle)
     }
 
     /// One record from a structured source (the journal), or from `process(line:)`.
     public mutating func process(record: LogRecord, countLine: Bool = true, emit: (DeliveryEvent) -> Void) {
+        process(record: record, countLine: countLine, handle: { emit($0) })
+    }
+
+    /// `process(record:countLine:emit:)` handing the event over `inout`, uncopied.
+    public mutating func process(record: LogRecord, countLine: Bool = true, handle: (inout DeliveryEvent) -> Void) {
         if countLine { counters.lines += 1 }
         if let t = record.time, t > (lastTime ?? Int64.min) { lastTime = t }
         let program = record.program
@@ -112,13 +126,15 @@ public struct LogPipeline {
         } else {
             classifier.classify(&e)
         }
-        emit(e)
+        handle(&e)
     }
 
     /// The host as a String, reusing the previous one when the bytes are the same (most
     /// logs come from one host), so the common case allocates nothing.
     private mutating func hostString(_ bytes: Bytes) -> String {
-        if lastHostBytes.withUnsafeBufferPointer({ $0.elementsEqual(bytes) }) { return lastHost }
+        if lastHostBytes.count == bytes.count, lastHostBytes.withUnsafeBufferPointer({ a in
+            a.isEmpty || memcmp(a.baseAddress!, bytes.baseAddress!, a.count) == 0
+        }) { return lastHost }
         lastHostBytes = Array(bytes)
         lastHost = bytes.lowercasedString
         return lastHost

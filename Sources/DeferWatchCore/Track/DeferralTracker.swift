@@ -101,9 +101,10 @@ public struct DeferralTracker {
         let keys = keys(of: e)
         switch e.status {
         case .sent:
-            for k in keys.windowed { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
+            for i in 0..<keys.windowed { if let k = keys[i] { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } } }
             if !open.isEmpty {
-                for k in keys.all {
+                for i in 0..<6 {
+                    guard let k = keys[i] else { continue }
                     for id in byKey[k] ?? [] {
                         open[id]!.attempts += 1
                         open[id]!.lastSuccess = max(open[id]!.lastSuccess ?? Int64.min, t)
@@ -111,10 +112,10 @@ public struct DeferralTracker {
                 }
             }
         case .bounced:
-            for k in keys.windowed { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } }
+            for i in 0..<keys.windowed { if let k = keys[i] { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } } }
         case .expired:
             if !open.isEmpty {
-                for id in Set(keys.all.flatMap { byKey[$0] ?? [] }).sorted() {
+                for id in Set((0..<6).flatMap { keys[$0].flatMap { byKey[$0] } ?? [] }).sorted() {
                     open[id]!.expired += 1
                     if open[id]!.severity < .critical {
                         open[id]!.severity = .critical
@@ -147,7 +148,8 @@ public struct DeferralTracker {
 
         let recipient = e.recipient.map(Alert.recipientHash)
         let sample = e.inherited ? nil : e.text
-        for k in keys.windowed {
+        for i in 0..<keys.windowed {
+            guard let k = keys[i] else { continue }
             windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { w in
                 w.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts,
                               recipient: recipient, sample: sample)
@@ -171,10 +173,10 @@ public struct DeferralTracker {
     /// then the relay's, then the domain's; each for all hosts, then for the event's host.
     private func covering(_ keys: EventKeys, cause: Cause) -> Int? {
         guard !open.isEmpty else { return nil }
-        for k in [keys.provider, keys.relay, keys.domain] {
-            guard let k else { continue }
+        for i in stride(from: 2, through: 0, by: -1) {
+            guard let k = keys[i] else { continue }
             if let id = byKeyCause[AlertKey(key: k, cause: cause)] { return id }
-            if let id = byKeyCause[AlertKey(key: keys.onHost(k), cause: cause)] { return id }
+            if let h = keys[i + 3], let id = byKeyCause[AlertKey(key: h, cause: cause)] { return id }
         }
         return nil
     }
@@ -352,21 +354,30 @@ public struct DeferralTracker {
         for (k, w) in copies { windows[k] = w }
     }
 
-    /// The keys of one event: the domain, relay and provider for all hosts together, and the
-    /// same for the event's sending host.
+    /// The keys of one event: the domain, relay and provider for all hosts together (0-2),
+    /// and the same for the event's sending host (3-5). No arrays: this runs per event.
     struct EventKeys {
         var domain: DestinationKey?
         var relay: DestinationKey?
         var provider: DestinationKey?
+        var domainOnHost: DestinationKey?
+        var relayOnHost: DestinationKey?
+        var providerOnHost: DestinationKey?
         let host: String
         let hostHash: Int
-        /// The keys whose windows count the event: the shared ones, and the per-host ones
-        /// once several sending hosts were seen.
-        var windowed: [DestinationKey] = []
-        /// Every key an open alert of the event's destination can have.
-        var all: [DestinationKey] {
-            let shared = [domain, relay, provider].compactMap { $0 }
-            return shared + shared.map(onHost)
+        /// How many of the keys count the event in windows: the shared three, and the
+        /// per-host ones once several sending hosts were seen.
+        var windowed = 3
+
+        subscript(i: Int) -> DestinationKey? {
+            switch i {
+            case 0: domain
+            case 1: relay
+            case 2: provider
+            case 3: domainOnHost
+            case 4: relayOnHost
+            default: providerOnHost
+            }
         }
 
         func onHost(_ k: DestinationKey) -> DestinationKey { k.withHost(host, hash: hostHash) }
@@ -374,13 +385,17 @@ public struct DeferralTracker {
 
     private func keys(of e: DeliveryEvent) -> EventKeys {
         var k = EventKeys(host: e.host, hostHash: e.host == lastHost ? lastHostHash : DestinationKey.hash(e.host))
-        k.windowed.reserveCapacity(hosts.count > 1 ? 6 : 3)
-        if let d = e.domain { k.domain = DestinationKey(.domain, d); k.windowed.append(k.domain!) }
-        if let r = e.relay { k.relay = DestinationKey(.relay, r); k.windowed.append(k.relay!) }
-        if let p = e.provider { k.provider = DestinationKey(.provider, p); k.windowed.append(k.provider!) }
-        if hosts.count > 1 {
-            for i in k.windowed.indices { k.windowed.append(k.onHost(k.windowed[i])) }
+        if let d = e.domain { k.domain = DestinationKey(.domain, d) }
+        if let r = e.relay { k.relay = DestinationKey(.relay, r) }
+        if let p = e.provider { k.provider = DestinationKey(.provider, p) }
+        // The per-host keys serve windows (several hosts) and open alerts (any of them may be
+        // a host's); with neither, they are not made.
+        if hosts.count > 1 || !open.isEmpty {
+            k.domainOnHost = k.domain.map(k.onHost)
+            k.relayOnHost = k.relay.map(k.onHost)
+            k.providerOnHost = k.provider.map(k.onHost)
         }
+        if hosts.count > 1 { k.windowed = 6 }
         return k
     }
 

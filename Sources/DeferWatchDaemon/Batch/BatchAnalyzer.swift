@@ -43,7 +43,10 @@ public final class BatchAnalyzer {
 
     public init(options: Options) { self.options = options }
 
-    public func run(_ onEvent: (DeliveryEvent) -> Void) -> Result {
+    /// Calls `onEvent` with every delivery attempt, in log order. The event is passed
+    /// `inout` only so that it is not copied on the way: events made by another thread
+    /// would have every string retained, on cache lines of another core.
+    public func run(_ onEvent: (inout DeliveryEvent) -> Void) -> Result {
         var result = Result()
         var opened: [(path: String, fd: Int32, info: ChunkReader.Info, given: Int)] = []
         for (i, path) in options.inputs.enumerated() {
@@ -83,7 +86,7 @@ public final class BatchAnalyzer {
             reader.consume { input, batch in
                 for i in batch.events.indices {
                     classifier.settle(&batch.events[i])
-                    onEvent(batch.events[i])
+                    onEvent(&batch.events[i])
                 }
                 counters = counters + batch.counters
                 for sample in batch.samples where samples.count < pipeline.sampleLimit { samples.append(sample) }
@@ -116,7 +119,7 @@ public final class BatchAnalyzer {
             let base = doneBytes
             do {
                 try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
-                    splitter.feed(chunk) { line in pipeline.process(line: line, emit: onEvent) }
+                    splitter.feed(chunk) { line in pipeline.process(line: line, handle: onEvent) }
                 }, progress: showProgress ? { n in
                     let now = monotonicSeconds()
                     if now - lastReport >= 0.5 {
@@ -130,7 +133,7 @@ public final class BatchAnalyzer {
                 if showProgress { writeProgress("") }
                 writeStderr("deferwatch: \(error)")
             }
-            splitter.finish { line in pipeline.process(line: line, emit: onEvent) }
+            splitter.finish { line in pipeline.process(line: line, handle: onEvent) }
             oversized += splitter.oversizedLines
             doneBytes += input.info.size
         }
@@ -140,7 +143,7 @@ public final class BatchAnalyzer {
             do {
                 let reader = try JournalReader(path: path)
                 do {
-                    try reader.readToEnd { record in pipeline.process(record: record, emit: onEvent) }
+                    try reader.readToEnd { record in pipeline.process(record: record, handle: onEvent) }
                 } catch {
                     result.errors.append(error)
                     writeStderr("deferwatch: \(error)")

@@ -184,7 +184,7 @@ public final class DaemonRunner {
         for f in followers {
             do {
                 repeat {
-                    try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line) { e in handle(e) } }
+                    try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line, handle: { e in handle(e) }) }
                 } while all && f.hasMore
                 if f.hasMore { backlog = true }
                 if let t = pipeline.lastTime { sourceTimes[f.path] = t }
@@ -199,7 +199,7 @@ public final class DaemonRunner {
                 var last: Int64?
                 let more = try journal.readToEnd(limit: all ? Int.max : Self.journalBudget) { record in
                     if let t = record.time { last = t }
-                    pipeline.process(record: record) { e in handle(e) }
+                    pipeline.process(record: record, handle: { e in handle(e) })
                 }
                 if let last { sourceTimes[journal.path] = last }
                 journalBehind = more
