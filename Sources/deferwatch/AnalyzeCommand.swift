@@ -74,13 +74,7 @@ struct AnalyzeCommand: ParsableCommand {
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result
         if events {
-            let w = JSONWriter(capacity: 1024)
-            result = analyzer.run { e in
-                w.reset()
-                e.writeJSON(to: w)
-                w.newline()
-                w.withBytes { out.write($0) }
-            }
+            result = analyzer.runEventLines { out.write($0) }
         } else if alerts {
             var tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
             let sink: any AlertSink = json ? JSONLinesAlertSink(writer: out) : TextAlertSink(writer: out)

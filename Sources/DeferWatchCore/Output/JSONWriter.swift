@@ -67,7 +67,23 @@ public final class JSONWriter {
     @inline(__always)
     private func append(_ p: UnsafePointer<UInt8>, _ n: Int) {
         reserve(n)
-        (base + count).update(from: p, count: n)
+        let dst = UnsafeMutableRawPointer(base + count)
+        let src = UnsafeRawPointer(p)
+        // Keys and most values are short: two overlapping word copies beat a call to memmove.
+        if n >= 8 && n <= 16 {
+            let a = src.loadUnaligned(as: UInt64.self), b = src.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+            dst.storeBytes(of: a, as: UInt64.self)
+            dst.storeBytes(of: b, toByteOffset: n &- 8, as: UInt64.self)
+        } else if n >= 4 && n < 8 {
+            let a = src.loadUnaligned(as: UInt32.self), b = src.loadUnaligned(fromByteOffset: n &- 4, as: UInt32.self)
+            dst.storeBytes(of: a, as: UInt32.self)
+            dst.storeBytes(of: b, toByteOffset: n &- 4, as: UInt32.self)
+        } else if n > 16 {
+            dst.copyMemory(from: src, byteCount: n)
+        } else {
+            var i = 0
+            while i < n { dst.storeBytes(of: src.load(fromByteOffset: i, as: UInt8.self), toByteOffset: i, as: UInt8.self); i &+= 1 }
+        }
         count += n
     }
 
@@ -121,15 +137,37 @@ public final class JSONWriter {
 
     public func string(_ s: String?) {
         separator()
-        guard let s else { append("null"); return }
-        appendEscaped(s)
+        rawString(s)
     }
 
     public func int(_ v: Int?) {
         separator()
+        rawInt(v)
+    }
+
+    // MARK: - Fixed layouts
+
+    // A record of fixed layout (an `--events` line) is written as literal fragments such as
+    // `,"mta":` and bare values: one copy per field instead of a dozen small appends.
+
+    /// Starts a value at the current level (the comma before it, if one is due); the value
+    /// is then written with `fragment` and the `raw` writers, and must be whole.
+    func beginValue() { separator() }
+
+    /// Literal JSON text, copied as it is.
+    func fragment(_ s: StaticString) { append(s) }
+
+    func rawString(_ s: String?) {
+        guard let s else { append("null"); return }
+        appendEscaped(s)
+    }
+
+    func rawInt(_ v: Int?) {
         guard let v else { append("null"); return }
         appendDecimal(v)
     }
+
+    func rawBool(_ v: Bool) { append(v ? "true" : "false") }
 
     private func appendDecimal(_ v: Int) {
         if v < 0 { append(45) }
@@ -182,6 +220,10 @@ public final class JSONWriter {
     /// A time as an RFC 3339 string, or null.
     public func time(_ micros: Int64?) {
         separator()
+        rawTime(micros)
+    }
+
+    func rawTime(_ micros: Int64?) {
         guard let micros else { append("null"); return }
         var secs = micros / CivilTime.microsPerSecond
         var frac = micros % CivilTime.microsPerSecond
@@ -209,22 +251,26 @@ public final class JSONWriter {
     private static let hex: StaticString = "0123456789abcdef"
 
     private func appendEscaped(_ s: String) {
-        var s = s
-        s.withUTF8 { u in
-            append(34)
-            var start = 0
-            var i = 0
-            while true {
-                i = Self.nextSpecial(u, from: i)
-                if i == u.count { break }
-                if i > start { append(u.baseAddress! + start, i - start) }
-                escape(u[i])
-                i += 1
-                start = i
-            }
-            if start < u.count { append(u.baseAddress! + start, u.count - start) }
-            append(34)
+        // Native strings are contiguous: no copy of the string (and no retain) to read it.
+        if let done = s.utf8.withContiguousStorageIfAvailable({ appendEscaped(utf8: $0) }) { return done }
+        var copy = s
+        copy.withUTF8 { appendEscaped(utf8: $0) }
+    }
+
+    private func appendEscaped(utf8 u: UnsafeBufferPointer<UInt8>) {
+        append(34)
+        var start = 0
+        var i = 0
+        while true {
+            i = Self.nextSpecial(u, from: i)
+            if i == u.count { break }
+            if i > start { append(u.baseAddress! + start, i - start) }
+            escape(u[i])
+            i += 1
+            start = i
         }
+        if start < u.count { append(u.baseAddress! + start, u.count - start) }
+        append(34)
     }
 
     /// The index of the first byte at or after `from` that must be escaped (a control

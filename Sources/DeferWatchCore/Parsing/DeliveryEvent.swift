@@ -48,6 +48,9 @@ public struct DeliveryEvent: Sendable, Equatable {
     /// Between the classifier's two steps (`match`, then `settle`): the cause still has to
     /// be taken from an earlier failure.
     var pendingInheritance = false
+    /// Whether `EventClassifier.settle` may still change the event (its cause is to be
+    /// inherited): until then it is not final.
+    public var awaitsSettling: Bool { pendingInheritance }
     /// Between the two steps: the rule matched, to be remembered for later inheritance.
     var pendingRemember = false
 

@@ -47,6 +47,23 @@ public final class BatchAnalyzer {
     /// `inout` only so that it is not copied on the way: events made by another thread
     /// would have every string retained, on cache lines of another core.
     public func run(_ onEvent: (inout DeliveryEvent) -> Void) -> Result {
+        run(onEvent, render: false, lines: { _ in })
+    }
+
+    /// Writes every delivery attempt as its JSON line (`analyze --events`), in log order.
+    /// With several threads, the threads that parse write the lines too, except those of
+    /// events whose cause is inherited in log order; those are written here.
+    public func runEventLines(_ write: (UnsafeRawBufferPointer) -> Void) -> Result {
+        let w = JSONWriter(capacity: 1024)
+        return run({ e in
+            w.reset()
+            e.writeJSON(to: w)
+            w.newline()
+            w.withBytes(write)
+        }, render: true, lines: write)
+    }
+
+    private func run(_ onEvent: (inout DeliveryEvent) -> Void, render: Bool, lines: (UnsafeRawBufferPointer) -> Void) -> Result {
         var result = Result()
         var opened: [(path: String, fd: Int32, info: ChunkReader.Info, given: Int)] = []
         for (i, path) in options.inputs.enumerated() {
@@ -79,14 +96,31 @@ public final class BatchAnalyzer {
             result.order = opened.map(\.path)
             let reader = ParallelReader(inputs: opened.map { ParallelReader.Input(path: $0.path, fd: $0.fd, info: $0.info) },
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
-                                        maxLineLength: options.maxLineLength, threads: options.threads)
+                                        maxLineLength: options.maxLineLength, threads: options.threads,
+                                        renderLines: render)
             var classifier = EventClassifier(rules: options.rules)
             var counters = LineCounters()
             var samples: [String] = []
             reader.consume { input, batch in
-                for i in batch.events.indices {
-                    classifier.settle(&batch.events[i])
-                    onEvent(&batch.events[i])
+                if render {
+                    batch.rendered.withUnsafeBytes { rendered in
+                        var start = 0
+                        for i in batch.events.indices {
+                            let end = batch.lineEnds[i]
+                            classifier.settle(&batch.events[i])
+                            if end < 0 {
+                                onEvent(&batch.events[i])
+                            } else {
+                                lines(UnsafeRawBufferPointer(rebasing: rendered[start..<Int(end)]))
+                                start = Int(end)
+                            }
+                        }
+                    }
+                } else {
+                    for i in batch.events.indices {
+                        classifier.settle(&batch.events[i])
+                        onEvent(&batch.events[i])
+                    }
                 }
                 counters = counters + batch.counters
                 for sample in batch.samples where samples.count < pipeline.sampleLimit { samples.append(sample) }

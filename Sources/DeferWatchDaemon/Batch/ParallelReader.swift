@@ -42,10 +42,25 @@ final class ParallelReader: @unchecked Sendable {
         /// The thread that made it: the consumer hands it back there to be freed, so memory
         /// is released by the thread that allocated it (far cheaper for malloc).
         var worker = 0
+        /// With `renderLines`: the events' JSON lines, one after the other, and where each
+        /// ends in `rendered` (-1: not rendered, its cause is still to be inherited).
+        var rendered: [UInt8] = []
+        var lineEnds: [Int32] = []
 
         /// Appends the event by moving it in (no copy, so no retain and release of each of
         /// its strings), leaving an empty event behind.
-        mutating func take(_ e: inout DeliveryEvent) {
+        mutating func take(_ e: inout DeliveryEvent, _ writer: JSONWriter?) {
+            if let writer {
+                if e.awaitsSettling {
+                    lineEnds.append(-1)
+                } else {
+                    writer.reset()
+                    e.writeJSON(to: writer)
+                    writer.newline()
+                    writer.withBytes { rendered.append(contentsOf: $0) }
+                    lineEnds.append(Int32(truncatingIfNeeded: rendered.count))
+                }
+            }
             var moved = Self.placeholder
             swap(&moved, &e)
             events.append(moved)
@@ -63,6 +78,7 @@ final class ParallelReader: @unchecked Sendable {
     static let segmentBytes: Int64 = 1 << 20
     static let streamBatchBytes = 1 << 20
     static let maxQueued = 4
+    static let workerNice: Int32 = 5
 
     private let inputs: [Input]
     private let jobs: [Job]
@@ -76,9 +92,14 @@ final class ParallelReader: @unchecked Sendable {
     private var recycled: [[Batch]]
     private var consuming = 0
     private let ahead: Int
+    private let renderLines: Bool
 
-    init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int) {
+    /// - renderLines: also write each event's JSON line (`analyze --events`) on the worker
+    ///   threads, for the events that `settle` will not change.
+    init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int,
+         renderLines: Bool = false) {
         self.inputs = inputs
+        self.renderLines = renderLines
         var jobs: [Job] = []
         for (i, input) in inputs.enumerated() {
             if input.info.isStdin || Self.isCompressed(input.fd) {
@@ -133,9 +154,13 @@ final class ParallelReader: @unchecked Sendable {
     // MARK: - Threads
 
     private func work(_ worker: Int) {
+        // The consumer (the caller's thread) is the one that must keep going: when all
+        // threads want a core, the workers give way (a per-thread nice value on Linux).
+        if let tid = Self.threadID() { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), Self.workerNice) }
         var pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 1, zone: zone, defaultHost: defaultHost), rules: rules)
         pipeline.matchOnly = true
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        let writer = renderLines ? JSONWriter(capacity: 1024) : nil
         defer { buffer.deallocate() }
         while true {
             cond.lock()
@@ -153,8 +178,7 @@ final class ParallelReader: @unchecked Sendable {
             let (y, m) = SystemTimeZone.yearAndMonth(of: input.info.mtime)
             pipeline.header = LineHeaderParser(yearHint: y, monthHint: m, zone: zone, defaultHost: defaultHost)
             var splitter = LineSplitter(maxLineLength: maxLineLength)
-            var batch = Batch()
-            batch.worker = worker
+            var batch = newBatch(worker)
             switch job.work {
             case .range(let start, let end, let last):
                 var pos = start
@@ -167,11 +191,11 @@ final class ParallelReader: @unchecked Sendable {
                     }
                     pos += Int64(n)
                     splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n)) { line in
-                        pipeline.process(line: line, handle: { batch.take(&$0) })
+                        pipeline.process(line: line, handle: { batch.take(&$0, writer) })
                     }
                 }
                 if last || batch.error != nil {
-                    splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0) }) }
+                    splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer) }) }
                 }
                 batch.bytes = end - start
                 batch.oversized = splitter.oversizedLines
@@ -181,7 +205,7 @@ final class ParallelReader: @unchecked Sendable {
                 var oversizedSoFar = 0
                 do {
                     try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
-                        splitter.feed(chunk) { line in pipeline.process(line: line, handle: { batch.take(&$0) }) }
+                        splitter.feed(chunk) { line in pipeline.process(line: line, handle: { batch.take(&$0, writer) }) }
                         pending += Int64(chunk.count)
                         if pending >= Self.streamBatchBytes {
                             batch.bytes = pending
@@ -189,19 +213,26 @@ final class ParallelReader: @unchecked Sendable {
                             batch.oversized = splitter.oversizedLines - oversizedSoFar
                             oversizedSoFar = splitter.oversizedLines
                             finish(&batch, &pipeline, into: j, done: false)
-                            batch = Batch()
-                            batch.worker = worker
+                            batch = newBatch(worker)
                         }
                     }, closes: false)
                 } catch {
                     batch.error = error
                 }
-                splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0) }) }
+                splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer) }) }
                 batch.bytes = pending
                 batch.oversized = splitter.oversizedLines - oversizedSoFar
                 finish(&batch, &pipeline, into: j, done: true)
             }
         }
+    }
+
+    private func newBatch(_ worker: Int) -> Batch {
+        var b = Batch()
+        b.worker = worker
+        // JSON lines take about as many bytes as the log lines they come from.
+        if renderLines { b.rendered.reserveCapacity(Int(Self.segmentBytes) * 5 / 4) }
+        return b
     }
 
     /// Hands a batch to the consumer (waiting while it is far behind) and starts the counts anew.
@@ -223,6 +254,16 @@ final class ParallelReader: @unchecked Sendable {
         recycled[batch.worker].removeAll()
         cond.unlock()
         used.removeAll()
+    }
+
+    /// The kernel's id of the calling thread, from /proc/thread-self ("PID/task/TID"):
+    /// Swift's Glibc module has no gettid(), and syscall() is variadic.
+    static func threadID() -> Int? {
+        var buf = [CChar](repeating: 0, count: 64)
+        let n = readlink("/proc/thread-self", &buf, 63)
+        guard n > 0 else { return nil }
+        let link = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return link.split(separator: "/").last.flatMap { Int($0) }
     }
 
     // MARK: - Segments
