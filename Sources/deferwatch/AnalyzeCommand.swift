@@ -70,6 +70,8 @@ struct AnalyzeCommand: ParsableCommand {
             guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be between 1 and 64") }
             batch.threads = threads
         }
+        batch.forTracking = alerts
+        batch.keepsSentText = events
         let analyzer = BatchAnalyzer(options: batch)
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result

@@ -61,6 +61,7 @@ public struct EventClassifier {
     public mutating func settle(_ e: inout DeliveryEvent) {
         if e.pendingInheritance {
             e.pendingInheritance = false
+            e.destinationHashes = nil
             inherit(&e)
             if e.wantsInheritedCause && e.provider == nil {
                 e.provider = rules.providerIndex(relay: e.relay, domain: e.domain).map { rules.providers[$0].name }

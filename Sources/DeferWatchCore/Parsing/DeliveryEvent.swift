@@ -53,6 +53,16 @@ public struct DeliveryEvent: Sendable, Equatable {
     public var awaitsSettling: Bool { pendingInheritance }
     /// Between the two steps: the rule matched, to be remembered for later inheritance.
     var pendingRemember = false
+    /// The hashes the tracker keys the event under, taken ahead of it on a parsing thread
+    /// (`hashDestinations`); dropped when settling changes the destination.
+    var destinationHashes: DestinationHashes?
+
+    /// Takes the hashes of the domain, relay and provider now, so the thread that tracks
+    /// the events does not (`analyze --alerts` with several threads).
+    public mutating func hashDestinations() {
+        destinationHashes = DestinationHashes(domain: domain.map(DestinationKey.hash), relay: relay.map(DestinationKey.hash),
+                                              provider: provider.map(DestinationKey.hash))
+    }
 
     public init(time: Int64?, mta: MTA, host: String, queueID: String, recipient: String?, domain: String?,
                 status: DeliveryStatus, relay: String? = nil, relayIP: String? = nil, dsn: String? = nil,
@@ -77,6 +87,14 @@ public struct DeliveryEvent: Sendable, Equatable {
         self.rule = nil
         self.provider = nil
         self.inherited = false
+    }
+
+    struct DestinationHashes: Sendable, Equatable {
+        var domain: Int?
+        var relay: Int?
+        var provider: Int?
+        /// Derived from the event's own fields: never makes two events differ.
+        static func == (_: Self, _: Self) -> Bool { true }
     }
 
     /// The part of `text` the classifier matches.

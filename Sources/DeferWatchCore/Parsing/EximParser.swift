@@ -6,7 +6,8 @@ public struct EximParser {
 
     public static func isExim(program: Bytes) -> Bool { program.hasPrefix("exim") }
 
-    public func parse(_ record: LogRecord, host: String) -> DeliveryEvent? {
+    /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true) -> DeliveryEvent? {
         var m = record.message
         // Exim through syslog may keep its own timestamp and pid inside the message.
         if m.count > 20, m[4] == 45, m[7] == 45, m[10] == 32, m[13] == 58, m.isDigit(at: 0) {
@@ -128,7 +129,7 @@ public struct EximParser {
             code = c
             dsn = d
         }
-        let textString = Self.oneLine(text)
+        let textString = statusOut == .sent && !sentText ? "" : Self.oneLine(text)
         return DeliveryEvent(
             time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
             recipient: recipient, domain: PostfixParser.domain(of: recipient), status: statusOut,

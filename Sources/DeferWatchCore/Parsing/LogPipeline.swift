@@ -64,6 +64,10 @@ public struct LogPipeline {
     /// Only the classifier's first, pure step (`EventClassifier.match`); the caller settles
     /// the events in log order (parallel reading).
     public var matchOnly = false
+    /// Keep the reply text of successful deliveries. Only the `--events` output shows it;
+    /// the report, the tracker and the daemon use the texts of failures only, and a text
+    /// not kept is a string not made for most lines of a log.
+    public var keepsSentText = true
     private var scratch = RuleSet.Scratch()
 
     private let postfix = PostfixParser()
@@ -108,10 +112,10 @@ public struct LogPipeline {
         var event: DeliveryEvent?
         if PostfixParser.isPostfix(program: program) {
             counters.postfixLines += 1
-            event = postfix.parse(record, host: hostString(record.host))
+            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText)
         } else if EximParser.isExim(program: program) {
             counters.eximLines += 1
-            event = exim.parse(record, host: hostString(record.host))
+            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText)
         } else if ownIdentifier.withUnsafeBufferPointer({ program.elementsEqual($0) }) {
             counters.ownLines += 1
             return

@@ -20,7 +20,8 @@ public struct PostfixParser {
     ]
 
     /// The delivery event on this line, or nil when the line is not a delivery attempt.
-    public func parse(_ record: LogRecord, host: String) -> DeliveryEvent? {
+    /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true) -> DeliveryEvent? {
         let m = record.message
         // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
         guard let statusAt = m.find("status=") else { return nil }
@@ -104,7 +105,7 @@ public struct PostfixParser {
         }
 
         let domain = recipient.flatMap(Self.domain(of:))
-        let text = textBytes.string
+        let text = status == .sent && !sentText ? "" : textBytes.string
         // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.
         let reasonStart = text.utf8.count == textBytes.count ? textBytes.count - reasonBytes.count : 0
         return DeliveryEvent(

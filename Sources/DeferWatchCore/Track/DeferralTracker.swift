@@ -106,8 +106,10 @@ public struct DeferralTracker {
                 for i in 0..<6 {
                     guard let k = keys[i] else { continue }
                     for id in byKey[k] ?? [] {
-                        open[id]!.attempts += 1
-                        open[id]!.lastSuccess = max(open[id]!.lastSuccess ?? Int64.min, t)
+                        updateOpen(id) { a in
+                            a.attempts += 1
+                            a.lastSuccess = max(a.lastSuccess ?? Int64.min, t)
+                        }
                     }
                 }
             }
@@ -157,16 +159,23 @@ public struct DeferralTracker {
             }
         }
         if let id = covering(keys, cause: cause) {
-            // In place: a copy of the alert would copy its recipient set on the insert.
-            open[id]!.deferrals += 1
-            open[id]!.attempts += 1
-            open[id]!.lastSeen = max(open[id]!.lastSeen, t)
-            if let r = recipient, open[id]!.recipientHashes.count < Alert.recipientCap { open[id]!.recipientHashes.insert(r) }
-            if open[id]!.sample.isEmpty && !e.inherited { open[id]!.sample = Alert.cappedSample(e.text) }
+            updateOpen(id) { a in
+                a.deferrals += 1
+                a.attempts += 1
+                a.lastSeen = max(a.lastSeen, t)
+                if let r = recipient, a.recipientHashes.count < Alert.recipientCap { a.recipientHashes.insert(r) }
+                if a.sample.isEmpty && !e.inherited { a.sample = Alert.cappedSample(e.text) }
+            }
             return []
         }
         guard counts else { return [] }
         return evaluate(e, keys: keys, cause: cause, at: t)
+    }
+
+    /// Changes an open alert in place: through the dictionary's values, as `open[id]!.x`
+    /// copied the whole alert (and its recipient set, on an insert) for every field.
+    private mutating func updateOpen(_ id: Int, _ body: (inout Alert) -> Void) {
+        if let i = open.index(forKey: id) { body(&open.values[i]) }
     }
 
     /// The open alert that already speaks for this deferral, if any: the provider's first,
@@ -385,9 +394,10 @@ public struct DeferralTracker {
 
     private func keys(of e: DeliveryEvent) -> EventKeys {
         var k = EventKeys(host: e.host, hostHash: e.host == lastHost ? lastHostHash : DestinationKey.hash(e.host))
-        if let d = e.domain { k.domain = DestinationKey(.domain, d) }
-        if let r = e.relay { k.relay = DestinationKey(.relay, r) }
-        if let p = e.provider { k.provider = DestinationKey(.provider, p) }
+        let hashes = e.destinationHashes
+        if let d = e.domain { k.domain = DestinationKey(.domain, d, nameHash: hashes?.domain ?? DestinationKey.hash(d)) }
+        if let r = e.relay { k.relay = DestinationKey(.relay, r, nameHash: hashes?.relay ?? DestinationKey.hash(r)) }
+        if let p = e.provider { k.provider = DestinationKey(.provider, p, nameHash: hashes?.provider ?? DestinationKey.hash(p)) }
         // The per-host keys serve windows (several hosts) and open alerts (any of them may be
         // a host's); with neither, they are not made.
         if hosts.count > 1 || !open.isEmpty {

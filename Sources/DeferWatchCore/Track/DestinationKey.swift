@@ -26,7 +26,7 @@ public struct DestinationKey: Hashable, Sendable, Codable, CustomStringConvertib
         self.init(scope, name, nameHash: Self.hash(name), host: host, hostHash: host.map(Self.hash) ?? 0)
     }
 
-    private init(_ scope: Scope, _ name: String, nameHash: Int, host: String?, hostHash: Int) {
+    init(_ scope: Scope, _ name: String, nameHash: Int, host: String? = nil, hostHash: Int = 0) {
         self.scope = scope
         self.name = name
         self.host = host

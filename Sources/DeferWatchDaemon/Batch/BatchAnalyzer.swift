@@ -21,6 +21,12 @@ public final class BatchAnalyzer {
         public var progress: Bool = false
         /// Threads that read and parse (the results are the same with any number).
         public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+        /// The events go to a `DeferralTracker`: the parsing threads take the hashes it keys
+        /// them under (output unchanged; less work on the thread that tracks).
+        public var forTracking = false
+        /// Keep the reply texts of successful deliveries (`--events` prints them; nothing
+        /// else reads them).
+        public var keepsSentText = true
 
         public init(inputs: [String], rules: RuleSet, defaultHost: String = SystemTimeZone.hostName(),
                     zone: any LocalTimeZone = SystemTimeZone()) {
@@ -86,6 +92,7 @@ public final class BatchAnalyzer {
         var pipeline = LogPipeline(
             header: LineHeaderParser(yearHint: y0, monthHint: m0, zone: options.zone, defaultHost: options.defaultHost),
             rules: options.rules)
+        pipeline.keepsSentText = options.keepsSentText
         let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
         let showProgress = options.progress && isatty(2) != 0 && totalBytes > 64 << 20
         var doneBytes: Int64 = 0
@@ -97,7 +104,8 @@ public final class BatchAnalyzer {
             let reader = ParallelReader(inputs: opened.map { ParallelReader.Input(path: $0.path, fd: $0.fd, info: $0.info) },
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
-                                        renderLines: render)
+                                        renderLines: render, hashDestinations: options.forTracking,
+                                        keepsSentText: options.keepsSentText)
             var classifier = EventClassifier(rules: options.rules)
             var counters = LineCounters()
             var samples: [String] = []

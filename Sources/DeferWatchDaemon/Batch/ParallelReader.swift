@@ -49,7 +49,8 @@ final class ParallelReader: @unchecked Sendable {
 
         /// Appends the event by moving it in (no copy, so no retain and release of each of
         /// its strings), leaving an empty event behind.
-        mutating func take(_ e: inout DeliveryEvent, _ writer: JSONWriter?) {
+        mutating func take(_ e: inout DeliveryEvent, _ writer: JSONWriter?, hash: Bool) {
+            if hash && !e.awaitsSettling { e.hashDestinations() }
             if let writer {
                 if e.awaitsSettling {
                     lineEnds.append(-1)
@@ -93,13 +94,18 @@ final class ParallelReader: @unchecked Sendable {
     private var consuming = 0
     private let ahead: Int
     private let renderLines: Bool
+    private let hashDestinations: Bool
+    private let keepsSentText: Bool
 
     /// - renderLines: also write each event's JSON line (`analyze --events`) on the worker
     ///   threads, for the events that `settle` will not change.
+    /// - hashDestinations: take the hashes the tracker needs on the worker threads.
     init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int,
-         renderLines: Bool = false) {
+         renderLines: Bool = false, hashDestinations: Bool = false, keepsSentText: Bool = true) {
         self.inputs = inputs
+        self.keepsSentText = keepsSentText
         self.renderLines = renderLines
+        self.hashDestinations = hashDestinations
         var jobs: [Job] = []
         for (i, input) in inputs.enumerated() {
             if input.info.isStdin || Self.isCompressed(input.fd) {
@@ -159,6 +165,7 @@ final class ParallelReader: @unchecked Sendable {
         if let tid = Self.threadID() { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), Self.workerNice) }
         var pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 1, zone: zone, defaultHost: defaultHost), rules: rules)
         pipeline.matchOnly = true
+        pipeline.keepsSentText = keepsSentText
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         let writer = renderLines ? JSONWriter(capacity: 1024) : nil
         defer { buffer.deallocate() }
@@ -191,11 +198,11 @@ final class ParallelReader: @unchecked Sendable {
                     }
                     pos += Int64(n)
                     splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n)) { line in
-                        pipeline.process(line: line, handle: { batch.take(&$0, writer) })
+                        pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) })
                     }
                 }
                 if last || batch.error != nil {
-                    splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer) }) }
+                    splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
                 }
                 batch.bytes = end - start
                 batch.oversized = splitter.oversizedLines
@@ -205,7 +212,7 @@ final class ParallelReader: @unchecked Sendable {
                 var oversizedSoFar = 0
                 do {
                     try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
-                        splitter.feed(chunk) { line in pipeline.process(line: line, handle: { batch.take(&$0, writer) }) }
+                        splitter.feed(chunk) { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
                         pending += Int64(chunk.count)
                         if pending >= Self.streamBatchBytes {
                             batch.bytes = pending
@@ -219,7 +226,7 @@ final class ParallelReader: @unchecked Sendable {
                 } catch {
                     batch.error = error
                 }
-                splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer) }) }
+                splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
                 batch.bytes = pending
                 batch.oversized = splitter.oversizedLines - oversizedSoFar
                 finish(&batch, &pipeline, into: j, done: true)

@@ -59,6 +59,8 @@ public final class DaemonRunner {
             header: LineHeaderParser(yearHint: y, monthHint: m, zone: SystemTimeZone(), defaultHost: SystemTimeZone.hostName()),
             rules: loaded.rules)
         pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
+        // Nothing the daemon keeps or shows reads the reply texts of successful deliveries.
+        pipeline.keepsSentText = false
         tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
         sink = SyslogSink(config: loaded.config.syslog)
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
