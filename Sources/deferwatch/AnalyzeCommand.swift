@@ -72,6 +72,7 @@ struct AnalyzeCommand: ParsableCommand {
         }
         batch.forTracking = alerts
         batch.keepsSentText = events
+        batch.keepsRecipients = events || alerts
         let analyzer = BatchAnalyzer(options: batch)
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result

@@ -17,7 +17,6 @@ public struct EventClassifier {
 
     struct QueueMemory {
         var cause: Cause
-        var recipient: String?
         var domain: String?
         var relay: String?
     }
@@ -103,6 +102,6 @@ public struct EventClassifier {
     private mutating func remember(_ e: DeliveryEvent, _ cause: Cause) {
         if let relay = e.relay { byRelay[relay] = cause }
         if let domain = e.domain { byDomain[domain] = DomainMemory(cause: cause, relay: e.relay) }
-        byQueue[e.queueID] = QueueMemory(cause: cause, recipient: e.recipient, domain: e.domain, relay: e.relay)
+        byQueue[e.queueID] = QueueMemory(cause: cause, domain: e.domain, relay: e.relay)
     }
 }

@@ -7,7 +7,8 @@ public struct EximParser {
     public static func isExim(program: Bytes) -> Bool { program.hasPrefix("exim") }
 
     /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
-    public func parse(_ record: LogRecord, host: String, sentText: Bool = true) -> DeliveryEvent? {
+    /// - recipient: keep the recipient address (the report counts domains only).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true) -> DeliveryEvent? {
         var m = record.message
         // Exim through syslog may keep its own timestamp and pid inside the message.
         if m.count > 20, m[4] == 45, m[7] == 45, m[10] == 32, m[13] == 58, m.isDigit(at: 0) {
@@ -37,7 +38,6 @@ public struct EximParser {
         let addrEnd = rest.index(of: 32) ?? rest.count
         var addressBytes = rest.slice(0, addrEnd)
         if addressBytes.hasSuffix(":") { addressBytes = addressBytes.slice(0, addressBytes.count - 1) }
-        var recipient = addressBytes.string
         var after = addrEnd
         // `=> alias <orig@domain>` / `=> /path (parent@domain) <orig@domain>`: prefer an email address.
         while after + 1 < rest.count, rest[after] == 32, rest[after + 1] == 60 || rest[after + 1] == 40 {
@@ -45,7 +45,7 @@ public struct EximParser {
             guard let end = rest.index(of: close, from: after + 2) else { break }
             if addressBytes.index(of: 64) == nil {
                 let inner = rest.slice(after + 2, end)
-                if inner.index(of: 64) != nil { recipient = inner.string; addressBytes = inner }
+                if inner.index(of: 64) != nil { addressBytes = inner }
             }
             after = end + 1
         }
@@ -132,7 +132,7 @@ public struct EximParser {
         let textString = statusOut == .sent && !sentText ? "" : Self.oneLine(text)
         return DeliveryEvent(
             time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
-            recipient: recipient, domain: PostfixParser.domain(of: recipient), status: statusOut,
+            recipient: keepRecipient ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
             relay: relay, relayIP: relayIP, dsn: dsn, code: code, stage: stage, text: textString,
             wantsInheritedCause: wantsInherited)
     }

@@ -68,6 +68,8 @@ public struct LogPipeline {
     /// the report, the tracker and the daemon use the texts of failures only, and a text
     /// not kept is a string not made for most lines of a log.
     public var keepsSentText = true
+    /// Keep recipient addresses (the report counts recipient domains only).
+    public var keepsRecipients = true
     private var scratch = RuleSet.Scratch()
 
     private let postfix = PostfixParser()
@@ -112,10 +114,10 @@ public struct LogPipeline {
         var event: DeliveryEvent?
         if PostfixParser.isPostfix(program: program) {
             counters.postfixLines += 1
-            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText)
+            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients)
         } else if EximParser.isExim(program: program) {
             counters.eximLines += 1
-            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText)
+            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients)
         } else if ownIdentifier.withUnsafeBufferPointer({ program.elementsEqual($0) }) {
             counters.ownLines += 1
             return

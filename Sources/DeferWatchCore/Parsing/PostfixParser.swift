@@ -21,7 +21,8 @@ public struct PostfixParser {
 
     /// The delivery event on this line, or nil when the line is not a delivery attempt.
     /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
-    public func parse(_ record: LogRecord, host: String, sentText: Bool = true) -> DeliveryEvent? {
+    /// - recipient: keep the recipient address (the report counts domains only).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true) -> DeliveryEvent? {
         let m = record.message
         // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
         guard let statusAt = m.find("status=") else { return nil }
@@ -44,11 +45,11 @@ public struct PostfixParser {
         s = statusEnd
 
         let fields = m.slice(qidEnd + 2, statusAt)
-        var recipient: String?
+        var recipientBytes: Bytes?
         if fields.hasPrefix("to=<"), let close = fields.index(of: 62, from: 4) {
-            recipient = fields.slice(4, close).string
+            recipientBytes = fields.slice(4, close)
         } else if status == .expired, fields.hasPrefix("from=<") {
-            recipient = nil // qmgr: the whole message expired
+            recipientBytes = nil // qmgr: the whole message expired
         } else {
             return nil
         }
@@ -104,7 +105,8 @@ public struct PostfixParser {
             }
         }
 
-        let domain = recipient.flatMap(Self.domain(of:))
+        let recipient = keepRecipient ? recipientBytes?.string : nil
+        let domain = recipientBytes.flatMap(Self.domain(ofBytes:))
         let text = status == .sent && !sentText ? "" : textBytes.string
         // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.
         let reasonStart = text.utf8.count == textBytes.count ? textBytes.count - reasonBytes.count : 0
@@ -126,6 +128,12 @@ public struct PostfixParser {
     }
 
     /// The lower-cased part after the last `@`, or nil.
+    /// `domain(of:)` on the address's bytes, before a String is made of it.
+    static func domain(ofBytes b: Bytes) -> String? {
+        guard let at = b.lastIndex(of: 64), at + 1 < b.count else { return nil }
+        return b.slice(at + 1, b.count).lowercasedString
+    }
+
     static func domain(of address: String) -> String? {
         var a = address
         return a.withUTF8 { b in

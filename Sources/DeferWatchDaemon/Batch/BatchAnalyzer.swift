@@ -27,6 +27,8 @@ public final class BatchAnalyzer {
         /// Keep the reply texts of successful deliveries (`--events` prints them; nothing
         /// else reads them).
         public var keepsSentText = true
+        /// Keep recipient addresses (the report does not show them).
+        public var keepsRecipients = true
 
         public init(inputs: [String], rules: RuleSet, defaultHost: String = SystemTimeZone.hostName(),
                     zone: any LocalTimeZone = SystemTimeZone()) {
@@ -93,6 +95,7 @@ public final class BatchAnalyzer {
             header: LineHeaderParser(yearHint: y0, monthHint: m0, zone: options.zone, defaultHost: options.defaultHost),
             rules: options.rules)
         pipeline.keepsSentText = options.keepsSentText
+        pipeline.keepsRecipients = options.keepsRecipients
         let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
         let showProgress = options.progress && isatty(2) != 0 && totalBytes > 64 << 20
         var doneBytes: Int64 = 0
@@ -105,7 +108,7 @@ public final class BatchAnalyzer {
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
                                         renderLines: render, hashDestinations: options.forTracking,
-                                        keepsSentText: options.keepsSentText)
+                                        keepsSentText: options.keepsSentText, keepsRecipients: options.keepsRecipients)
             var classifier = EventClassifier(rules: options.rules)
             var counters = LineCounters()
             var samples: [String] = []

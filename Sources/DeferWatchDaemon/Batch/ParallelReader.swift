@@ -96,14 +96,16 @@ final class ParallelReader: @unchecked Sendable {
     private let renderLines: Bool
     private let hashDestinations: Bool
     private let keepsSentText: Bool
+    private let keepsRecipients: Bool
 
     /// - renderLines: also write each event's JSON line (`analyze --events`) on the worker
     ///   threads, for the events that `settle` will not change.
     /// - hashDestinations: take the hashes the tracker needs on the worker threads.
     init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int,
-         renderLines: Bool = false, hashDestinations: Bool = false, keepsSentText: Bool = true) {
+         renderLines: Bool = false, hashDestinations: Bool = false, keepsSentText: Bool = true, keepsRecipients: Bool = true) {
         self.inputs = inputs
         self.keepsSentText = keepsSentText
+        self.keepsRecipients = keepsRecipients
         self.renderLines = renderLines
         self.hashDestinations = hashDestinations
         var jobs: [Job] = []
@@ -166,6 +168,7 @@ final class ParallelReader: @unchecked Sendable {
         var pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 1, zone: zone, defaultHost: defaultHost), rules: rules)
         pipeline.matchOnly = true
         pipeline.keepsSentText = keepsSentText
+        pipeline.keepsRecipients = keepsRecipients
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
         let writer = renderLines ? JSONWriter(capacity: 1024) : nil
         defer { buffer.deallocate() }
