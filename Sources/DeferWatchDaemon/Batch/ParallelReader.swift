@@ -31,7 +31,7 @@ final class ParallelReader: @unchecked Sendable {
     struct Batch {
         var events: [DeliveryEvent] = {
             var a: [DeliveryEvent] = []
-            a.reserveCapacity(4096)
+            a.reserveCapacity(512)
             return a
         }()
         var counters = LineCounters()
@@ -77,8 +77,14 @@ final class ParallelReader: @unchecked Sendable {
     }
 
     static let segmentBytes: Int64 = 1 << 20
-    static let streamBatchBytes = 1 << 20
-    static let maxQueued = 4
+    /// Bytes of log per batch. Small, so that a batch's events and strings are still in
+    /// the caches when the consumer reads them and when the worker frees them, and freed
+    /// memory is reused while warm: with 1 MiB batches the threads together spent a
+    /// quarter more CPU than one thread did on the same work.
+    static let batchBytes = 64 << 10
+    /// Batches queued per job: a whole segment's worth, so a worker is not held up before
+    /// the consumer reaches its job.
+    static let maxQueued = Int(segmentBytes) / batchBytes + 4
     static let workerNice: Int32 = 5
 
     private let inputs: [Input]
@@ -169,7 +175,7 @@ final class ParallelReader: @unchecked Sendable {
         pipeline.matchOnly = true
         pipeline.keepsSentText = keepsSentText
         pipeline.keepsRecipients = keepsRecipients
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.batchBytes, alignment: 16)
         let writer = renderLines ? JSONWriter(capacity: 1024) : nil
         defer { buffer.deallocate() }
         while true {
@@ -192,8 +198,9 @@ final class ParallelReader: @unchecked Sendable {
             switch job.work {
             case .range(let start, let end, let last):
                 var pos = start
+                var oversizedSoFar = 0
                 while pos < end {
-                    let n = pread(input.fd, buffer.baseAddress, Int(min(Int64(buffer.count), end - pos)), off_t(pos))
+                    let n = pread(input.fd, buffer.baseAddress, Int(min(Int64(Self.batchBytes), end - pos)), off_t(pos))
                     if n < 0 && errno == EINTR { continue }
                     if n <= 0 {
                         batch.error = InputError(path: input.path, operation: "read failed", errno: n < 0 ? errno : EIO)
@@ -203,12 +210,20 @@ final class ParallelReader: @unchecked Sendable {
                     splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n)) { line in
                         pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) })
                     }
+                    if pos < end {
+                        batch.bytes = Int64(n)
+                        batch.oversized = splitter.oversizedLines - oversizedSoFar
+                        oversizedSoFar = splitter.oversizedLines
+                        finish(&batch, &pipeline, into: j, done: false)
+                        batch = newBatch(worker)
+                    } else {
+                        batch.bytes += Int64(n)
+                    }
                 }
                 if last || batch.error != nil {
                     splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
                 }
-                batch.bytes = end - start
-                batch.oversized = splitter.oversizedLines
+                batch.oversized = splitter.oversizedLines - oversizedSoFar
                 finish(&batch, &pipeline, into: j, done: true)
             case .stream:
                 var pending: Int64 = 0
@@ -217,7 +232,7 @@ final class ParallelReader: @unchecked Sendable {
                     try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
                         splitter.feed(chunk) { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
                         pending += Int64(chunk.count)
-                        if pending >= Self.streamBatchBytes {
+                        if pending >= Self.batchBytes {
                             batch.bytes = pending
                             pending = 0
                             batch.oversized = splitter.oversizedLines - oversizedSoFar
@@ -241,7 +256,7 @@ final class ParallelReader: @unchecked Sendable {
         var b = Batch()
         b.worker = worker
         // JSON lines take about as many bytes as the log lines they come from.
-        if renderLines { b.rendered.reserveCapacity(Int(Self.segmentBytes) * 5 / 4) }
+        if renderLines { b.rendered.reserveCapacity(Self.batchBytes * 5 / 4) }
         return b
     }
 
