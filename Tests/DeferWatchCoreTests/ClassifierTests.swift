@@ -15,6 +15,30 @@ import Testing
         #expect(found == [false, false, false, false, false, false])
     }
 
+    /// Long texts are scanned as interleaved pieces: every needle is still found, wherever
+    /// it sits (across a cut too), and none that is absent, against a plain search.
+    @Test func interleavedScanFindsWhatAPlainSearchFinds() {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcde 4.7-".utf8)
+        func word(_ n: Int) -> [UInt8] { (0..<n).map { _ in alphabet.randomElement(using: &rng)! } }
+        for round in 0..<300 {
+            let needles = (0..<Int.random(in: 1...12, using: &rng)).map { _ in String(decoding: word(Int.random(in: 1...(round % 3 == 0 ? 40 : 6), using: &rng)), as: UTF8.self) }
+            let m = NeedleMatcher(needles: needles)
+            var text = word(Int.random(in: 0...1500, using: &rng))
+            for _ in 0..<Int.random(in: 0...4, using: &rng) where !text.isEmpty {
+                let n = Array(needles.randomElement(using: &rng)!.utf8)
+                text.insert(contentsOf: n, at: Int.random(in: 0...text.count, using: &rng))
+            }
+            var found: [Bool] = []
+            text.withUnsafeBufferPointer { m.scan($0, into: &found) }
+            let expected = needles.map { n in
+                let nb = Array(n.utf8)
+                return text.count >= nb.count && (0...(text.count - nb.count)).contains { text[$0..<($0 + nb.count)].elementsEqual(nb) }
+            }
+            #expect(found == expected, "round \(round): text of \(text.count) bytes")
+        }
+    }
+
     @Test func firstMatchingRuleDecidesAndAllMatchersMustHold() {
         let rules = RuleSet(rules: [
             Rule(id: "google-auth", cause: .authentication, provider: "google", contains: ["rate limited", "unauthenticated"]),

@@ -13,9 +13,12 @@ public struct NeedleMatcher: Sendable {
     private let outputStart: [Int32]
     private let outputs: [Int32]
     public let needleCount: Int
+    /// The longest needle, in bytes: how far the pieces of a long text overlap.
+    private let longest: Int
 
     public init(needles: [String]) {
         needleCount = needles.count
+        longest = needles.map(\.utf8.count).max() ?? 0
         let lowered = needles.map { Array($0.utf8).map(asciiLower) }
         var symbol = [UInt8](repeating: 0, count: 256)
         var size = 1
@@ -102,24 +105,59 @@ public struct NeedleMatcher: Sendable {
         }
     }
 
+    /// Texts at least this long are scanned as four interleaved pieces.
+    static let interleaveFrom = 256
+
     @inline(__always)
     private func scan<T: BinaryInteger>(_ text: Bytes, _ next: UnsafeBufferPointer<T>, _ found: inout [Bool]) {
         let width = alphabetSize
         // Raw buffers in the loop: it runs once per byte of every failure text, and the
         // arrays' bounds checks were half its cost. Every index is in range by construction
         // (states and symbols come from the table built above).
+        //
+        // Each step depends on the state the step before left, and the table is larger than
+        // the core's first-level cache: one chain waits on memory at every byte. A long text
+        // is therefore cut into four pieces scanned side by side, each running on into the
+        // next by the longest needle's length less one, so a needle across a cut is still
+        // found whole by the piece it starts in.
         symbol.withUnsafeBufferPointer { symbol in
             outputStart.withUnsafeBufferPointer { starts in
                 outputs.withUnsafeBufferPointer { outputs in
                     found.withUnsafeMutableBufferPointer { found in
-                        var s = 0
-                        for b in text {
+                        @inline(__always) func step(_ s: inout Int, _ b: UInt8) {
                             s = Int(next[s &* width &+ Int(symbol[Int(b)])])
                             let lo = Int(starts[s]), hi = Int(starts[s &+ 1])
                             if lo != hi {
                                 for k in lo..<hi { found[Int(outputs[k])] = true }
                             }
                         }
+                        let n = text.count
+                        let overlap = max(0, longest - 1)
+                        guard n >= Self.interleaveFrom && n / 4 > overlap else {
+                            var s = 0
+                            for b in text { step(&s, b) }
+                            return
+                        }
+                        let q = n / 4
+                        // Pieces 0-2: [p*q, p*q + q + overlap), inside the text as n/4 > overlap;
+                        // piece 3: [3q, n).
+                        let length = q + overlap, last = n - 3 * q
+                        var s0 = 0, s1 = 0, s2 = 0, s3 = 0
+                        let common = min(length, last)
+                        var i = 0
+                        while i < common {
+                            step(&s0, text[i])
+                            step(&s1, text[q &+ i])
+                            step(&s2, text[2 &* q &+ i])
+                            step(&s3, text[3 &* q &+ i])
+                            i &+= 1
+                        }
+                        for j in common..<max(common, length) {
+                            step(&s0, text[j])
+                            step(&s1, text[q &+ j])
+                            step(&s2, text[2 &* q &+ j])
+                        }
+                        for j in common..<max(common, last) { step(&s3, text[3 &* q &+ j]) }
                     }
                 }
             }
