@@ -74,7 +74,9 @@ extension UnsafeBufferPointer where Element == UInt8 {
             // memchr jumps to the next candidate first byte.
             guard let p = memchr(base + i, first, last - i + 1) else { return nil }
             i = base.distance(to: p.assumingMemoryBound(to: UInt8.self))
-            if n == 1 || memcmp(base + i + 1, needle.baseAddress! + 1, n - 1) == 0 { return i }
+            // The second byte first: needles such as "after " or "in reply to " start with a
+            // letter found all over a reply, and a call to memcmp per candidate added up.
+            if n == 1 || (base[i + 1] == needle[1] && (n == 2 || memcmp(base + i + 2, needle.baseAddress! + 2, n - 2) == 0)) { return i }
             i &+= 1
         }
         return nil
