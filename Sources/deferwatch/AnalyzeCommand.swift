@@ -70,7 +70,7 @@ struct AnalyzeCommand: ParsableCommand {
             guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be between 1 and 64") }
             batch.threads = threads
         }
-        batch.forTracking = alerts
+        batch.hashesAhead = !events
         batch.keepsSentText = events
         batch.keepsRecipients = events || alerts
         let analyzer = BatchAnalyzer(options: batch)

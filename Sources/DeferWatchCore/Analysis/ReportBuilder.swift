@@ -6,8 +6,8 @@ public struct ReportBuilder {
     public let maxDestinations: Int
     public let maxUnexplained: Int
     private var report = AnalysisReport()
-    private var domains: [String: Entry] = [:]
-    private var providers: [String: DestinationSummary] = [:]
+    private var domains: [HashedName: Entry] = [:]
+    private var providers: [HashedName: DestinationSummary] = [:]
     private var unexplained: [String: UnexplainedText] = [:]
     /// Message ids already counted (hashes of host and queue id), bounded.
     private var messageIDs = BoundedMap<Int, Bool>(capacity: 1_000_000)
@@ -30,14 +30,8 @@ public struct ReportBuilder {
             if report.firstTime == nil || t < report.firstTime! { report.firstTime = t }
             if report.lastTime == nil || t > report.lastTime! { report.lastTime = t }
         }
-        var h = Hasher()
-        h.combine(e.host)
-        h.combine(e.queueID)
-        let id = h.finalize()
-        if messageIDs[id] == nil {
-            messageIDs[id] = true
-            report.messages += 1
-        }
+        let hashes = e.destinationHashes
+        if messageIDs.insertIfAbsent(hashes?.message ?? e.messageHash, true) { report.messages += 1 }
 
         let deferred = e.status == .deferred
         if deferred, let c = e.cause {
@@ -45,22 +39,24 @@ public struct ReportBuilder {
             if e.inherited { report.inheritedDeferrals += 1 }
             if c == .other && e.rule == nil && !e.inherited { noteUnexplained(e.reason) }
         }
-        if let p = e.provider {
+        if let name = e.provider {
+            let p = HashedName(name, hash: hashes?.provider)
             if let i = providers.index(forKey: p) {
                 Self.record(e, into: &providers.values[i])
             } else {
-                var s = DestinationSummary(domain: p, provider: p)
+                var s = DestinationSummary(domain: name, provider: name)
                 Self.record(e, into: &s)
                 providers[p] = s
             }
         }
-        guard let d = e.domain else { return }
+        guard let name = e.domain else { return }
+        let d = HashedName(name, hash: hashes?.domain)
         if domains.count >= maxDestinations, domains[d] == nil { evictDomains() }
         if let i = domains.index(forKey: d) {
             Self.record(e, into: &domains.values[i].summary)
             domains.values[i].lastSeen = sequence
         } else {
-            var entry = Entry(summary: DestinationSummary(domain: d, provider: e.provider), lastSeen: sequence)
+            var entry = Entry(summary: DestinationSummary(domain: name, provider: e.provider), lastSeen: sequence)
             Self.record(e, into: &entry.summary)
             domains[d] = entry
         }
@@ -79,6 +75,18 @@ public struct ReportBuilder {
             s.sample = e.text
             s.sampleRelay = e.relay
         }
+    }
+
+    /// A name with its hash taken once (on a parsing thread, when the event brings it).
+    struct HashedName: Hashable {
+        let name: String
+        let hash: Int
+        init(_ name: String, hash: Int?) {
+            self.name = name
+            self.hash = hash ?? DestinationKey.hash(name)
+        }
+        func hash(into h: inout Hasher) { h.combine(hash) }
+        static func == (a: HashedName, b: HashedName) -> Bool { a.hash == b.hash && a.name == b.name }
     }
 
     private mutating func evictDomains() {

@@ -53,15 +53,23 @@ public struct DeliveryEvent: Sendable, Equatable {
     public var awaitsSettling: Bool { pendingInheritance }
     /// Between the two steps: the rule matched, to be remembered for later inheritance.
     var pendingRemember = false
-    /// The hashes the tracker keys the event under, taken ahead of it on a parsing thread
-    /// (`hashDestinations`); dropped when settling changes the destination.
+    /// The hashes the tracker and the report key the event under, taken ahead of them on a
+    /// parsing thread (`hashDestinations`); dropped when settling changes the destination.
     var destinationHashes: DestinationHashes?
 
-    /// Takes the hashes of the domain, relay and provider now, so the thread that tracks
-    /// the events does not (`analyze --alerts` with several threads).
+    /// Takes the hashes of the domain, relay, provider and message now, so the thread that
+    /// tracks or tables the events does not (`analyze` with several threads).
     public mutating func hashDestinations() {
         destinationHashes = DestinationHashes(domain: domain.map(DestinationKey.hash), relay: relay.map(DestinationKey.hash),
-                                              provider: provider.map(DestinationKey.hash))
+                                              provider: provider.map(DestinationKey.hash), message: messageHash)
+    }
+
+    /// The message's identity for counting messages: its host and queue id.
+    var messageHash: Int {
+        var h = Hasher()
+        h.combine(host)
+        h.combine(queueID)
+        return h.finalize()
     }
 
     public init(time: Int64?, mta: MTA, host: String, queueID: String, recipient: String?, domain: String?,
@@ -93,6 +101,7 @@ public struct DeliveryEvent: Sendable, Equatable {
         var domain: Int?
         var relay: Int?
         var provider: Int?
+        var message: Int
         /// Derived from the event's own fields: never makes two events differ.
         static func == (_: Self, _: Self) -> Bool { true }
     }

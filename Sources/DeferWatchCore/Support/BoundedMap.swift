@@ -43,6 +43,17 @@ public struct BoundedMap<Key: Hashable, Value> {
         return body(&young[key]!)
     }
 
+    /// Inserts the key unless it is there (refreshing it then); true when it was new.
+    public mutating func insertIfAbsent(_ key: Key, _ value: Value) -> Bool {
+        if young.index(forKey: key) != nil { return false }
+        if let v = old.removeValue(forKey: key) {
+            insert(key, v)
+            return false
+        }
+        insert(key, value)
+        return true
+    }
+
     /// Reads without refreshing recency.
     public func peek(_ key: Key) -> Value? { young[key] ?? old[key] }
 

@@ -21,9 +21,9 @@ public final class BatchAnalyzer {
         public var progress: Bool = false
         /// Threads that read and parse (the results are the same with any number).
         public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-        /// The events go to a `DeferralTracker`: the parsing threads take the hashes it keys
-        /// them under (output unchanged; less work on the thread that tracks).
-        public var forTracking = false
+        /// The parsing threads take the hashes the tracker and the report key events under
+        /// (output unchanged; less work on the one thread that consumes the events).
+        public var hashesAhead = false
         /// Keep the reply texts of successful deliveries (`--events` prints them; nothing
         /// else reads them).
         public var keepsSentText = true
@@ -107,7 +107,7 @@ public final class BatchAnalyzer {
             let reader = ParallelReader(inputs: opened.map { ParallelReader.Input(path: $0.path, fd: $0.fd, info: $0.info) },
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
-                                        renderLines: render, hashDestinations: options.forTracking,
+                                        renderLines: render, hashDestinations: options.hashesAhead,
                                         keepsSentText: options.keepsSentText, keepsRecipients: options.keepsRecipients)
             var classifier = EventClassifier(rules: options.rules)
             var counters = LineCounters()
