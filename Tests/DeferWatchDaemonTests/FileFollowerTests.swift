@@ -66,6 +66,28 @@ import Testing
         #expect(c2.lines == Self.expected(10..<12))
     }
 
+    /// A log that appears after the start and is rotated away before the first poll: the
+    /// rotated file is read first. A `.1` that was there before the start is not read.
+    @Test func aFileRotatedBeforeItsFirstPollIsReadFirst() throws {
+        let dir = TestPaths.temporaryDirectory()
+        let path = dir.appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: true)
+        Self.append(path, Self.numbered(0..<5))
+        rename(path, path + ".1")
+        Self.append(path, Self.numbered(5..<8))
+        let c = Collector()
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<8))
+
+        let other = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        Self.append(other + ".1", "yesterday\n")
+        let g = FileFollower(path: other, checkpoint: nil, startAtEnd: true)
+        Self.append(other, Self.numbered(0..<2))
+        let c2 = Collector()
+        try c2.poll(g)
+        #expect(c2.lines == Self.expected(0..<2))
+    }
+
     @Test func renameAndCreateDrainsTheOldFileFirst() throws {
         let dir = TestPaths.temporaryDirectory()
         let path = dir.appendingPathComponent("mail.log").path

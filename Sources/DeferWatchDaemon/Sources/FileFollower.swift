@@ -30,6 +30,10 @@ public final class FileFollower {
     private var splitter: LineSplitter
     private var resume: FileCheckpoint?
     private var start: Start
+    /// When the file did not exist as the follower started: the identity of `path.1` then
+    /// (nil: none). A `path.1` found at the first open that is another file was rotated
+    /// away after the start, before it was ever opened: its lines are read first.
+    private var rotatedAtStart: (device: UInt64, inode: UInt64)??
     private var fingerprint: (hash: UInt64, length: Int) = (0, 0)
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
 
@@ -55,7 +59,13 @@ public final class FileFollower {
         self.path = path
         resume = checkpoint
         // A file that does not exist yet is read from its first line when it appears.
-        self.start = access(path, F_OK) == 0 ? start : .beginning
+        if access(path, F_OK) == 0 {
+            self.start = start
+        } else {
+            self.start = .beginning
+            var rs = stat()
+            rotatedAtStart = stat(path + ".1", &rs) == 0 ? (UInt64(rs.st_dev), UInt64(rs.st_ino)) : .some(nil)
+        }
         splitter = LineSplitter(maxLineLength: maxLineLength)
     }
 
@@ -116,7 +126,7 @@ public final class FileFollower {
         }
         if UInt64(st.st_dev) != device || UInt64(st.st_ino) != inode {
             // Renamed away (or deleted) and a new file created: finish the old one first.
-            try drain(emit)
+            try drainWhole(emit)
             splitter.finish(emit)
             close(fd)
             fd = -1
@@ -202,7 +212,7 @@ public final class FileFollower {
             var rs = stat()
             if stat(rotated, &rs) == 0 && UInt64(rs.st_dev) == cp.device && UInt64(rs.st_ino) == cp.inode {
                 try open(rotated, from: cp.offset, expect: cp)
-                try drain(emit)
+                try drainWhole(emit)
                 splitter.finish(emit)
                 close(fd)
                 fd = -1
@@ -212,6 +222,20 @@ public final class FileFollower {
             return true
         }
         guard exists else { return false }
+        if case .some(let before) = rotatedAtStart {
+            rotatedAtStart = nil
+            // Created and already rotated away (renamed, or copied and truncated) before
+            // the first poll: that file comes first.
+            let rotated = path + ".1"
+            var rs = stat()
+            if stat(rotated, &rs) == 0, before.map({ $0.device != UInt64(rs.st_dev) || $0.inode != UInt64(rs.st_ino) }) ?? true {
+                try open(rotated, from: 0)
+                try drainWhole(emit)
+                splitter.finish(emit)
+                close(fd)
+                fd = -1
+            }
+        }
         try open(path, from: 0)
         switch start {
         case .beginning: break
@@ -248,6 +272,15 @@ public final class FileFollower {
     }
 
     private var readBudget = Int.max
+
+    /// A rotated-away file about to be closed: read to its end whatever the budget (it is
+    /// not reopened by the next poll, so what is left unread would be lost).
+    private func drainWhole(_ emit: (Bytes) -> Void) throws(InputError) {
+        let budget = readBudget
+        readBudget = Int.max
+        defer { readBudget = max(0, budget) }
+        try drain(emit)
+    }
 
     private func drain(_ emit: (Bytes) -> Void) throws(InputError) {
         while true {
