@@ -125,7 +125,8 @@ public struct LogPipeline {
             counters.otherProgramLines += 1
             return
         }
-        guard var e = event else { return }
+        // take(): moved out, not copied (a copy retains and later releases every string).
+        guard var e = event.take() else { return }
         counters.deliveries += 1
         if matchOnly {
             EventClassifier.match(&e, rules: classifier.rules, scratch: &scratch)

@@ -62,9 +62,10 @@ final class ParallelReader: @unchecked Sendable {
                     lineEnds.append(Int32(truncatingIfNeeded: rendered.count))
                 }
             }
-            var moved = Self.placeholder
-            swap(&moved, &e)
-            events.append(moved)
+            withUnsafeMutablePointer(to: &e) { p in
+                events.append(p.move())
+                p.initialize(to: Self.placeholder)
+            }
         }
 
         private static let placeholder = DeliveryEvent(time: nil, mta: .postfix, host: "", queueID: "", recipient: nil,
