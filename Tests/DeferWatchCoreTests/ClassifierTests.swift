@@ -39,6 +39,23 @@ import Testing
         }
     }
 
+    /// Remembered relay names are the lower-cased bytes and the relay's provider, also when
+    /// names collide in the table (a one-slot table collides on every other name).
+    @Test func relayNamesAreTheNamesAndProvidersOfALookup() {
+        let rules = RuleSet(rules: [], providers: [Provider(name: "google", relays: ["google.com"], domains: [])])
+        for slots in [1, 4096] {
+            var names = RelayNames(rules: rules, slots: slots)
+            for host in ["ALT1.aspmx.l.Google.com", "mx.example.org", "alt1.aspmx.l.google.com", "MX.example.org", "", "google.com"] {
+                for _ in 0..<2 {
+                    var bytes = Array(host.utf8)
+                    let got = bytes.withUnsafeMutableBufferPointer { names.name(UnsafeBufferPointer($0)) }
+                    #expect(got.name == host.lowercased())
+                    #expect(got.provider == rules.providerIndex(relay: host.lowercased(), domain: nil).map { Int32($0) } ?? -1)
+                }
+            }
+        }
+    }
+
     @Test func firstMatchingRuleDecidesAndAllMatchersMustHold() {
         let rules = RuleSet(rules: [
             Rule(id: "google-auth", cause: .authentication, provider: "google", contains: ["rate limited", "unauthenticated"]),

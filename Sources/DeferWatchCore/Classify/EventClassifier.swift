@@ -36,7 +36,13 @@ public struct EventClassifier {
     /// The first step, pure (so it runs on any thread, in any order): the provider, and the
     /// cause of a failure that carries its own reason. `settle` must follow, in log order.
     public static func match(_ e: inout DeliveryEvent, rules: RuleSet, scratch: inout RuleSet.Scratch) {
-        let providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain, scratch: &scratch)
+        let providerIndex: Int?
+        if let hint = e.relayProvider {
+            // The parser found the relay's provider already (or that it has none).
+            providerIndex = hint.index >= 0 ? Int(hint.index) : rules.providerIndex(relay: nil, domain: e.domain)
+        } else {
+            providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain, scratch: &scratch)
+        }
         e.provider = providerIndex.map { rules.providers[$0].name }
         if e.status == .sent { return }
         if e.wantsInheritedCause {

@@ -97,6 +97,17 @@ public struct DeliveryEvent: Sendable, Equatable {
         self.inherited = false
     }
 
+    /// The relay's provider as the parser's `RelayNames` found it (index, -1: none), so the
+    /// classifier does not look the relay up again; nil: to be looked up.
+    var relayProvider: ProviderHint?
+
+    struct ProviderHint: Sendable, Equatable {
+        var index: Int32
+        init(_ index: Int32) { self.index = index }
+        /// Derived from the event's relay: never makes two events differ.
+        static func == (_: Self, _: Self) -> Bool { true }
+    }
+
     struct DestinationHashes: Sendable, Equatable {
         var domain: Int?
         var relay: Int?

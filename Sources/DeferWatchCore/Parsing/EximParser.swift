@@ -9,6 +9,13 @@ public struct EximParser {
     /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
     /// - recipient: keep the recipient address (the report counts domains only).
     public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true) -> DeliveryEvent? {
+        var relays = RelayNames(rules: nil, slots: 1)
+        return parse(record, host: host, sentText: sentText, recipient: keepRecipient, relays: &relays)
+    }
+
+    /// - relays: where relay names are made (and remembered, with their provider).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
+                      relays: inout RelayNames) -> DeliveryEvent? {
         var m = record.message
         // Exim through syslog may keep its own timestamp and pid inside the message.
         if m.count > 20, m[4] == 45, m[7] == 45, m[10] == 32, m[13] == 58, m.isDigit(at: 0) {
@@ -52,6 +59,7 @@ public struct EximParser {
         let fields = rest.dropFirst(after)
 
         var relay: String?
+        var relayProvider: Int32?
         var relayIP: String?
         var text = Bytes(start: nil, count: 0)
         var wantsInherited = false
@@ -60,11 +68,11 @@ public struct EximParser {
         if status == .sent {
             if let h = fields.find(" H=") {
                 if let (host, ip, _) = ReplyScanner.eximHostAndIP(fields, h + 3) {
-                    relay = host.lowercasedString
+                    (relay, relayProvider) = relays.name(host)
                     relayIP = ip.string
                 } else {
                     let end = fields.index(of: 32, from: h + 3) ?? fields.count
-                    relay = fields.slice(h + 3, end).lowercasedString
+                    (relay, relayProvider) = relays.name(fields.slice(h + 3, end))
                 }
             }
             if let c = fields.find(" C=\"") {
@@ -77,7 +85,7 @@ public struct EximParser {
                 var i = close + 1
                 if i + 3 < fields.count, fields[i] == 32, fields.matches("H=", at: i + 1) {
                     if let (host, ip, end) = ReplyScanner.eximHostAndIP(fields, i + 3) {
-                        relay = host.lowercasedString
+                        (relay, relayProvider) = relays.name(host)
                         relayIP = ip.string
                         i = end
                     }
@@ -86,7 +94,7 @@ public struct EximParser {
             } else {
                 // `** addr R=... T=... H=host [ip]: text` or `** addr: retry timeout exceeded`
                 if let h = fields.find(" H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(fields, h + 3) {
-                    relay = host.lowercasedString
+                    (relay, relayProvider) = relays.name(host)
                     relayIP = ip.string
                 }
                 if let colon = fields.find(": ") {
@@ -100,10 +108,10 @@ public struct EximParser {
                 // Older Exims name the host inside the text: "...: host mx.example [1.2.3.4]: 450 ..."
                 // and "SMTP timeout while connected to mx.example [1.2.3.4] after ...".
                 if let h = text.find(": host ") ?? text.find("H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, text[h] == 58 ? h + 7 : h + 2) {
-                    relay = host.lowercasedString
+                    (relay, relayProvider) = relays.name(host)
                     relayIP = ip.string
                 } else if let c = text.find("connected to "), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, c + 13) {
-                    relay = host.lowercasedString
+                    (relay, relayProvider) = relays.name(host)
                     relayIP = ip.string
                 }
             }
@@ -130,11 +138,13 @@ public struct EximParser {
             dsn = d
         }
         let textString = statusOut == .sent && !sentText ? "" : Self.oneLine(text)
-        return DeliveryEvent(
+        var event = DeliveryEvent(
             time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
             recipient: keepRecipient ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
             relay: relay, relayIP: relayIP, dsn: dsn, code: code, stage: stage, text: textString,
             wantsInheritedCause: wantsInherited)
+        event.relayProvider = relayProvider.map(DeliveryEvent.ProviderHint.init)
+        return event
     }
 
     /// Exim joins the lines of a multi-line reply with a literal `\n`; deferwatch reports one

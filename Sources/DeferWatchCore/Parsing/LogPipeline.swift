@@ -40,7 +40,10 @@ public struct LineCounters: Sendable, Equatable, Codable {
 /// the classifier, with the counters of what was skipped. Pure: no I/O and no clock.
 public struct LogPipeline {
     public var header: LineHeaderParser
-    public var classifier: EventClassifier
+    public var classifier: EventClassifier {
+        // New rules (a reload): the relay names remember providers by the old ones.
+        didSet { relays = RelayNames(rules: classifier.rules) }
+    }
     public var counters = LineCounters()
     /// The time of the newest record that had one.
     public var lastTime: Int64?
@@ -72,6 +75,7 @@ public struct LogPipeline {
     public var keepsRecipients = true
     private var scratch = RuleSet.Scratch()
 
+    private var relays: RelayNames
     private let postfix = PostfixParser()
     private let exim = EximParser()
     private var lastHostBytes: [UInt8] = []
@@ -81,6 +85,7 @@ public struct LogPipeline {
     public init(header: LineHeaderParser, rules: RuleSet) {
         self.header = header
         self.classifier = EventClassifier(rules: rules)
+        relays = RelayNames(rules: rules)
         defaultHostStorage = PinnedBytes(header.defaultHost)
     }
 
@@ -114,10 +119,10 @@ public struct LogPipeline {
         var event: DeliveryEvent?
         if PostfixParser.isPostfix(program: program) {
             counters.postfixLines += 1
-            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients)
+            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, relays: &relays)
         } else if EximParser.isExim(program: program) {
             counters.eximLines += 1
-            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients)
+            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, relays: &relays)
         } else if ownIdentifier.withUnsafeBufferPointer({ program.elementsEqual($0) }) {
             counters.ownLines += 1
             return

@@ -23,6 +23,13 @@ public struct PostfixParser {
     /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
     /// - recipient: keep the recipient address (the report counts domains only).
     public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true) -> DeliveryEvent? {
+        var relays = RelayNames(rules: nil, slots: 1)
+        return parse(record, host: host, sentText: sentText, recipient: keepRecipient, relays: &relays)
+    }
+
+    /// - relays: where relay names are made (and remembered, with their provider).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
+                      relays: inout RelayNames) -> DeliveryEvent? {
         let m = record.message
         // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
         guard let statusAt = m.find("status=") else { return nil }
@@ -55,6 +62,7 @@ public struct PostfixParser {
         }
 
         var relay: String?
+        var relayProvider: Int32?
         var relayIP: String?
         if let r = fields.find("relay=") {
             let start = r + 6
@@ -62,7 +70,7 @@ public struct PostfixParser {
             let value = fields.slice(start, end)
             if !value.equals("none") {
                 if let (h, ip, _) = ReplyScanner.hostAndIP(value, 0) {
-                    relay = h.lowercasedString
+                    (relay, relayProvider) = relays.name(h)
                     relayIP = ip.string
                 } else {
                     relay = value.string
@@ -110,11 +118,14 @@ public struct PostfixParser {
         let text = status == .sent && !sentText ? "" : textBytes.string
         // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.
         let reasonStart = text.utf8.count == textBytes.count ? textBytes.count - reasonBytes.count : 0
-        return DeliveryEvent(
+        var event = DeliveryEvent(
             time: record.time, mta: .postfix, host: host, queueID: m.slice(0, qidEnd).string,
             recipient: recipient, domain: domain, status: status, relay: relay, relayIP: relayIP,
             dsn: dsn, code: code, stage: stage, text: text, reasonStart: reasonStart,
             wantsInheritedCause: status == .expired)
+        // A relay found in the text (below) has no hint: looked up the usual way.
+        event.relayProvider = relayProvider.map(DeliveryEvent.ProviderHint.init)
+        return event
     }
 
     /// The remote host named in a connection-level failure text.
