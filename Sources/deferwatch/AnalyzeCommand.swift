@@ -73,6 +73,7 @@ struct AnalyzeCommand: ParsableCommand {
         batch.hashesAhead = !events
         batch.keepsSentText = events
         batch.keepsRecipients = events || alerts
+        batch.keepsSentRecipients = events
         let analyzer = BatchAnalyzer(options: batch)
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result

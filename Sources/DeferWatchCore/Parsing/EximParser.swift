@@ -8,14 +8,17 @@ public struct EximParser {
 
     /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
     /// - recipient: keep the recipient address (the report counts domains only).
-    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true) -> DeliveryEvent? {
+    /// - sentRecipient: keep it for successful deliveries too (the tracker reads the
+    ///   recipients of failures only).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
+                      sentRecipient: Bool = true) -> DeliveryEvent? {
         var relays = RelayNames(rules: nil, slots: 1)
-        return parse(record, host: host, sentText: sentText, recipient: keepRecipient, relays: &relays)
+        return parse(record, host: host, sentText: sentText, recipient: keepRecipient, sentRecipient: sentRecipient, relays: &relays)
     }
 
     /// - relays: where relay names are made (and remembered, with their provider).
     public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
-                      relays: inout RelayNames) -> DeliveryEvent? {
+                      sentRecipient: Bool = true, relays: inout RelayNames) -> DeliveryEvent? {
         var m = record.message
         // Exim through syslog may keep its own timestamp and pid inside the message.
         if m.count > 20, m[4] == 45, m[7] == 45, m[10] == 32, m[13] == 58, m.isDigit(at: 0) {
@@ -140,7 +143,7 @@ public struct EximParser {
         let textString = statusOut == .sent && !sentText ? "" : Self.oneLine(text)
         var event = DeliveryEvent(
             time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
-            recipient: keepRecipient ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
+            recipient: keepRecipient && (sentRecipient || statusOut != .sent) ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
             relay: relay, relayIP: relayIP, dsn: dsn, code: code, stage: stage, text: textString,
             wantsInheritedCause: wantsInherited)
         event.relayProvider = relayProvider.map(DeliveryEvent.ProviderHint.init)

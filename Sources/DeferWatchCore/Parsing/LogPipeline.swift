@@ -40,16 +40,22 @@ public struct LineCounters: Sendable, Equatable, Codable {
 /// the classifier, with the counters of what was skipped. Pure: no I/O and no clock.
 public struct LogPipeline {
     public var header: LineHeaderParser
-    public var classifier: EventClassifier {
-        // New rules (a reload): the relay names remember providers by the old ones.
-        didSet { relays = RelayNames(rules: classifier.rules) }
-    }
+    /// Replaced with `use(_:)`, which also forgets the relay names' providers.
+    public private(set) var classifier: EventClassifier
     public var counters = LineCounters()
     /// The time of the newest record that had one.
     public var lastTime: Int64?
     /// The first few unrecognised lines, for the report (bounded).
     public private(set) var unrecognisedSamples: [String] = []
     public var sampleLimit = 5
+
+    /// Takes another classifier: new rules on a reload (the relay names remember providers
+    /// by the old ones, so they go), or one that settled events read elsewhere.
+    /// (Not a property observer: `classify` mutates the classifier for every event.)
+    public mutating func use(_ classifier: EventClassifier) {
+        self.classifier = classifier
+        relays = RelayNames(rules: classifier.rules)
+    }
 
     /// Takes the samples of lines read elsewhere (by other pipelines, in log order).
     public mutating func seedSamples(_ samples: [String]) {
@@ -73,6 +79,8 @@ public struct LogPipeline {
     public var keepsSentText = true
     /// Keep recipient addresses (the report counts recipient domains only).
     public var keepsRecipients = true
+    /// Keep them for successful deliveries too (the tracker reads failures' only).
+    public var keepsSentRecipients = true
     private var scratch = RuleSet.Scratch()
 
     private var relays: RelayNames
@@ -119,10 +127,10 @@ public struct LogPipeline {
         var event: DeliveryEvent?
         if PostfixParser.isPostfix(program: program) {
             counters.postfixLines += 1
-            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, relays: &relays)
+            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, sentRecipient: keepsSentRecipients, relays: &relays)
         } else if EximParser.isExim(program: program) {
             counters.eximLines += 1
-            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, relays: &relays)
+            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, sentRecipient: keepsSentRecipients, relays: &relays)
         } else if ownIdentifier.withUnsafeBufferPointer({ program.elementsEqual($0) }) {
             counters.ownLines += 1
             return

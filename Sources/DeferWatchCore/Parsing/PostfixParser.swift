@@ -22,14 +22,17 @@ public struct PostfixParser {
     /// The delivery event on this line, or nil when the line is not a delivery attempt.
     /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
     /// - recipient: keep the recipient address (the report counts domains only).
-    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true) -> DeliveryEvent? {
+    /// - sentRecipient: keep it for successful deliveries too (the tracker reads the
+    ///   recipients of failures only).
+    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
+                      sentRecipient: Bool = true) -> DeliveryEvent? {
         var relays = RelayNames(rules: nil, slots: 1)
-        return parse(record, host: host, sentText: sentText, recipient: keepRecipient, relays: &relays)
+        return parse(record, host: host, sentText: sentText, recipient: keepRecipient, sentRecipient: sentRecipient, relays: &relays)
     }
 
     /// - relays: where relay names are made (and remembered, with their provider).
     public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
-                      relays: inout RelayNames) -> DeliveryEvent? {
+                      sentRecipient: Bool = true, relays: inout RelayNames) -> DeliveryEvent? {
         let m = record.message
         // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
         guard let statusAt = m.find("status=") else { return nil }
@@ -113,7 +116,7 @@ public struct PostfixParser {
             }
         }
 
-        let recipient = keepRecipient ? recipientBytes?.string : nil
+        let recipient = keepRecipient && (sentRecipient || status != .sent) ? recipientBytes?.string : nil
         let domain = recipientBytes.flatMap(Self.domain(ofBytes:))
         let text = status == .sent && !sentText ? "" : textBytes.string
         // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.

@@ -29,6 +29,8 @@ public final class BatchAnalyzer {
         public var keepsSentText = true
         /// Keep recipient addresses (the report does not show them).
         public var keepsRecipients = true
+        /// Keep them for successful deliveries too (the tracker reads failures' only).
+        public var keepsSentRecipients = true
 
         public init(inputs: [String], rules: RuleSet, defaultHost: String = SystemTimeZone.hostName(),
                     zone: any LocalTimeZone = SystemTimeZone()) {
@@ -96,6 +98,7 @@ public final class BatchAnalyzer {
             rules: options.rules)
         pipeline.keepsSentText = options.keepsSentText
         pipeline.keepsRecipients = options.keepsRecipients
+        pipeline.keepsSentRecipients = options.keepsSentRecipients
         let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
         let showProgress = options.progress && isatty(2) != 0 && totalBytes > 64 << 20
         var doneBytes: Int64 = 0
@@ -108,7 +111,8 @@ public final class BatchAnalyzer {
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
                                         renderLines: render, hashDestinations: options.hashesAhead,
-                                        keepsSentText: options.keepsSentText, keepsRecipients: options.keepsRecipients)
+                                        keepsSentText: options.keepsSentText, keepsRecipients: options.keepsRecipients,
+                                        keepsSentRecipients: options.keepsSentRecipients)
             var classifier = EventClassifier(rules: options.rules)
             var counters = LineCounters()
             var samples: [String] = []
@@ -151,7 +155,7 @@ public final class BatchAnalyzer {
                     writeStderr("deferwatch: \(error)")
                 }
             }
-            pipeline.classifier = classifier
+            pipeline.use(classifier)
             pipeline.counters = counters
             pipeline.seedSamples(samples)
             opened.removeAll()

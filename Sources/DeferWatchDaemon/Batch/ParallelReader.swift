@@ -104,15 +104,18 @@ final class ParallelReader: @unchecked Sendable {
     private let hashDestinations: Bool
     private let keepsSentText: Bool
     private let keepsRecipients: Bool
+    private let keepsSentRecipients: Bool
 
     /// - renderLines: also write each event's JSON line (`analyze --events`) on the worker
     ///   threads, for the events that `settle` will not change.
     /// - hashDestinations: take the hashes the tracker needs on the worker threads.
     init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int,
-         renderLines: Bool = false, hashDestinations: Bool = false, keepsSentText: Bool = true, keepsRecipients: Bool = true) {
+         renderLines: Bool = false, hashDestinations: Bool = false, keepsSentText: Bool = true, keepsRecipients: Bool = true,
+         keepsSentRecipients: Bool = true) {
         self.inputs = inputs
         self.keepsSentText = keepsSentText
         self.keepsRecipients = keepsRecipients
+        self.keepsSentRecipients = keepsSentRecipients
         self.renderLines = renderLines
         self.hashDestinations = hashDestinations
         var jobs: [Job] = []
@@ -176,6 +179,7 @@ final class ParallelReader: @unchecked Sendable {
         pipeline.matchOnly = true
         pipeline.keepsSentText = keepsSentText
         pipeline.keepsRecipients = keepsRecipients
+        pipeline.keepsSentRecipients = keepsSentRecipients
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.batchBytes, alignment: 16)
         let writer = renderLines ? JSONWriter(capacity: 1024) : nil
         defer { buffer.deallocate() }

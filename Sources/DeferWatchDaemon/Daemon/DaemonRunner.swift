@@ -59,8 +59,10 @@ public final class DaemonRunner {
             header: LineHeaderParser(yearHint: y, monthHint: m, zone: SystemTimeZone(), defaultHost: SystemTimeZone.hostName()),
             rules: loaded.rules)
         pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
-        // Nothing the daemon keeps or shows reads the reply texts of successful deliveries.
+        // Nothing the daemon keeps or shows reads the reply texts or the recipients of
+        // successful deliveries.
         pipeline.keepsSentText = false
+        pipeline.keepsSentRecipients = false
         tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
         sink = SyslogSink(config: loaded.config.syslog)
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
@@ -279,7 +281,7 @@ public final class DaemonRunner {
         Notifier.send("RELOADING=1")
         do {
             let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
-            pipeline.classifier = EventClassifier(rules: fresh.rules)
+            pipeline.use(EventClassifier(rules: fresh.rules))
             tracker.reconfigure(config: fresh.config.tracker, hints: fresh.hints)
             if fresh.config.status != loaded.config.status || fresh.config.sources != loaded.config.sources
                 || fresh.config.stateDirectory != loaded.config.stateDirectory {
