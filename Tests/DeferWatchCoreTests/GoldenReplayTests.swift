@@ -50,6 +50,22 @@ import Testing
         }
     }
 
+    /// Speed never changes results: each NAME.events holds the `--events` lines of NAME.log
+    /// as an earlier build (commit f426309) printed them (`deferwatch analyze --events
+    /// --utc --host mx1 NAME.log`), and the pipeline must give them byte for byte.
+    @Test(arguments: scenarios)
+    func eventLinesMatchTheReference(_ name: String) throws {
+        let url = Self.dir.appendingPathComponent("\(name).events")
+        let bytes = Array(try Data(contentsOf: Self.dir.appendingPathComponent("\(name).log")))
+        let got = PipelineHarness.run(bytes).map { $0.jsonLine + "\n" }.joined()
+        if Self.update {
+            try got.write(to: url, atomically: true, encoding: .utf8)
+            return
+        }
+        let expected = try String(contentsOf: url, encoding: .utf8)
+        #expect(got == expected, "\(name): the --events lines differ from \(name).events")
+    }
+
     /// The same lines a few seconds out of order give the same alerts: ids, states, keys,
     /// causes, counts and resolve times (the open line's own time and sample may come from
     /// the line that happened to arrive first).
