@@ -24,12 +24,6 @@ public struct PostfixParser {
     /// - recipient: keep the recipient address (the report counts domains only).
     /// - sentRecipient: keep it for successful deliveries too (the tracker reads the
     ///   recipients of failures only).
-    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
-                      sentRecipient: Bool = true) -> DeliveryEvent? {
-        var relays = RelayNames(rules: nil, slots: 1)
-        return parse(record, host: host, sentText: sentText, recipient: keepRecipient, sentRecipient: sentRecipient, relays: &relays)
-    }
-
     /// - relays: where relay names are made (and remembered, with their provider).
     public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
                       sentRecipient: Bool = true, relays: inout RelayNames) -> DeliveryEvent? {
