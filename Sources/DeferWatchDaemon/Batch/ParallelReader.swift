@@ -108,7 +108,8 @@ final class ParallelReader: @unchecked Sendable {
 
     /// - renderLines: also write each event's JSON line (`analyze --events`) on the worker
     ///   threads, for the events that `settle` will not change.
-    /// - hashDestinations: take the hashes the tracker needs on the worker threads.
+    /// - hashDestinations: take the hashes the tracker and the report key events under on
+    ///   the worker threads.
     init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int,
          renderLines: Bool = false, hashDestinations: Bool = false, keepsSentText: Bool = true, keepsRecipients: Bool = true,
          keepsSentRecipients: Bool = true) {
