@@ -64,3 +64,17 @@ def fmt_time(s: str | None) -> str:
         return parse_time(s).strftime("%H:%M:%S")
     except ValueError:
         return s[11:19]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> bool:
+    """SIGTERM, then SIGKILL after `timeout` seconds; returns True when it had to kill."""
+    if proc.poll() is not None:
+        return False
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return True

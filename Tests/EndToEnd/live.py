@@ -51,14 +51,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from common import WORK, HarnessError, log, parse_time, sh, short
+from common import WORK, HarnessError, log, parse_time, sh, short, stop_process
 
 JOURNAL_REMOTE = Path("/lib/systemd/systemd-journal-remote")
 
@@ -380,14 +379,8 @@ class Daemon:
     def stop(self) -> int | None:
         if self.proc is None:
             return self.returncode
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                log(f"deferwatch run ({self.name}) did not stop within 20s of SIGTERM: killed")
+        if stop_process(self.proc, 20):
+            log(f"deferwatch run ({self.name}) did not stop within 20s of SIGTERM: killed")
         self.returncode = self.proc.returncode
         self.proc = None
         self.pidfile.unlink(missing_ok=True)

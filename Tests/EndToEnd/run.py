@@ -63,7 +63,7 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the scripts in the checkout
 from common import (T0, HarnessError, WORK, fmt_time, log, parse_time, sh, short,
-                    utc_now)
+                    stop_process, utc_now)
 import live
 
 HERE = Path(__file__).resolve().parent
@@ -554,13 +554,7 @@ class Rsyslog:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
         self.proc = None
         if syslog_socket_state() == "stale":
             os.unlink(SYSLOG_SOCKET)
@@ -591,13 +585,7 @@ class ReceiverProcess:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
         rc = self.proc.returncode
         self.proc = None
         RECEIVER_PID.unlink(missing_ok=True)
@@ -778,13 +766,7 @@ class Exim(MTA):
 
     def stop(self) -> None:
         if self.daemon is not None:
-            if self.daemon.poll() is None:
-                self.daemon.terminate()
-                try:
-                    self.daemon.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.daemon.kill()
-                    self.daemon.wait()
+            stop_process(self.daemon, 10)
             self.daemon = None
         if self.ns is not None:
             # Deliveries still under way (a silent receiver's timeout) end within seconds;
