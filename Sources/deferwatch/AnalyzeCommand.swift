@@ -71,9 +71,7 @@ struct AnalyzeCommand: ParsableCommand {
             batch.threads = threads
         }
         batch.hashesAhead = !events
-        batch.keepsSentText = events
-        batch.keepsRecipients = events || alerts
-        batch.keepsSentRecipients = events
+        batch.fields = events ? .all : alerts ? .tracking : .report
         let analyzer = BatchAnalyzer(options: batch)
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result

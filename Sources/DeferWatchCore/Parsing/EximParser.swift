@@ -6,13 +6,9 @@ public struct EximParser {
 
     public static func isExim(program: Bytes) -> Bool { program.hasPrefix("exim") }
 
-    /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
-    /// - recipient: keep the recipient address (the report counts domains only).
-    /// - sentRecipient: keep it for successful deliveries too (the tracker reads the
-    ///   recipients of failures only).
+    /// - fields: which fields to make (strings nobody reads are not made).
     /// - relays: where relay names are made (and remembered, with their provider).
-    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
-                      sentRecipient: Bool = true, relays: inout RelayNames) -> DeliveryEvent? {
+    public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames) -> DeliveryEvent? {
         var m = record.message
         // Exim through syslog may keep its own timestamp and pid inside the message.
         if m.count > 20, m[4] == 45, m[7] == 45, m[10] == 32, m[13] == 58, m.isDigit(at: 0) {
@@ -134,10 +130,10 @@ public struct EximParser {
             code = c
             dsn = d
         }
-        let textString = statusOut == .sent && !sentText ? "" : Self.oneLine(text)
+        let textString = keep.keepsText(statusOut) ? Self.oneLine(text) : ""
         var event = DeliveryEvent(
             time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
-            recipient: keepRecipient && (sentRecipient || statusOut != .sent) ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
+            recipient: keep.keepsRecipient(statusOut) ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
             relay: relay, relayIP: relayIP, dsn: dsn, code: code, stage: stage, text: textString,
             wantsInheritedCause: wantsInherited)
         event.relayProvider = relayProvider.map(DeliveryEvent.ProviderHint.init)

@@ -73,14 +73,8 @@ public struct LogPipeline {
     /// Only the classifier's first, pure step (`EventClassifier.match`); the caller settles
     /// the events in log order (parallel reading).
     public var matchOnly = false
-    /// Keep the reply text of successful deliveries. Only the `--events` output shows it;
-    /// the report, the tracker and the daemon use the texts of failures only, and a text
-    /// not kept is a string not made for most lines of a log.
-    public var keepsSentText = true
-    /// Keep recipient addresses (the report counts recipient domains only).
-    public var keepsRecipients = true
-    /// Keep them for successful deliveries too (the tracker reads failures' only).
-    public var keepsSentRecipients = true
+    /// The fields the events' consumer reads: strings nobody reads are not made.
+    public var fields = EventFields.all
     private var scratch = RuleSet.Scratch()
 
     private var relays: RelayNames
@@ -127,10 +121,10 @@ public struct LogPipeline {
         var event: DeliveryEvent?
         if PostfixParser.isPostfix(program: program) {
             counters.postfixLines += 1
-            event = postfix.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, sentRecipient: keepsSentRecipients, relays: &relays)
+            event = postfix.parse(record, host: hostString(record.host), fields: fields, relays: &relays)
         } else if EximParser.isExim(program: program) {
             counters.eximLines += 1
-            event = exim.parse(record, host: hostString(record.host), sentText: keepsSentText, recipient: keepsRecipients, sentRecipient: keepsSentRecipients, relays: &relays)
+            event = exim.parse(record, host: hostString(record.host), fields: fields, relays: &relays)
         } else if ownIdentifier.withUnsafeBufferPointer({ program.elementsEqual($0) }) {
             counters.ownLines += 1
             return

@@ -20,13 +20,9 @@ public struct PostfixParser {
     ]
 
     /// The delivery event on this line, or nil when the line is not a delivery attempt.
-    /// - sentText: keep the reply text of successful deliveries (only `--events` shows it).
-    /// - recipient: keep the recipient address (the report counts domains only).
-    /// - sentRecipient: keep it for successful deliveries too (the tracker reads the
-    ///   recipients of failures only).
+    /// - fields: which fields to make (strings nobody reads are not made).
     /// - relays: where relay names are made (and remembered, with their provider).
-    public func parse(_ record: LogRecord, host: String, sentText: Bool = true, recipient keepRecipient: Bool = true,
-                      sentRecipient: Bool = true, relays: inout RelayNames) -> DeliveryEvent? {
+    public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames) -> DeliveryEvent? {
         let m = record.message
         // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
         guard let statusAt = m.find("status=") else { return nil }
@@ -110,9 +106,9 @@ public struct PostfixParser {
             }
         }
 
-        let recipient = keepRecipient && (sentRecipient || status != .sent) ? recipientBytes?.string : nil
+        let recipient = keep.keepsRecipient(status) ? recipientBytes?.string : nil
         let domain = recipientBytes.flatMap(Self.domain(ofBytes:))
-        let text = status == .sent && !sentText ? "" : textBytes.string
+        let text = keep.keepsText(status) ? textBytes.string : ""
         // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.
         let reasonStart = text.utf8.count == textBytes.count ? textBytes.count - reasonBytes.count : 0
         var event = DeliveryEvent(

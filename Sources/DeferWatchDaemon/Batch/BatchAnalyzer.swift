@@ -24,13 +24,8 @@ public final class BatchAnalyzer {
         /// The parsing threads take the hashes the tracker and the report key events under
         /// (output unchanged; less work on the one thread that consumes the events).
         public var hashesAhead = false
-        /// Keep the reply texts of successful deliveries (`--events` prints them; nothing
-        /// else reads them).
-        public var keepsSentText = true
-        /// Keep recipient addresses (the report does not show them).
-        public var keepsRecipients = true
-        /// Keep them for successful deliveries too (the tracker reads failures' only).
-        public var keepsSentRecipients = true
+        /// The fields the events' consumer reads (the report, the tracker or `--events`).
+        public var fields = EventFields.all
 
         public init(inputs: [String], rules: RuleSet, defaultHost: String = SystemTimeZone.hostName(),
                     zone: any LocalTimeZone = SystemTimeZone()) {
@@ -96,9 +91,7 @@ public final class BatchAnalyzer {
         var pipeline = LogPipeline(
             header: LineHeaderParser(yearHint: y0, monthHint: m0, zone: options.zone, defaultHost: options.defaultHost),
             rules: options.rules)
-        pipeline.keepsSentText = options.keepsSentText
-        pipeline.keepsRecipients = options.keepsRecipients
-        pipeline.keepsSentRecipients = options.keepsSentRecipients
+        pipeline.fields = options.fields
         let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
         let showProgress = options.progress && isatty(2) != 0 && totalBytes > 64 << 20
         var doneBytes: Int64 = 0
@@ -111,8 +104,7 @@ public final class BatchAnalyzer {
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
                                         renderLines: render, hashDestinations: options.hashesAhead,
-                                        keepsSentText: options.keepsSentText, keepsRecipients: options.keepsRecipients,
-                                        keepsSentRecipients: options.keepsSentRecipients)
+                                        fields: options.fields)
             var classifier = EventClassifier(rules: options.rules)
             var counters = LineCounters()
             var samples: [String] = []

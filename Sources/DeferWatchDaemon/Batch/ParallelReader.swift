@@ -102,21 +102,16 @@ final class ParallelReader: @unchecked Sendable {
     private let ahead: Int
     private let renderLines: Bool
     private let hashDestinations: Bool
-    private let keepsSentText: Bool
-    private let keepsRecipients: Bool
-    private let keepsSentRecipients: Bool
+    private let fields: EventFields
 
     /// - renderLines: also write each event's JSON line (`analyze --events`) on the worker
     ///   threads, for the events that `settle` will not change.
     /// - hashDestinations: take the hashes the tracker and the report key events under on
     ///   the worker threads.
     init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int,
-         renderLines: Bool = false, hashDestinations: Bool = false, keepsSentText: Bool = true, keepsRecipients: Bool = true,
-         keepsSentRecipients: Bool = true) {
+         renderLines: Bool = false, hashDestinations: Bool = false, fields: EventFields = .all) {
         self.inputs = inputs
-        self.keepsSentText = keepsSentText
-        self.keepsRecipients = keepsRecipients
-        self.keepsSentRecipients = keepsSentRecipients
+        self.fields = fields
         self.renderLines = renderLines
         self.hashDestinations = hashDestinations
         var jobs: [Job] = []
@@ -178,9 +173,7 @@ final class ParallelReader: @unchecked Sendable {
         if let tid = Self.threadID() { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(tid), Self.workerNice) }
         var pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 1, zone: zone, defaultHost: defaultHost), rules: rules)
         pipeline.matchOnly = true
-        pipeline.keepsSentText = keepsSentText
-        pipeline.keepsRecipients = keepsRecipients
-        pipeline.keepsSentRecipients = keepsSentRecipients
+        pipeline.fields = fields
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.batchBytes, alignment: 16)
         let writer = renderLines ? JSONWriter(capacity: 1024) : nil
         defer { buffer.deallocate() }

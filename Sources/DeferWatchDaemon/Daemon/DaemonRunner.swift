@@ -61,8 +61,7 @@ public final class DaemonRunner {
         pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
         // Nothing the daemon keeps or shows reads the reply texts or the recipients of
         // successful deliveries.
-        pipeline.keepsSentText = false
-        pipeline.keepsSentRecipients = false
+        pipeline.fields = .tracking
         tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
         sink = SyslogSink(config: loaded.config.syslog)
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
