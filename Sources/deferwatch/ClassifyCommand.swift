@@ -7,13 +7,18 @@ struct ClassifyCommand: ParsableCommand {
         commandName: "classify",
         abstract: "Print the cause and provider of a reply text (or of a whole log line).",
         discussion: """
-        With a text, prints its cause, provider and the deciding rule. With no text, reads one
-        text per line on standard input and prints one JSON object per line:
-        {"text":..., "cause":..., "provider":..., "rule":...}
+        With a text, prints its cause, where it was decided (a receiver, or this MTA itself),
+        the provider, the deciding rule with its file:line, and how sure the classification
+        is: high (a provider's own reply or a code that names the cause), medium (cue
+        phrases), low (only the reply code's class, or no rule). --explain also lists every
+        rule that matched, in the order they are weighed, with the words found. With no text,
+        reads one text per line on standard input and prints one JSON object per line:
+        {"text":..., "cause":..., "origin":..., "provider":..., "rule":..., "confidence":...}
 
         Examples:
           deferwatch classify '421-4.7.28 Our system has detected an unusual rate of unsolicited mail'
           deferwatch classify --relay mx.example.com '451 4.7.1 Greylisted, please try again later'
+          deferwatch classify --explain '421 4.4.5 Too many sessions from your IP'
           cut -d'(' -f2- deferred.txt | deferwatch classify
         """
     )
@@ -30,6 +35,9 @@ struct ClassifyCommand: ParsableCommand {
     @Flag(name: .long, help: "Print JSON even for a single text.")
     var json = false
 
+    @Flag(name: .long, help: "Also show every rule that matched and the words it found.")
+    var explain = false
+
     @OptionGroup var options: ConfigOptions
 
     func run() throws {
@@ -37,19 +45,32 @@ struct ClassifyCommand: ParsableCommand {
         var classifier = TextClassifier(rules: ruleSet)
         let out = FDWriter(fd: 1)
         if let text {
-            let r = classifier.classify(text, relay: relay, domain: domain)
+            let r = classifier.classify(text, relay: relay, domain: domain, explain: explain)
             if json {
                 out.write(r.json())
             } else {
-                var s = "cause:    \(r.cause.rawValue)\n"
-                s += "provider: \(r.provider ?? "-")\n"
+                var s = "cause:      \(r.cause.rawValue)\n"
+                s += "origin:     \(r.cause.origin == .local ? "local (this MTA decided; no receiver deferred it)" : "remote")\n"
+                s += "provider:   \(r.provider ?? "-")\n"
                 if let rule = r.rule {
-                    s += "rule:     \(rule.id) (\(rule.origin))\n"
-                    if !rule.note.isEmpty { s += "note:     \(rule.note)\n" }
+                    s += "rule:       \(rule.id) (\(rule.origin))\n"
+                    s += "confidence: \(r.confidence.rawValue) (\(rule.layer.rawValue) rule)\n"
+                    if !rule.note.isEmpty { s += "note:       \(rule.note)\n" }
                 } else {
-                    s += "rule:     - (no rule matched)\n"
+                    s += "rule:       - (no rule matched)\n"
+                    s += "confidence: low\n"
                 }
-                s += "fix:      \(r.cause.summary)\n"
+                s += "fix:        \(r.cause.summary)\n"
+                if explain {
+                    if let code = r.code { s += "code:       \(code)\(r.dsn.map { " " + $0 } ?? "")\n" }
+                    else if let dsn = r.dsn { s += "code:       \(dsn)\n" }
+                    s += "evidence, in the order weighed (layers: \(RuleLayer.allCases.map(\.rawValue).joined(separator: ", ")); the first decides):\n"
+                    if r.evidence.isEmpty { s += "  (no rule matched)\n" }
+                    for (i, e) in r.evidence.enumerated() {
+                        let words = e.needles.isEmpty ? "" : " words: " + e.needles.map { "\"\($0)\"" }.joined(separator: ", ")
+                        s += "  \(i == 0 ? "*" : " ") \(e.rule.layer.rawValue)  \(e.rule.id) -> \(e.rule.cause.rawValue) (\(e.rule.origin))\(words)\n"
+                    }
+                }
                 out.write(s)
             }
             out.flush()
@@ -59,7 +80,7 @@ struct ClassifyCommand: ParsableCommand {
         let handle: (Bytes) -> Void = { line in
             let t = line.string
             guard !t.allSatisfy({ $0 == " " || $0 == "\t" }) else { return }
-            out.write(classifier.classify(t, relay: relay, domain: domain).json())
+            out.write(classifier.classify(t, relay: relay, domain: domain, explain: explain).json())
         }
         do {
             try ChunkReader(path: "-").read(fd: 0, body: { chunk in splitter.feed(chunk, handle) })

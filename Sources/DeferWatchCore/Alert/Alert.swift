@@ -22,6 +22,10 @@ public struct Alert: Sendable, Equatable, Codable {
     public var sample: String
     public var nextRemind: Int64
     public var escalations: Int
+    /// The rule that classified the deferral that opened the alert (nil: inherited), and how
+    /// sure that classification is. Optional so checkpoints of older versions still load.
+    public var rule: String?
+    public var confidence: Confidence?
 
     /// Distinct recipients are counted exactly up to this many.
     public static let recipientCap = 10_000

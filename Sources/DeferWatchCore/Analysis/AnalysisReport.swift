@@ -81,6 +81,9 @@ public struct AnalysisReport: Sendable {
     /// Deferrals per cause, all destinations.
     public var causes = CauseCounts()
     public var inheritedDeferrals = 0
+    /// Deferrals the sending MTA decided by itself (local causes), per sending host: counted
+    /// in `causes` and `attempts`, never against a destination or provider.
+    public var localDeferrals: [String: CauseCounts] = [:]
     public var firstTime: Int64?
     public var lastTime: Int64?
     public var destinations: [DestinationSummary] = []

@@ -38,6 +38,11 @@ public struct ReportBuilder {
             report.causes[c] += 1
             if e.inherited { report.inheritedDeferrals += 1 }
             if c == .other && e.rule == nil && !e.inherited { noteUnexplained(e.reason) }
+            if c.isLocal {
+                // The sending host's own trouble: counted per host, never against a destination.
+                report.localDeferrals[e.host, default: CauseCounts()][c] += 1
+                return
+            }
         }
         if let name = e.provider {
             let p = HashedName(name, hash: hashes?.provider)

@@ -6,17 +6,22 @@
 public struct EventClassifier {
     public let rules: RuleSet
     private var scratch = RuleSet.Scratch()
-    private var byRelay: BoundedMap<String, Cause>
+    private var byRelay: BoundedMap<String, Memory>
     private var byDomain: BoundedMap<String, DomainMemory>
     private var byQueue: BoundedMap<String, QueueMemory>
 
-    struct DomainMemory {
+    struct Memory {
         var cause: Cause
+        var confidence: Confidence
+    }
+
+    struct DomainMemory {
+        var cause: Memory
         var relay: String?
     }
 
     struct QueueMemory {
-        var cause: Cause
+        var cause: Memory
         var domain: String?
         var relay: String?
     }
@@ -58,6 +63,7 @@ public struct EventClassifier {
         }
         e.cause = cause
         e.rule = rule.map { rules.rules[$0].id }
+        e.confidence = rule.map { rules.rules[$0].layer.confidence } ?? .low
         e.inherited = false
         e.pendingRemember = rule != nil
     }
@@ -73,39 +79,42 @@ public struct EventClassifier {
             }
         } else if e.pendingRemember {
             e.pendingRemember = false
-            remember(e, e.cause ?? .other)
+            remember(e, Memory(cause: e.cause ?? .other, confidence: e.confidence ?? .low))
         }
     }
 
     private mutating func inherit(_ e: inout DeliveryEvent) {
         if e.status == .expired, let q = byQueue[e.queueID] {
-            e.cause = q.cause
-            e.inherited = true
+            take(q.cause, &e)
             if e.domain == nil { e.domain = q.domain }
             if e.relay == nil { e.relay = q.relay }
             e.rule = nil
             return
         }
         if let relay = e.relay, let c = byRelay[relay] {
-            e.cause = c
-            e.inherited = true
+            take(c, &e)
         } else if let domain = e.domain, let m = byDomain[domain] {
             // "retry time not reached for any host for 'example.org'": the hosts are the ones
             // that failed before, so the event speaks of that relay (and its provider).
-            e.cause = m.cause
-            e.inherited = true
+            take(m.cause, &e)
             if e.relay == nil { e.relay = m.relay }
         } else if let q = byQueue[e.queueID] {
-            e.cause = q.cause
-            e.inherited = true
+            take(q.cause, &e)
         } else {
             e.cause = .other
+            e.confidence = .low
             e.inherited = false
         }
         e.rule = nil
     }
 
-    private mutating func remember(_ e: DeliveryEvent, _ cause: Cause) {
+    private func take(_ m: Memory, _ e: inout DeliveryEvent) {
+        e.cause = m.cause
+        e.confidence = m.confidence
+        e.inherited = true
+    }
+
+    private mutating func remember(_ e: DeliveryEvent, _ cause: Memory) {
         if let relay = e.relay { byRelay[relay] = cause }
         if let domain = e.domain { byDomain[domain] = DomainMemory(cause: cause, relay: e.relay) }
         byQueue[e.queueID] = QueueMemory(cause: cause, domain: e.domain, relay: e.relay)

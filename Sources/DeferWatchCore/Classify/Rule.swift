@@ -1,8 +1,49 @@
+/// The kind of evidence a rule is. Rules are tried layer by layer, most specific first, so
+/// a broad rule can never overrule a narrower one that also matches, whatever their order
+/// in the file; within a layer the file's order decides.
+public enum RuleLayer: String, Sendable, Codable, CaseIterable, Comparable {
+    /// The sending MTA's own decisions (queueing by configuration, a local transport down).
+    case local
+    /// The exact replies and code families of one provider.
+    case provider
+    /// An enhanced status code that names a cause by itself (4.7.28, 4.7.25).
+    case code
+    /// Cue phrases (generic, in several languages), possibly narrowed by codes.
+    case cue
+    /// The reply code or the enhanced code's class only: the last resort.
+    case `class`
+
+    public static func < (a: RuleLayer, b: RuleLayer) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    public var confidence: Confidence {
+        switch self {
+        case .local, .provider, .code: .high
+        case .cue: .medium
+        case .class: .low
+        }
+    }
+
+    /// The layer of a rule that does not name one: local causes are `local`, a provider
+    /// rule is `provider`, needles make a `cue`, exact enhanced codes alone a `code`, and
+    /// reply codes or code classes alone a `class`.
+    public static func implied(cause: Cause, provider: String?, codes: [Int], dsn: [String], needles: Int) -> RuleLayer {
+        if cause.isLocal { return .local }
+        if provider != nil { return .provider }
+        if needles > 0 { return .cue }
+        if !dsn.isEmpty && codes.isEmpty && !dsn.contains(where: { $0.hasSuffix("*") }) { return .code }
+        return .class
+    }
+}
+
 /// One classification rule: matchers and the cause they decide. A rule matches when every
-/// matcher it has matches; the first matching rule in order decides.
+/// matcher it has matches; of the matching rules, the one in the most specific layer
+/// decides (`RuleLayer`), and within a layer the first in order.
 public struct Rule: Sendable, Equatable {
     public var id: String
     public var cause: Cause
+    public var layer: RuleLayer
     /// Applies only when the event's provider is this one.
     public var provider: String?
     /// SMTP reply codes, any of.
@@ -17,10 +58,12 @@ public struct Rule: Sendable, Equatable {
     /// Where the rule was defined (`rules.toml:42`), for `classify` and diagnostics.
     public var origin: String
 
-    public init(id: String, cause: Cause, provider: String? = nil, codes: [Int] = [], dsn: [String] = [],
+    public init(id: String, cause: Cause, layer: RuleLayer? = nil, provider: String? = nil, codes: [Int] = [], dsn: [String] = [],
                 contains: [String] = [], containsAny: [String] = [], note: String = "", origin: String = "") {
         self.id = id
         self.cause = cause
+        self.layer = layer ?? RuleLayer.implied(cause: cause, provider: provider, codes: codes, dsn: dsn,
+                                                needles: contains.count + containsAny.count)
         self.provider = provider
         self.codes = codes
         self.dsn = dsn

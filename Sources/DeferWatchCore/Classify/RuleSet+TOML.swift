@@ -38,7 +38,12 @@ extension RuleSet {
                 }
             }
         }
-        let all = userRules + rules.map(\.rule)
+        // The user's new rules first, then the built-in ones layer by layer (a stable sort:
+        // within a layer, the file's order).
+        let builtin = rules.map(\.rule).enumerated().sorted { a, b in
+            a.element.layer != b.element.layer ? a.element.layer < b.element.layer : a.offset < b.offset
+        }.map(\.element)
+        let all = userRules + builtin
         let names = Set(providers.map(\.name))
         for r in all {
             if let p = r.provider, !names.contains(p) {
@@ -101,6 +106,11 @@ extension RuleSet {
             } else if enabled {
                 r.problem(nil, "rule \"\(id)\" has no cause")
             }
+            var layer: RuleLayer?
+            if let l = r.string("layer") {
+                if let v = RuleLayer(rawValue: l) { layer = v }
+                else { r.problem("layer", "unknown layer \"\(l)\" (one of: \(RuleLayer.allCases.map(\.rawValue).joined(separator: ", ")))") }
+            }
             let codes = r.ints("codes") ?? []
             for c in codes where c < 200 || c > 599 { r.problem("codes", "reply code \(c) is not between 200 and 599") }
             let dsn = r.strings("dsn") ?? []
@@ -108,7 +118,7 @@ extension RuleSet {
             let contains = r.strings("contains") ?? []
             let containsAny = r.strings("contains_any") ?? []
             for n in contains + containsAny where n.isEmpty { r.problem(nil, "rule \"\(id)\" has an empty needle") }
-            let rule = Rule(id: id, cause: cause, provider: r.string("provider"), codes: codes, dsn: dsn,
+            let rule = Rule(id: id, cause: cause, layer: layer, provider: r.string("provider"), codes: codes, dsn: dsn,
                             contains: contains, containsAny: containsAny, note: r.string("note") ?? "",
                             origin: line.map { "\(name):\($0)" } ?? name)
             if enabled && codes.isEmpty && dsn.isEmpty && contains.isEmpty && containsAny.isEmpty {

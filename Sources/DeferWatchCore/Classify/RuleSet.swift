@@ -1,5 +1,10 @@
 /// The compiled rules and provider table. Immutable and shareable; classification of one
-/// text is one pass of the needle automaton plus a walk over the rules in order.
+/// text is one pass of the needle automaton plus a walk over the rules in order. `rules` is
+/// in the order of evaluation: `load` puts the user's new rules first, then the built-in
+/// rules layer by layer (`RuleLayer`), each layer in the file's order.
+///
+/// Enhanced status codes are compared without their class digit: a rule for `4.7.26`
+/// also decides `5.7.26`, so bounces get causes from the same rules as deferrals.
 public struct RuleSet: Sendable {
     public let rules: [Rule]
     public let providers: [Provider]
@@ -16,6 +21,8 @@ public struct RuleSet: Sendable {
 
     private let compiled: [Compiled]
     private let matcher: NeedleMatcher
+    /// The needles of all rules, lower-cased, by id.
+    private let needles: [String]
     private let providerIndex: [String: Int]
     private let relaySuffixes: [String: Int]
     private let domains: [String: Int]
@@ -53,12 +60,13 @@ public struct RuleSet: Sendable {
                 cause: r.cause,
                 provider: r.provider.map { Int32(providerIndex[$0] ?? -2) } ?? -1,
                 codes: r.codes,
-                dsnExact: r.dsn.filter { !$0.hasSuffix("*") },
-                dsnPrefixes: r.dsn.filter { $0.hasSuffix("*") }.map { String($0.dropLast()) },
+                dsnExact: r.dsn.filter { !$0.hasSuffix("*") }.map { String($0.dropFirst()) },
+                dsnPrefixes: r.dsn.filter { $0.hasSuffix("*") }.map { String($0.dropLast().dropFirst()) },
                 all: r.contains.map(id),
                 any: r.containsAny.map(id))
         }
         matcher = NeedleMatcher(needles: needles)
+        self.needles = needles
     }
 
     /// The provider of a destination: from the relay host (so a Google Workspace domain is
@@ -104,29 +112,54 @@ public struct RuleSet: Sendable {
 
     /// The cause of a failure text and the index of the deciding rule (nil: no rule, `other`).
     public func classify(_ text: Bytes, code: Int?, dsn: String?, provider: Int?, scratch: inout Scratch) -> (Cause, Int?) {
+        scan(text, scratch: &scratch)
+        let d = dsn.map { $0.utf8.dropFirst() }
+        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, provider: provider) {
+            return (compiled[index].cause, index)
+        }
+        return (.other, nil)
+    }
+
+    /// Every rule that matches the text, in the order of evaluation (the first decides),
+    /// with the needles of each that were found: the evidence `classify --explain` shows.
+    public func evidence(_ text: Bytes, code: Int?, dsn: String?, provider: Int?) -> [(rule: Int, needles: [String])] {
+        var scratch = Scratch()
+        scan(text, scratch: &scratch)
+        let d = dsn.map { $0.utf8.dropFirst() }
+        var out: [(rule: Int, needles: [String])] = []
+        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, provider: provider) {
+            let ids = compiled[index].all + compiled[index].any
+            out.append((index, ids.filter { scratch.found[Int($0)] }.map { needles[Int($0)] }))
+        }
+        return out
+    }
+
+    private func scan(_ text: Bytes, scratch: inout Scratch) {
         if scratch.found.count != matcher.needleCount {
             scratch.found = [Bool](repeating: false, count: matcher.needleCount)
         } else {
             for i in scratch.found.indices { scratch.found[i] = false }
         }
         matcher.scan(text, into: &scratch.found)
-        let found = scratch.found
-        ruleLoop: for (index, r) in compiled.enumerated() {
-            if r.provider != -1 {
-                guard let provider, Int32(provider) == r.provider else { continue }
-            }
-            if !r.codes.isEmpty {
-                guard let code, r.codes.contains(code) else { continue }
-            }
-            if !r.dsnExact.isEmpty || !r.dsnPrefixes.isEmpty {
-                guard let dsn else { continue }
-                if !r.dsnExact.contains(dsn) && !r.dsnPrefixes.contains(where: { dsn.hasPrefix($0) }) { continue }
-            }
-            for n in r.all where !found[Int(n)] { continue ruleLoop }
-            if !r.any.isEmpty && !r.any.contains(where: { found[Int($0)] }) { continue }
-            return (r.cause, index)
+    }
+
+    /// `dsn` is the enhanced code without its class digit (".7.26").
+    private func matches(_ index: Int, _ found: [Bool], code: Int?, dsn: String.UTF8View.SubSequence?, provider: Int?) -> Bool {
+        let r = compiled[index]
+        if r.provider != -1 {
+            guard let provider, Int32(provider) == r.provider else { return false }
         }
-        return (.other, nil)
+        if !r.codes.isEmpty {
+            guard let code, r.codes.contains(code) else { return false }
+        }
+        if !r.dsnExact.isEmpty || !r.dsnPrefixes.isEmpty {
+            guard let dsn else { return false }
+            if !r.dsnExact.contains(where: { $0.utf8.elementsEqual(dsn) })
+                && !r.dsnPrefixes.contains(where: { dsn.starts(with: $0.utf8) }) { return false }
+        }
+        for n in r.all where !found[Int(n)] { return false }
+        if !r.any.isEmpty && !r.any.contains(where: { found[Int($0)] }) { return false }
+        return true
     }
 
     /// Convenience for one string (the `classify` command, tests).

@@ -12,16 +12,38 @@ public struct TextClassifier {
         public var rule: Rule?
         public var code: Int?
         public var dsn: String?
+        /// Every rule that matched, in the order of evaluation (the first decided), with the
+        /// needles found: filled by `classify(_:explain: true)`.
+        public var evidence: [(rule: Rule, needles: [String])] = []
+
+        public var confidence: Confidence { rule?.layer.confidence ?? .low }
 
         public func json() -> [UInt8] {
             let w = JSONWriter()
             w.beginObject()
             w.key("text"); w.string(text)
             w.key("cause"); w.string(cause.rawValue)
+            w.key("origin"); w.string(cause.origin.rawValue)
             w.key("provider"); w.string(provider)
             w.key("rule"); w.string(rule?.id)
+            w.key("rule_origin"); w.string(rule?.origin)
+            w.key("layer"); w.string(rule?.layer.rawValue)
+            w.key("confidence"); w.string(confidence.rawValue)
             w.key("code"); w.int(code)
             w.key("dsn"); w.string(dsn)
+            if !evidence.isEmpty {
+                w.key("evidence"); w.beginArray()
+                for (r, needles) in evidence {
+                    w.beginObject()
+                    w.key("rule"); w.string(r.id)
+                    w.key("cause"); w.string(r.cause.rawValue)
+                    w.key("layer"); w.string(r.layer.rawValue)
+                    w.key("rule_origin"); w.string(r.origin)
+                    w.key("needles"); w.beginArray(); for n in needles { w.string(n) }; w.endArray()
+                    w.endObject()
+                }
+                w.endArray()
+            }
             w.endObject()
             w.newline()
             return w.bytes
@@ -33,14 +55,24 @@ public struct TextClassifier {
         pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 12), rules: rules)
     }
 
-    public mutating func classify(_ text: String, relay: String? = nil, domain: String? = nil) -> Result {
+    /// `provider` names the receiver when it is known another way (the corpus test); else it
+    /// comes from `relay`, `domain`, or a host named in the text.
+    public mutating func classify(_ text: String, relay: String? = nil, domain: String? = nil, provider named: String? = nil,
+                                  explain: Bool = false) -> Result {
         var copy = text
         // A whole log line: parse it as deferwatch would.
         var event: DeliveryEvent?
         copy.withUTF8 { line in pipeline.process(line: line, emit: { event = $0 }) }
         if let e = event, e.status != .sent {
-            return Result(text: text, cause: e.cause ?? .other, provider: e.provider,
-                          rule: e.rule.flatMap { id in rules.rules.first { $0.id == id } }, code: e.code, dsn: e.dsn)
+            var r = Result(text: text, cause: e.cause ?? .other, provider: e.provider,
+                           rule: e.rule.flatMap { id in rules.rules.first { $0.id == id } }, code: e.code, dsn: e.dsn)
+            if explain {
+                var reason = e.reason
+                let p = e.provider.flatMap { rules.providerIndex(named: $0) }
+                r.evidence = reason.withUTF8 { rules.evidence($0, code: e.code, dsn: e.dsn, provider: p) }
+                    .map { (rules.rules[$0.rule], $0.needles) }
+            }
+            return r
         }
         return copy.withUTF8 { t in
             var code: Int?
@@ -48,11 +80,18 @@ public struct TextClassifier {
             if let (c, d) = ReplyScanner.codeAt(t, 0) { code = c; dsn = d }
             else if let r = ReplyScanner.reply(in: t) { code = r.code; dsn = r.dsn }
             if dsn == nil, let d = ReplyScanner.enhancedCode(t, 0) { dsn = d }
-            var provider = rules.providerIndex(relay: relay?.asciiLowercased ?? mentionedHost(t), domain: domain?.asciiLowercased)
+            var provider = named.flatMap { rules.providerIndex(named: $0) }
+            if provider == nil {
+                provider = rules.providerIndex(relay: relay?.asciiLowercased ?? mentionedHost(t), domain: domain?.asciiLowercased)
+            }
             if provider == nil { provider = mentionedProvider(t) }
             let (cause, rule) = rules.classify(t, code: code, dsn: dsn, provider: provider, scratch: &scratch)
-            return Result(text: text, cause: cause, provider: provider.map { rules.providers[$0].name },
-                          rule: rule.map { rules.rules[$0] }, code: code, dsn: dsn)
+            var r = Result(text: text, cause: cause, provider: provider.map { rules.providers[$0].name },
+                           rule: rule.map { rules.rules[$0] }, code: code, dsn: dsn)
+            if explain {
+                r.evidence = rules.evidence(t, code: code, dsn: dsn, provider: provider).map { (rules.rules[$0.rule], $0.needles) }
+            }
+            return r
         }
     }
 

@@ -20,6 +20,14 @@ extension AnalysisReport {
         w.key("attempts"); writeAttempts(attempts, w)
         w.key("causes"); writeCauses(causes, w)
         w.key("inherited_deferrals"); w.int(inheritedDeferrals)
+        w.key("local_deferrals"); w.beginArray()
+        for host in localDeferrals.keys.sorted() {
+            w.beginObject()
+            w.key("host"); w.string(host)
+            w.key("causes"); writeCauses(localDeferrals[host]!, w)
+            w.endObject()
+        }
+        w.endArray()
         w.key("providers"); w.beginArray()
         for p in providers { writeDestination(p, w, isProvider: true) }
         w.endArray()

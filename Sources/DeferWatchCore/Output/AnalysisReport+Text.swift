@@ -26,6 +26,13 @@ extension AnalysisReport {
                 line("                (\(inheritedDeferrals) deferrals without a reply of their own inherited the cause of an earlier one)")
             }
         }
+        if !localDeferrals.isEmpty {
+            line()
+            line("THIS HOST'S OWN DEFERRALS (decided by the sending MTA itself; no receiver deferred these)")
+            for host in localDeferrals.keys.sorted() {
+                line("  \(host): \(causeList(localDeferrals[host]!))")
+            }
+        }
         if !inputErrors.isEmpty {
             line()
             line("input problems:")

@@ -43,6 +43,9 @@ public struct DeliveryEvent: Sendable, Equatable {
 
     public var cause: Cause?
     public var rule: String?
+    /// How sure the cause is (`RuleLayer.confidence` of the deciding rule; an inherited cause
+    /// keeps the confidence it had).
+    public var confidence: Confidence?
     public var provider: String?
     public var inherited: Bool
     /// Between the classifier's two steps (`match`, then `settle`): the cause still has to
@@ -93,6 +96,7 @@ public struct DeliveryEvent: Sendable, Equatable {
         self.wantsInheritedCause = wantsInheritedCause
         self.cause = nil
         self.rule = nil
+        self.confidence = nil
         self.provider = nil
         self.inherited = false
     }

@@ -1,6 +1,7 @@
 /// Attempts by MTA and status, and deferrals by provider and cause, since the daemon started:
 /// the counters behind `/metrics`. Label values are bounded: the MTAs, the statuses, the
-/// causes, and the providers the rules know (plus "none").
+/// causes, and the providers the rules know (plus "none", and "local" for the deferrals the
+/// sending MTA decided by itself: no receiver is involved in those).
 public struct DeliveryCounters: Sendable, Equatable {
     private var attempts = [Int](repeating: 0, count: MTA.allCases.count * DeliveryStatus.allCases.count)
     private var deferrals: [String: [Int]] = [:]
@@ -13,8 +14,9 @@ public struct DeliveryCounters: Sendable, Equatable {
         let s = DeliveryStatus.allCases.firstIndex(of: e.status)!
         attempts[m * DeliveryStatus.allCases.count + s] &+= 1
         if e.status == .deferred {
-            let cause = (e.cause ?? .other).index
-            deferrals[e.provider ?? "none", default: [Int](repeating: 0, count: Cause.allCases.count)][cause] &+= 1
+            let c = e.cause ?? .other
+            let cause = c.index
+            deferrals[c.isLocal ? "local" : e.provider ?? "none", default: [Int](repeating: 0, count: Cause.allCases.count)][cause] &+= 1
         }
     }
 

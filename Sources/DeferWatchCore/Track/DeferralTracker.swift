@@ -127,6 +127,9 @@ public struct DeferralTracker {
                 }
             }
         case .deferred:
+            // The sending MTA's own decision (queued by configuration, a local filter down):
+            // no destination is deferring, so no destination window counts it.
+            if e.cause?.isLocal == true { break }
             out += deferral(e, at: t, bucket: b, keys: keys)
         }
         return out
@@ -254,7 +257,7 @@ public struct DeferralTracker {
             severity: .warning, openedAt: t, firstSeen: tot.firstDeferral ?? t, lastSeen: t, lastSuccess: nil,
             deferrals: max(1, tot.deferrals), attempts: max(1, tot.attempts), expired: 0, recipientHashes: [],
             recurring: past.count, sample: Alert.cappedSample(e.inherited ? (windows.peek(key)?.sample(cause) ?? "") : e.text),
-            nextRemind: t + config.remindEvery, escalations: 0)
+            nextRemind: t + config.remindEvery, escalations: 0, rule: e.rule, confidence: e.confidence)
         a.recipientHashes = windows.peek(key)?.recipients(cause) ?? []
         if let r = e.recipient { a.recipientHashes.insert(Alert.recipientHash(r)) }
         nextID += 1
