@@ -47,6 +47,25 @@ import Testing
         #expect(log.out.isEmpty, "\(log.states)")
     }
 
+    @Test func theSendingMTAsOwnDeferralsNeverOpenADestinationAlert() {
+        var log = Log()
+        // Exim queueing everything by configuration, and a content filter that is down: a
+        // storm of local deferrals at big receivers, then the same mail delivered.
+        for i in 0..<400 {
+            let domain = ["gmail.com", "hotmail.com", "yandex.ru", "rambler.ru"][i % 4]
+            log.attempt(i, domain: domain, cause: [.localQueue, .localTransport, .localConfig][i % 3], relay: "",
+                        text: "domain matches queue_smtp_domains, or -odqs set")
+        }
+        for i in 0..<400 { log.attempt(400 + i, domain: "gmail.com", status: .sent) }
+        log.tick(800 + 7200)
+        #expect(log.out.isEmpty, "\(log.states)")
+        #expect(log.tracker.deferringDestinations(limit: 10).isEmpty)
+        // The same volume of receiver deferrals does open an alert.
+        var remote = Log()
+        for i in 0..<40 { remote.attempt(i, domain: "gmail.com", cause: .rateLimit) }
+        #expect(remote.out.contains { $0.state == .open })
+    }
+
     @Test func aStormIsOneAlert() {
         var log = Log()
         for i in 0..<10_000 { log.attempt(i / 3, domain: "busy.example") }

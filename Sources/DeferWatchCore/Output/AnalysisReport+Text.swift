@@ -50,7 +50,7 @@ extension AnalysisReport {
 
         line()
         if destinations.isEmpty {
-            line("No deferrals.")
+            line(localDeferrals.isEmpty ? "No deferrals." : "No destination deferred mail.")
         } else {
             line("DESTINATIONS WITH DEFERRALS, worst first (\(min(limit, destinations.count)) of \(destinations.count))")
             for d in destinations.prefix(limit) {
