@@ -13,7 +13,7 @@ struct DeferWatchCommand: ParsableCommand {
         3 (status) the daemon is not running; 4 (status destination) nothing known of it.
         """,
         version: DeferWatchVersion.string,
-        subcommands: [RunCommand.self, StatusCommand.self, AnalyzeCommand.self, ClassifyCommand.self, CheckConfigCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, AnalyzeCommand.self, ClassifyCommand.self, RulesCommand.self, CheckConfigCommand.self]
     )
 }
 

@@ -118,30 +118,8 @@ public struct ReportBuilder {
         }
     }
 
-    /// Masks what varies between two instances of the same reply: digit runs, `<addresses>`,
-    /// `[bracketed ids]` and host names before `[`.
-    static func shape(of text: Substring) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count)
-        var skipUntil: UInt8? = nil
-        var lastDigit = false
-        for b in text.utf8 {
-            if let stop = skipUntil {
-                if b == stop { out.append(b); skipUntil = nil }
-                continue
-            }
-            if b == 60 { out.append(b); out.append(46); skipUntil = 62; continue }       // <...>
-            if b == 91 { out.append(b); out.append(46); skipUntil = 93; continue }       // [...]
-            if b >= 48 && b <= 57 {
-                if !lastDigit { out.append(35) }
-                lastDigit = true
-                continue
-            }
-            lastDigit = false
-            out.append(b)
-        }
-        return String(decoding: out.prefix(400), as: UTF8.self)
-    }
+    /// What varies between two instances of the same reply, masked (`ReplyTemplate`).
+    static func shape(of text: Substring) -> String { ReplyTemplate.mask(text) }
 
     /// The report, destinations worst first (most deferrals, then highest share).
     public func finish(counters: LineCounters, unrecognisedSamples: [String] = []) -> AnalysisReport {
