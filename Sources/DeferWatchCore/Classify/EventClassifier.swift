@@ -56,8 +56,14 @@ public struct EventClassifier {
         }
         var reason = e.reason
         let (cause, rule) = reason.withUTF8 { rules.classify($0, code: e.code, dsn: e.dsn, provider: providerIndex, scratch: &scratch) }
-        if rule == nil && e.reasonStart > 0 {
-            // "delivery temporarily suspended: <a reason no rule knows>": the earlier cause.
+        if e.reasonStart > 0 && (rule.map { rules.rules[$0].layer == .class } ?? true) {
+            // "delivery temporarily suspended: <a reason no rule knows, or only a code's
+            // class>": the cause that suspended the destination; the class is the fallback.
+            if let rule {
+                e.cause = cause
+                e.rule = rules.rules[rule].id
+                e.confidence = rules.rules[rule].layer.confidence
+            }
             e.pendingInheritance = true
             return
         }
@@ -100,17 +106,19 @@ public struct EventClassifier {
             if e.relay == nil { e.relay = m.relay }
         } else if let q = byQueue[e.queueID] {
             take(q.cause, &e)
-        } else {
+        } else if e.cause == nil || e.inherited {
             e.cause = .other
             e.confidence = .low
+            e.rule = nil
             e.inherited = false
         }
-        e.rule = nil
+        // else: nothing to inherit; the class rule `match` found stands.
     }
 
     private func take(_ m: Memory, _ e: inout DeliveryEvent) {
         e.cause = m.cause
         e.confidence = m.confidence
+        e.rule = nil
         e.inherited = true
     }
 

@@ -55,11 +55,16 @@ public struct Rule: Sendable, Equatable {
     /// Substrings of which one must occur.
     public var containsAny: [String]
     public var note: String
+    /// Whether the rule may decide a text that carries a peer's SMTP reply code. Local rules
+    /// do not by default: a receiver that answers "451 4.3.0 queue file write error" has its
+    /// own trouble, while the same words without a reply are this host's. (`peer_replies`)
+    public var peerReplies: Bool
     /// Where the rule was defined (`rules.toml:42`), for `classify` and diagnostics.
     public var origin: String
 
     public init(id: String, cause: Cause, layer: RuleLayer? = nil, provider: String? = nil, codes: [Int] = [], dsn: [String] = [],
-                contains: [String] = [], containsAny: [String] = [], note: String = "", origin: String = "") {
+                contains: [String] = [], containsAny: [String] = [], note: String = "", origin: String = "",
+                peerReplies: Bool? = nil) {
         self.id = id
         self.cause = cause
         self.layer = layer ?? RuleLayer.implied(cause: cause, provider: provider, codes: codes, dsn: dsn,
@@ -71,6 +76,7 @@ public struct Rule: Sendable, Equatable {
         self.containsAny = containsAny
         self.note = note
         self.origin = origin
+        self.peerReplies = peerReplies ?? (self.layer != .local)
     }
 }
 

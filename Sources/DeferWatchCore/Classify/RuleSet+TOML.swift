@@ -120,7 +120,7 @@ extension RuleSet {
             for n in contains + containsAny where n.isEmpty { r.problem(nil, "rule \"\(id)\" has an empty needle") }
             let rule = Rule(id: id, cause: cause, layer: layer, provider: r.string("provider"), codes: codes, dsn: dsn,
                             contains: contains, containsAny: containsAny, note: r.string("note") ?? "",
-                            origin: line.map { "\(name):\($0)" } ?? name)
+                            origin: line.map { "\(name):\($0)" } ?? name, peerReplies: r.bool("peer_replies"))
             if enabled && codes.isEmpty && dsn.isEmpty && contains.isEmpty && containsAny.isEmpty {
                 r.problem(nil, "rule \"\(id)\" has no matcher (codes, dsn, contains or contains_any)")
             }

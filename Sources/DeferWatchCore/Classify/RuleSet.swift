@@ -17,6 +17,8 @@ public struct RuleSet: Sendable {
         var dsnPrefixes: [String]
         var all: [Int32]
         var any: [Int32]
+        /// False: the rule does not decide a text that carries a peer's reply code.
+        var peerReplies: Bool
     }
 
     private let compiled: [Compiled]
@@ -63,7 +65,8 @@ public struct RuleSet: Sendable {
                 dsnExact: r.dsn.filter { !$0.hasSuffix("*") }.map { String($0.dropFirst()) },
                 dsnPrefixes: r.dsn.filter { $0.hasSuffix("*") }.map { String($0.dropLast().dropFirst()) },
                 all: r.contains.map(id),
-                any: r.containsAny.map(id))
+                any: r.containsAny.map(id),
+                peerReplies: r.peerReplies)
         }
         matcher = NeedleMatcher(needles: needles)
         self.needles = needles
@@ -146,6 +149,7 @@ public struct RuleSet: Sendable {
     /// `dsn` is the enhanced code without its class digit (".7.26").
     private func matches(_ index: Int, _ found: [Bool], code: Int?, dsn: String.UTF8View.SubSequence?, provider: Int?) -> Bool {
         let r = compiled[index]
+        if !r.peerReplies && code != nil { return false }
         if r.provider != -1 {
             guard let provider, Int32(provider) == r.provider else { return false }
         }
