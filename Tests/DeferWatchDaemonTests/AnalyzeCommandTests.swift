@@ -131,6 +131,56 @@ import Testing
         }
     }
 
+    /// --explain shows every rule that matched, most specific layer first; the words win
+    /// over the enhanced code's class, and the one that decided is marked.
+    @Test func classifyExplainShowsTheEvidenceWeighed() throws {
+        let r = try ProcessRunner.deferwatch(["classify", "--explain", "421 4.4.5 Too many sessions from your IP, try again later"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = r.stdoutText
+        #expect(out.contains("cause:      connection_limit"), "\(out)")
+        #expect(out.contains("confidence: medium (cue rule)"), "\(out)")
+        #expect(out.contains("* cue  connlimit-too-many-connections -> connection_limit"), "\(out)")
+        #expect(out.contains("words: \"too many sessions\""), "\(out)")
+        #expect(out.contains("class  dsn-congestion -> service_unavailable"), "\(out)")
+        let order = ["* cue  connlimit", "cue  service-try-again-later", "class  dsn-congestion"].map { out.range(of: $0)?.lowerBound }
+        #expect(order.allSatisfy { $0 != nil } && order[0]! < order[1]! && order[1]! < order[2]!, "\(out)")
+
+        let j = try ProcessRunner.deferwatch(["classify", "--json", "--explain", "domain matches queue_smtp_domains, or -odqs set"])
+        let o = try JSONSerialization.jsonObject(with: j.stdout) as! [String: Any]
+        #expect(o["cause"] as? String == "local_queue")
+        #expect(o["origin"] as? String == "local")
+        #expect(o["confidence"] as? String == "high")
+        #expect(o["layer"] as? String == "local")
+        #expect((o["evidence"] as? [[String: Any]])?.first?["rule"] as? String == "exim-local-queued")
+    }
+
+    /// `rules suggest` groups the unexplained texts into templates and drafts a rule that a
+    /// rules file takes as it is, and that then explains those texts.
+    @Test func rulesSuggestDraftsARuleThatExplainsTheTexts() throws {
+        var log = ""
+        for i in 0..<5 {
+            log += "Nov 28 10:00:0\(i) mx1 postfix/smtp[1]: ABCDEF12\(i)0: to=<u\(i)@widget\(i).example>, relay=mx.widget\(i).example[192.0.2.\(i + 1)]:25, delay=1, delays=0/0/0/1, dsn=4.0.0, status=deferred (host mx.widget\(i).example[192.0.2.\(i + 1)] said: 450 Frobnicator queue \(100 + i) saturated for <u\(i)@widget\(i).example>, come back at \(10 + i):00 (in reply to RCPT TO command))\n"
+        }
+        log += "Nov 28 10:00:09 mx1 postfix/smtp[1]: ABCDEF1290: to=<v@other.example>, relay=mx.other.example[192.0.2.9]:25, delay=1, delays=0/0/0/1, dsn=4.0.0, status=deferred (host mx.other.example[192.0.2.9] said: 450 zork blorp (in reply to RCPT TO command))\n"
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("mail.log")
+        try log.write(to: f, atomically: true, encoding: .utf8)
+        let r = try ProcessRunner.deferwatch(["rules", "suggest", "--utc", f.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = r.stdoutText
+        #expect(out.contains("# 5x  "), "\(out)")
+        #expect(out.contains("# 1x  "), "\(out)")
+        #expect(out.range(of: "# 5x")!.lowerBound < out.range(of: "# 1x")!.lowerBound, "most frequent first")
+        #expect(out.contains("contains = [\"frobnicator queue\"]"), "\(out)")
+        // The draft, with a cause chosen, is a valid rules file that explains the texts.
+        let rules = dir.appendingPathComponent("site.toml")
+        try out.replacingOccurrences(of: "cause = \"other\"", with: "cause = \"service_unavailable\"").write(to: rules, atomically: true, encoding: .utf8)
+        let again = try ProcessRunner.deferwatch(["rules", "suggest", "--utc", "--rules", rules.path, f.path])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdoutText.contains("0 deferral texts no rule explains"), "\(again.stdoutText)")
+    }
+
     @Test func badRulesFileExitsTwo() throws {
         let dir = TestPaths.temporaryDirectory()
         let f = dir.appendingPathComponent("rules.toml")

@@ -70,6 +70,12 @@ public struct UnexplainedText: Sendable, Equatable {
     public var shape: String
     public var count: Int
     public var example: String
+
+    public init(shape: String, count: Int, example: String) {
+        self.shape = shape
+        self.count = count
+        self.example = example
+    }
 }
 
 /// What `deferwatch analyze` prints.

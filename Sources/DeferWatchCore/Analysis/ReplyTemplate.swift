@@ -1,7 +1,7 @@
 /// A reply text with what varies between two instances of the same reply masked, so texts
 /// group by the receiver's template: `<address>` and bare addresses become `<ADDR>`, IPv4
-/// and IPv6 addresses `IP`, host names `HOST`, `[bracketed]` parts `[...]`, hex or mixed
-/// ids and digit runs `N`. Byte-level, one pass; the words stay as they are.
+/// and IPv6 addresses `<IP>`, host names `<HOST>`, `[bracketed]` parts `[...]`, ids and
+/// numbers other than reply and enhanced codes `<N>`. Byte-level, one pass; the words stay as they are.
 public enum ReplyTemplate {
     public static func mask(_ text: Substring, limit: Int = 400) -> String {
         var out: [UInt8] = []
@@ -72,16 +72,16 @@ public enum ReplyTemplate {
             else if b == UInt8(ascii: "/") { slash = true }
         }
         if slash && letters > 0 { return Array(tok) }            // a URL or a path: keep (it often names the fix)
-        if at { return Array("ADDR".utf8) }
-        if digits > 0 && letters == 0 && dots == 3 { return Array("IP".utf8) }
-        if colons >= 2 && hexOnly && digits + letters >= 2 { return Array("IP".utf8) }
+        if at { return Array("<ADDR>".utf8) }
+        if digits > 0 && letters == 0 && dots == 3 { return Array("<IP>".utf8) }
+        if colons >= 2 && hexOnly && digits + letters >= 2 { return Array("<IP>".utf8) }
         if dots >= 1 && letters > 0 && tok.last.map({ $0 != UInt8(ascii: "-") }) == true
-            && !tok.contains(UInt8(ascii: "=")) { return Array("HOST".utf8) }
+            && !tok.contains(UInt8(ascii: "=")) { return Array("<HOST>".utf8) }
         if digits > 0 {
             // Pure numbers, ids like 1wXab-000001-Zq or 9042357550, dsn-like 4.7.1 stay
             // recognisable: a reply code or an enhanced code is kept, other numbers masked.
             if isReplyOrEnhancedCode(tok) { return Array(tok) }
-            return Array("N".utf8)
+            return Array("<N>".utf8)
         }
         return Array(tok)
     }

@@ -18,7 +18,8 @@ public struct RuleSuggestion: Sendable, Equatable {
             var dsn: String?
             var t = u.example
             t.withUTF8 { b in
-                if let r = ReplyScanner.reply(in: b) { code = r.code; dsn = r.dsn }
+                if let (c, d) = ReplyScanner.codeAt(b, 0) { code = c; dsn = d }
+                else if let r = ReplyScanner.reply(in: b) { code = r.code; dsn = r.dsn }
                 if dsn == nil, let i = b.find("4."), let d = ReplyScanner.enhancedCode(b, i) { dsn = d }
             }
             return RuleSuggestion(template: u.shape, count: u.count, sample: u.example,
@@ -26,30 +27,31 @@ public struct RuleSuggestion: Sendable, Equatable {
         }
     }
 
-    /// The longest stretch of the template between masks, trimmed, lower-cased: what a
-    /// rule can match on in every instance of the template.
+    /// The longest run of words the template keeps unmasked, without the MTA's framing
+    /// ("host H[ip] said:", Exim's "...: host H [ip]:", "(in reply to ...)") and without
+    /// reply codes: what a rule can match on in every instance of the template.
     static func needle(of template: String) -> String? {
-        let masks = ["<ADDR>", "[...]", "ADDR", "HOST", "IP", "N"]
-        var pieces: [Substring] = [Substring(template)]
-        for m in masks {
-            pieces = pieces.flatMap { p -> [Substring] in
-                var out: [Substring] = []
-                var rest = p
-                while let r = rest.range(of: m) {
-                    out.append(rest[..<r.lowerBound])
-                    rest = rest[r.upperBound...]
-                }
-                out.append(rest)
-                return out
-            }
+        var t = Substring(template)
+        for frame in ["said: ", "refused to talk to me: ", "]: "] {
+            if let r = t.range(of: frame) { t = t[r.upperBound...] }
         }
-        let trimmed = pieces.map { p -> String in
-            var s = String(p)
-            while let f = s.first, !(f.isLetter) { s.removeFirst() }
-            while let l = s.last, !(l.isLetter) { s.removeLast() }
-            return s
+        if let r = t.range(of: "(in reply to") { t = t[..<r.lowerBound] }
+        var best = ""
+        var run: [Substring] = []
+        func close() {
+            var s = run.joined(separator: " ")
+            while let f = s.first, !f.isLetter { s.removeFirst() }
+            while let l = s.last, !l.isLetter { s.removeLast() }
+            if s.count > best.count { best = s }
+            run = []
         }
-        guard let best = trimmed.filter({ $0.count >= 6 }).max(by: { $0.count < $1.count }) else { return nil }
+        for word in t.split(separator: " ") {
+            let masked = word.contains("<") || word.contains("[...]")
+            let code = word.allSatisfy { $0.isNumber || $0 == "." || $0 == "-" }
+            if masked || code { close() } else { run.append(word) }
+        }
+        close()
+        guard best.count >= 6 else { return nil }
         return String(best.prefix(80)).lowercased()
     }
 
