@@ -56,6 +56,9 @@ struct ClassifyCommand: ParsableCommand {
                     s += "rule:       \(rule.id) (\(rule.origin))\n"
                     s += "confidence: \(r.confidence.rawValue) (\(rule.layer.rawValue) rule)\n"
                     if !rule.note.isEmpty { s += "note:       \(rule.note)\n" }
+                } else if r.inherited {
+                    s += "rule:       - (the line carries no reason of its own: the cause is inherited)\n"
+                    s += "confidence: \(r.confidence.rawValue) (inherited)\n"
                 } else {
                     s += "rule:       - (no rule matched)\n"
                     s += "confidence: low\n"
@@ -68,7 +71,8 @@ struct ClassifyCommand: ParsableCommand {
                     if r.evidence.isEmpty { s += "  (no rule matched)\n" }
                     for (i, e) in r.evidence.enumerated() {
                         let words = e.needles.isEmpty ? "" : " words: " + e.needles.map { "\"\($0)\"" }.joined(separator: ", ")
-                        s += "  \(i == 0 ? "*" : " ") \(e.rule.layer.rawValue)  \(e.rule.id) -> \(e.rule.cause.rawValue) (\(e.rule.origin))\(words)\n"
+                        let decided = i == 0 && e.rule.id == r.rule?.id
+                        s += "  \(decided ? "*" : " ") \(e.rule.layer.rawValue)  \(e.rule.id) -> \(e.rule.cause.rawValue) (\(e.rule.origin))\(words)\n"
                     }
                 }
                 out.write(s)

@@ -88,9 +88,34 @@ import Testing
         """
         let set = try RuleSet.load(files: [("user.toml", user)])
         let builtin = RuleSet.builtin()
-        #expect(set.rules.first?.id == "my-local-policy")
+        // A new rule is tried before the built-in rules of its layer (cue here).
+        let firstCue = set.rules.firstIndex { $0.layer == .cue }
+        #expect(firstCue.map { set.rules[$0].id } == "my-local-policy")
         #expect(set.rules.count == builtin.rules.count)
         #expect(!set.rules.contains { $0.id == builtin.rules[0].id })
+    }
+
+    /// A broad user rule cannot overrule narrower built-in evidence: a user's bare
+    /// `codes = [421]` is a class rule, weighed after the words of a 421; a whole class
+    /// `4.*` is compared with its class digit, so it decides no 5xx and no 2xx.
+    @Test func userRulesAreWeighedInTheirLayer() throws {
+        let user = """
+        [[rule]]
+        id = "every-421"
+        cause = "other"
+        codes = [421]
+
+        [[rule]]
+        id = "every-4xx"
+        cause = "other"
+        dsn = ["4.*"]
+        """
+        let set = try RuleSet.load(files: [("user.toml", user)])
+        #expect(set.classify("421 4.7.0 Too many connections from your IP", code: 421, dsn: "4.7.0").0 == .connectionLimit)
+        #expect(set.classify("421 closing", code: 421).0 == .other)
+        let (c, r) = set.classify("550 5.7.1 go away", code: 550, dsn: "5.7.1")
+        #expect(r.map { set.rules[$0].id } != "every-4xx", "\(c)")
+        #expect(set.classify("451 4.9.9 hmm", code: 451, dsn: "4.9.9").1.map { set.rules[$0].id } == "every-4xx")
     }
 
     @Test func badRulesAreReportedWithFileAndLine() {

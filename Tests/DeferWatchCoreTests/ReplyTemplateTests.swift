@@ -37,4 +37,29 @@ import Testing
         #expect(drafts[0].toml.contains("contains = [\"frobnicator queue\"]"))
         #expect(drafts[0].toml.hasPrefix("[[rule]]\nid = \"site-frobnicator-queue\""))
     }
+
+    /// Whatever the templates, the drafts form a rules file that loads: ASCII ids, no two
+    /// alike, a matcher in each; Exim's framing is not taken for the reply's words.
+    @Test func draftsAlwaysFormALoadableRulesFile() throws {
+        let texts = [
+            "SMTP error from remote mail server after RCPT TO:<a@b.example>: 451 Ошибка сервера, попробуйте позже",
+            "SMTP error from remote mail server after RCPT TO:<c@d.example>: 451 Boîte aux lettres indisponible  maintenant",
+            "SMTP error from remote mail server after RCPT TO:<e@f.example>: 451 Boîte aux lettres indisponible  maintenant!",
+            "host <HOST>[...] said: 451 Error (in reply to RCPT TO command)",
+            "...",
+        ]
+        let unexplained = texts.map { UnexplainedText(shape: ReplyTemplate.mask(Substring($0)), count: 2, example: $0) }
+        let drafts = RuleSuggestion.drafts(from: unexplained)
+        #expect(!drafts.contains { $0.needle?.contains("smtp error from remote") == true }, "\(drafts.map(\.needle))")
+        #expect(Set(drafts.map(\.id)).count == drafts.count)
+        let file = "version = 1\n" + drafts.map { $0.toml.replacingOccurrences(of: "cause = \"other\"", with: "cause = \"service_unavailable\"") }.joined(separator: "\n")
+        let rules = try RuleSet.load(files: [(name: "site.toml", text: file)])
+        // Each draft with words explains its own sample (two templates with the same words
+        // are explained by the first of their drafts).
+        var classifier = TextClassifier(rules: rules)
+        for d in drafts where d.needle != nil {
+            let r = classifier.classify(d.sample)
+            #expect(r.rule?.contains == [d.needle!], "\(d.id): \(d.sample) -> \(r.rule?.id ?? "-")")
+        }
+    }
 }

@@ -122,9 +122,15 @@ public struct EventClassifier {
         e.inherited = true
     }
 
+    /// A local cause is remembered for its message only: it says nothing of the relay or
+    /// the domain, whose later "retry time not reached" must not inherit it. A cause from a
+    /// code's class alone does not replace a better-founded one.
     private mutating func remember(_ e: DeliveryEvent, _ cause: Memory) {
-        if let relay = e.relay { byRelay[relay] = cause }
-        if let domain = e.domain { byDomain[domain] = DomainMemory(cause: cause, relay: e.relay) }
-        byQueue[e.queueID] = QueueMemory(cause: cause, domain: e.domain, relay: e.relay)
+        func keeps(_ old: Memory?) -> Bool { old.map { cause.confidence == .low && $0.confidence > .low } ?? false }
+        if !cause.cause.isLocal {
+            if let relay = e.relay, !keeps(byRelay[relay]) { byRelay[relay] = cause }
+            if let domain = e.domain, !keeps(byDomain[domain]?.cause) { byDomain[domain] = DomainMemory(cause: cause, relay: e.relay) }
+        }
+        if !keeps(byQueue[e.queueID]?.cause) { byQueue[e.queueID] = QueueMemory(cause: cause, domain: e.domain, relay: e.relay) }
     }
 }

@@ -17,7 +17,7 @@ extension RuleSet {
 
     /// Loads the built-in rules, then each user file in order. A user rule with the id of an
     /// existing rule replaces it in place (`enabled = false` removes it); a new rule is tried
-    /// before every built-in rule. A user provider with an existing name replaces it.
+    /// before the built-in rules of its layer. A user provider with an existing name replaces it.
     public static func load(files: [(name: String, text: String)]) throws(ConfigErrors) -> RuleSet {
         var problems: [ConfigProblem] = []
         var (rules, providers) = parse(name: "rules.toml (built-in)", text: builtinRulesText, problems: &problems)
@@ -38,12 +38,11 @@ extension RuleSet {
                 }
             }
         }
-        // The user's new rules first, then the built-in ones layer by layer (a stable sort:
-        // within a layer, the file's order).
-        let builtin = rules.map(\.rule).enumerated().sorted { a, b in
+        // Layer by layer; within a layer the user's new rules first, then the built-in ones,
+        // each in its file's order (a stable sort).
+        let all = (userRules + rules.map(\.rule)).enumerated().sorted { a, b in
             a.element.layer != b.element.layer ? a.element.layer < b.element.layer : a.offset < b.offset
         }.map(\.element)
-        let all = userRules + builtin
         let names = Set(providers.map(\.name))
         for r in all {
             if let p = r.provider, !names.contains(p) {

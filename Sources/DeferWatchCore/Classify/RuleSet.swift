@@ -15,6 +15,8 @@ public struct RuleSet: Sendable {
         var codes: [Int]
         var dsnExact: [String]
         var dsnPrefixes: [String]
+        /// `4.*`: a whole class, compared with its class digit.
+        var dsnClasses: [String]
         var all: [Int32]
         var any: [Int32]
         /// False: the rule does not decide a text that carries a peer's reply code.
@@ -63,7 +65,8 @@ public struct RuleSet: Sendable {
                 provider: r.provider.map { Int32(providerIndex[$0] ?? -2) } ?? -1,
                 codes: r.codes,
                 dsnExact: r.dsn.filter { !$0.hasSuffix("*") }.map { String($0.dropFirst()) },
-                dsnPrefixes: r.dsn.filter { $0.hasSuffix("*") }.map { String($0.dropLast().dropFirst()) },
+                dsnPrefixes: r.dsn.filter { $0.hasSuffix(".*") && $0.count > 3 }.map { String($0.dropLast().dropFirst()) },
+                dsnClasses: r.dsn.filter { $0.hasSuffix(".*") && $0.count <= 3 }.map { String($0.dropLast()) },
                 all: r.contains.map(id),
                 any: r.containsAny.map(id),
                 peerReplies: r.peerReplies)
@@ -117,7 +120,7 @@ public struct RuleSet: Sendable {
     public func classify(_ text: Bytes, code: Int?, dsn: String?, provider: Int?, scratch: inout Scratch) -> (Cause, Int?) {
         scan(text, scratch: &scratch)
         let d = dsn.map { $0.utf8.dropFirst() }
-        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, provider: provider) {
+        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, full: dsn, provider: provider) {
             return (compiled[index].cause, index)
         }
         return (.other, nil)
@@ -130,7 +133,7 @@ public struct RuleSet: Sendable {
         scan(text, scratch: &scratch)
         let d = dsn.map { $0.utf8.dropFirst() }
         var out: [(rule: Int, needles: [String])] = []
-        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, provider: provider) {
+        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, full: dsn, provider: provider) {
             let ids = compiled[index].all + compiled[index].any
             out.append((index, ids.filter { scratch.found[Int($0)] }.map { needles[Int($0)] }))
         }
@@ -146,8 +149,8 @@ public struct RuleSet: Sendable {
         matcher.scan(text, into: &scratch.found)
     }
 
-    /// `dsn` is the enhanced code without its class digit (".7.26").
-    private func matches(_ index: Int, _ found: [Bool], code: Int?, dsn: String.UTF8View.SubSequence?, provider: Int?) -> Bool {
+    /// `dsn` is the enhanced code without its class digit (".7.26"); `full` with it.
+    private func matches(_ index: Int, _ found: [Bool], code: Int?, dsn: String.UTF8View.SubSequence?, full: String?, provider: Int?) -> Bool {
         let r = compiled[index]
         if !r.peerReplies && code != nil { return false }
         if r.provider != -1 {
@@ -156,10 +159,11 @@ public struct RuleSet: Sendable {
         if !r.codes.isEmpty {
             guard let code, r.codes.contains(code) else { return false }
         }
-        if !r.dsnExact.isEmpty || !r.dsnPrefixes.isEmpty {
-            guard let dsn else { return false }
+        if !r.dsnExact.isEmpty || !r.dsnPrefixes.isEmpty || !r.dsnClasses.isEmpty {
+            guard let dsn, let full else { return false }
             if !r.dsnExact.contains(where: { $0.utf8.elementsEqual(dsn) })
-                && !r.dsnPrefixes.contains(where: { dsn.starts(with: $0.utf8) }) { return false }
+                && !r.dsnPrefixes.contains(where: { dsn.starts(with: $0.utf8) })
+                && !r.dsnClasses.contains(where: { full.hasPrefix($0) }) { return false }
         }
         for n in r.all where !found[Int(n)] { return false }
         if !r.any.isEmpty && !r.any.contains(where: { found[Int($0)] }) { return false }

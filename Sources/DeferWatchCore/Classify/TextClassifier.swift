@@ -15,8 +15,13 @@ public struct TextClassifier {
         /// Every rule that matched, in the order of evaluation (the first decided), with the
         /// needles found: filled by `classify(_:explain: true)`.
         public var evidence: [(rule: Rule, needles: [String])] = []
-
-        public var confidence: Confidence { rule?.layer.confidence ?? .low }
+        /// How sure the cause is: the deciding rule's layer, or for a log line whose cause
+        /// was inherited, the confidence it inherited.
+        public var confidence: Confidence = .low
+        /// True for a log line that carried no reason of its own and took an earlier cause.
+        public var inherited = false
+        /// Whether `evidence` was asked for (then it is written, also when empty).
+        public var explained = false
 
         public func json() -> [UInt8] {
             let w = JSONWriter()
@@ -31,7 +36,8 @@ public struct TextClassifier {
             w.key("confidence"); w.string(confidence.rawValue)
             w.key("code"); w.int(code)
             w.key("dsn"); w.string(dsn)
-            if !evidence.isEmpty {
+            w.key("inherited"); w.bool(inherited)
+            if explained {
                 w.key("evidence"); w.beginArray()
                 for (r, needles) in evidence {
                     w.beginObject()
@@ -66,6 +72,9 @@ public struct TextClassifier {
         if let e = event, e.status != .sent {
             var r = Result(text: text, cause: e.cause ?? .other, provider: e.provider,
                            rule: e.rule.flatMap { id in rules.rules.first { $0.id == id } }, code: e.code, dsn: e.dsn)
+            r.confidence = e.confidence ?? .low
+            r.inherited = e.inherited
+            r.explained = explain
             if explain {
                 var reason = e.reason
                 let p = e.provider.flatMap { rules.providerIndex(named: $0) }
@@ -88,6 +97,8 @@ public struct TextClassifier {
             let (cause, rule) = rules.classify(t, code: code, dsn: dsn, provider: provider, scratch: &scratch)
             var r = Result(text: text, cause: cause, provider: provider.map { rules.providers[$0].name },
                            rule: rule.map { rules.rules[$0] }, code: code, dsn: dsn)
+            r.confidence = rule.map { rules.rules[$0].layer.confidence } ?? .low
+            r.explained = explain
             if explain {
                 r.evidence = rules.evidence(t, code: code, dsn: dsn, provider: provider).map { (rules.rules[$0.rule], $0.needles) }
             }

@@ -15,11 +15,16 @@ extension DeliveryEvent {
         w.fragment(",\"dsn\":"); w.rawString(dsn)
         w.fragment(",\"code\":"); w.rawInt(code)
         w.fragment(",\"stage\":"); w.rawString(stage?.rawValue)
-        w.fragment(",\"cause\":"); w.rawString(cause?.rawValue)
-        w.fragment(",\"origin\":"); w.rawString(cause?.origin.rawValue)
-        w.fragment(",\"rule\":"); w.rawString(rule)
-        w.fragment(",\"confidence\":"); w.rawString(confidence?.rawValue)
-        w.fragment(",\"inherited\":"); w.rawBool(inherited)
+        if let cause {
+            w.fragment(",\"cause\":"); w.rawString(cause.rawValue)
+            w.fragment(",\"origin\":"); w.rawString(cause.origin.rawValue)
+            w.fragment(",\"rule\":"); w.rawString(rule)
+            w.fragment(",\"confidence\":"); w.rawString(confidence?.rawValue)
+            w.fragment(",\"inherited\":"); w.rawBool(inherited)
+        } else {
+            // Most events are deliveries: their five classification fields in one piece.
+            w.fragment(",\"cause\":null,\"origin\":null,\"rule\":null,\"confidence\":null,\"inherited\":false")
+        }
         w.fragment(",\"provider\":"); w.rawString(provider)
         w.fragment(",\"text\":"); w.rawString(text)
         w.fragment("}")

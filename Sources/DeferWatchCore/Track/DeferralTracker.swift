@@ -116,7 +116,8 @@ public struct DeferralTracker {
         case .bounced:
             for i in 0..<keys.windowed { if let k = keys[i] { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } } }
         case .expired:
-            if !open.isEmpty {
+            // A message that expired in this host's own queue trouble says nothing of a destination.
+            if !open.isEmpty && e.cause?.isLocal != true {
                 for id in Set((0..<6).flatMap { keys[$0].flatMap { byKey[$0] } ?? [] }).sorted() {
                     open[id]!.expired += 1
                     if open[id]!.severity < .critical {
