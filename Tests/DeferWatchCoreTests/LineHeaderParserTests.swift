@@ -35,6 +35,44 @@ import Testing
         #expect(times(["Dec  3 10:00:00 mx1 postfix/smtp[1]: x"], year: 2026, month: 11) == ["2025-12-03T10:00:00Z"])
     }
 
+    // Two stray lines (a host whose clock said April, then September) in a November log
+    // must not push the November lines that follow into the next year.
+    @Test func strayLinesDoNotMoveTheYear() {
+        let t = times([
+            "Nov 20 10:00:00 mx1 postfix/smtp[1]: x",
+            "Apr  3 10:00:00 mx1 postfix/smtp[1]: x",
+            "Sep  5 10:00:00 mx1 postfix/smtp[1]: x",
+            "Nov 21 10:00:00 mx1 postfix/smtp[1]: x",
+        ], year: 2026, month: 11)
+        #expect(t == ["2026-11-20T10:00:00Z", "2026-04-03T10:00:00Z", "2026-09-05T10:00:00Z", "2026-11-21T10:00:00Z"])
+    }
+
+    // A file cycling through the months again and again (hostile, or years of logs in one
+    // file) never traps and never leaves the year before the hint's.
+    @Test func cyclingMonthsNeverTrapOrDrift() {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        var lines: [String] = []
+        for i in 0..<60_000 { lines.append("\(months[i % 12]) 1\(i % 10) 10:00:00 mx1 postfix/smtp[1]: x") }
+        let years = Set(times(lines, year: 2026, month: 6).map { String($0.prefix(4)) })
+        #expect(years.isSubset(of: ["2025", "2026"]), "\(years)")
+    }
+
+    // The year of a line depends on the line and the hint only, not on the lines before it:
+    // reading a file from any point (as the parallel reader does) gives the same times.
+    @Test func aLinesYearDoesNotDependOnTheLinesBeforeIt() {
+        let lines = [
+            "Dec 30 23:00:00 mx1 postfix/smtp[1]: x",
+            "Jan  1 00:00:05 mx1 postfix/smtp[1]: x",
+            "Dec 31 23:59:59 mx2 postfix/smtp[1]: x",
+            "Mar  2 10:00:00 mx1 postfix/smtp[1]: x",
+            "Jan  2 10:00:00 mx1 postfix/smtp[1]: x",
+        ]
+        let whole = times(lines, year: 2027, month: 1)
+        for k in 1..<lines.count {
+            #expect(Array(whole[k...]) == times(Array(lines[k...]), year: 2027, month: 1), "from line \(k)")
+        }
+    }
+
     @Test func zoneForTimesWithoutOne() {
         var p = LineHeaderParser(yearHint: 2026, monthHint: 11, zone: FixedOffsetZone(seconds: 3600))
         var line = "Nov 28 10:00:00 mx1 postfix/smtp[1]: x"

@@ -181,6 +181,29 @@ import Testing
         #expect(again.stdoutText.contains("0 deferral texts no rule explains"), "\(again.stdoutText)")
     }
 
+    /// Classic syslog has no year. A file whose lines cycle through the months (stray
+    /// clocks, or hostile input) gives the same events with one thread or several (the
+    /// parallel reader starts segments mid-file), and no year leaves [mtime year - 1, mtime year].
+    @Test func rfc3164YearsAreTheSameWithAnyNumberOfThreads() throws {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        var log = ""
+        log.reserveCapacity(5_000_000)
+        for i in 0..<24_000 {
+            log += "\(months[i % 12]) 1\(i % 10) 10:00:0\(i % 10) mx1 postfix/smtp[1]: A\(String(i, radix: 16, uppercase: true))F: to=<u\(i % 50)@example.org>, relay=mx.example.org[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=4.7.1, status=deferred (host mx.example.org[192.0.2.10] said: 450 4.7.1 Greylisted, please try again later in a while (in reply to RCPT TO command))\n"
+        }
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let f = dir.appendingPathComponent("cycling.log")
+        try log.write(to: f, atomically: true, encoding: .utf8)
+        let one = try ProcessRunner.deferwatch(["analyze", "--events", "--utc", "--threads", "1", f.path])
+        let two = try ProcessRunner.deferwatch(["analyze", "--events", "--utc", "--threads", "2", f.path])
+        #expect(one.status == 0 && two.status == 0, "\(one.stderr) \(two.stderr)")
+        #expect(one.stdout == two.stdout, "the events differ with the number of threads")
+        let mtimeYear = Calendar(identifier: .gregorian).component(.year, from: (try FileManager.default.attributesOfItem(atPath: f.path)[.modificationDate] as? Date) ?? Date())
+        let years = Set(one.stdoutText.split(separator: "\n").map { $0.dropFirst(9).prefix(4) })
+        #expect(years.isSubset(of: [Substring(String(mtimeYear - 1)), Substring(String(mtimeYear))]), "\(years.sorted())")
+    }
+
     @Test func badRulesFileExitsTwo() throws {
         let dir = TestPaths.temporaryDirectory()
         let f = dir.appendingPathComponent("rules.toml")

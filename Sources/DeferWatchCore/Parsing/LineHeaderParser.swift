@@ -8,16 +8,23 @@
 /// - Exim's mainlog: `2026-11-28 10:00:00[.mmm][ +0100] [pid] msg`, whose program is `exim`
 ///   and whose host is the configured default host.
 ///
-/// RFC 3164 has no year: the year comes from a hint (the file's modification time or the
-/// caller's "now") and advances when the months wrap, so a log crossing New Year stays in
-/// order. Lines of a few seconds out of order across New Year are placed in the right year.
+/// RFC 3164 has no year. A line's year is the latest one that does not put the line after
+/// the reference date (the file's modification time, or "now" for standard input and for a
+/// followed log) by more than a day: a log is written before it is read. The rule looks at
+/// the line and the reference only, so a stray line (a host that booted without a clock,
+/// another month) cannot move the year of the lines after it, a log crossing New Year stays
+/// in order, reading a file from any point (as the parallel reader does) gives the same
+/// years, and no input can make the year grow. A log that spans more than a year is
+/// ambiguous: its lines older than a year are placed a year late.
 public struct LineHeaderParser {
     public let zone: any LocalTimeZone
     public let defaultHost: [UInt8]
-    private let hintYear: Int
-    private let hintMonth: Int
-    private var year = 0
-    private var lastMonth = 0
+    private var hintYear: Int
+    /// The reference date as a day number, plus the day of slack.
+    private var latestDay: Int
+    /// The month and day of the last line, and the year they gave.
+    private var lastMonthDay = -1
+    private var lastYear = 0
     private var zoneCacheKey = -1
     private var zoneCacheOffset = 0
     /// The day of the last timestamp (lines come thousands to a day).
@@ -28,12 +35,14 @@ public struct LineHeaderParser {
     private var hourCacheOffset = 0
 
     /// - Parameters:
-    ///   - yearHint/monthHint: the year and month in which the log *ends* (file mtime, or now).
+    ///   - yearHint/monthHint/dayHint: the date the log *ends* by (file mtime, or now); no
+    ///     day means the end of that month.
     ///   - zone: the time zone of timestamps that carry none.
     ///   - defaultHost: the host of lines that do not name one (Exim's mainlog).
-    public init(yearHint: Int, monthHint: Int, zone: any LocalTimeZone = FixedOffsetZone(), defaultHost: String = "localhost") {
-        self.hintYear = yearHint
-        self.hintMonth = monthHint
+    public init(yearHint: Int, monthHint: Int, dayHint: Int? = nil, zone: any LocalTimeZone = FixedOffsetZone(),
+                defaultHost: String = "localhost") {
+        hintYear = yearHint
+        latestDay = Self.latestDay(yearHint, monthHint, dayHint)
         self.zone = zone
         self.defaultHost = Array(defaultHost.utf8)
     }
@@ -74,29 +83,36 @@ public struct LineHeaderParser {
         var i = 15
         let micros = fraction(line, &i)
         guard i < line.count, line[i] == 32 else { return nil }
-        let y = inferYear(month: month)
+        let y = inferYear(month: month, day: day)
         let local = epochSeconds(year: y, month: month, day: day, hour: hour, minute: minute, second: second)
         let offset = localOffset(year: y, month: month, day: day, hour: hour)
         let time = (local - Int64(offset)) * CivilTime.microsPerSecond + micros
         return syslogTail(line, from: i + 1, time: time)
     }
 
-    private mutating func inferYear(month: Int) -> Int {
-        if lastMonth == 0 {
-            year = month > hintMonth ? hintYear - 1 : hintYear
-            lastMonth = month
-            return year
-        }
-        if month < lastMonth - 6 {
-            year += 1
-            lastMonth = month
-            return year
-        }
-        if month > lastMonth + 6 {
-            return year - 1
-        }
-        lastMonth = month
-        return year
+    /// Moves the reference date (a followed log: the day changes while it is read).
+    public mutating func setReference(year: Int, month: Int, day: Int) {
+        let latest = Self.latestDay(year, month, day)
+        guard latest != latestDay || year != hintYear else { return }
+        hintYear = year
+        latestDay = latest
+        lastMonthDay = -1
+    }
+
+    private static func latestDay(_ year: Int, _ month: Int, _ day: Int?) -> Int {
+        let m = min(max(month, 1), 12)
+        let end = m == 12 ? CivilTime.daysFromCivil(year: year + 1, month: 1, day: 1) - 1
+            : CivilTime.daysFromCivil(year: year, month: m + 1, day: 1) - 1
+        let d = day.map { CivilTime.daysFromCivil(year: year, month: m, day: min(max($0, 1), 31)) } ?? end
+        return d + 1
+    }
+
+    private mutating func inferYear(month: Int, day: Int) -> Int {
+        let key = month * 32 + day
+        if key == lastMonthDay { return lastYear }
+        lastMonthDay = key
+        lastYear = CivilTime.daysFromCivil(year: hintYear, month: month, day: day) > latestDay ? hintYear - 1 : hintYear
+        return lastYear
     }
 
     /// `CivilTime.epochSeconds`, with the day remembered.

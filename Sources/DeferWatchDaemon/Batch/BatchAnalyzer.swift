@@ -87,9 +87,10 @@ public final class BatchAnalyzer {
             if ra != rb { return ra > rb }
             return a.given < b.given
         }
-        let (y0, m0) = SystemTimeZone.yearAndMonth(of: Int64(time(nil)))
+        let now = SystemTimeZone.date(of: Int64(time(nil)))
         var pipeline = LogPipeline(
-            header: LineHeaderParser(yearHint: y0, monthHint: m0, zone: options.zone, defaultHost: options.defaultHost),
+            header: LineHeaderParser(yearHint: now.year, monthHint: now.month, dayHint: now.day, zone: options.zone,
+                                     defaultHost: options.defaultHost),
             rules: options.rules)
         pipeline.fields = options.fields
         let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
@@ -154,8 +155,9 @@ public final class BatchAnalyzer {
         }
         for input in opened {
             result.order.append(input.path)
-            let (y, m) = SystemTimeZone.yearAndMonth(of: input.info.mtime)
-            pipeline.header = LineHeaderParser(yearHint: y, monthHint: m, zone: options.zone, defaultHost: options.defaultHost)
+            let end = SystemTimeZone.date(of: input.info.mtime)
+            pipeline.header = LineHeaderParser(yearHint: end.year, monthHint: end.month, dayHint: end.day, zone: options.zone,
+                                               defaultHost: options.defaultHost)
             var splitter = LineSplitter(maxLineLength: options.maxLineLength)
             let base = doneBytes
             do {

@@ -190,8 +190,9 @@ final class ParallelReader: @unchecked Sendable {
 
             let job = jobs[j]
             let input = inputs[job.input]
-            let (y, m) = SystemTimeZone.yearAndMonth(of: input.info.mtime)
-            pipeline.header = LineHeaderParser(yearHint: y, monthHint: m, zone: zone, defaultHost: defaultHost)
+            let end = SystemTimeZone.date(of: input.info.mtime)
+            pipeline.header = LineHeaderParser(yearHint: end.year, monthHint: end.month, dayHint: end.day, zone: zone,
+                                               defaultHost: defaultHost)
             var splitter = LineSplitter(maxLineLength: maxLineLength)
             var batch = newBatch(worker)
             switch job.work {

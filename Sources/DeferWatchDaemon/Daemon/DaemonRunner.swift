@@ -54,9 +54,10 @@ public final class DaemonRunner {
         signal(SIGPIPE, SIG_IGN)
         self.loaded = loaded
         self.options = options
-        let (y, m) = SystemTimeZone.yearAndMonth(of: Int64(time(nil)))
+        let today = SystemTimeZone.date(of: Int64(time(nil)))
         pipeline = LogPipeline(
-            header: LineHeaderParser(yearHint: y, monthHint: m, zone: SystemTimeZone(), defaultHost: SystemTimeZone.hostName()),
+            header: LineHeaderParser(yearHint: today.year, monthHint: today.month, dayHint: today.day, zone: SystemTimeZone(),
+                                     defaultHost: SystemTimeZone.hostName()),
             rules: loaded.rules)
         pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
         // Nothing the daemon keeps or shows reads the reply texts or the recipients of
@@ -103,6 +104,9 @@ public final class DaemonRunner {
         Notifier.send("READY=1\nSTATUS=\(statusLine())")
         var stop = false
         while !stop {
+            // Classic syslog lines take the latest year that does not put them in the future.
+            let today = SystemTimeZone.date(of: Int64(time(nil)))
+            pipeline.header.setReference(year: today.year, month: today.month, day: today.day)
             readSources()
             for sig in signals.pending() {
                 switch sig {

@@ -20,12 +20,12 @@ public struct SystemTimeZone: LocalTimeZone {
         return Int(t.tm_gmtoff)
     }
 
-    /// The local (year, month) of a time, for the year of RFC 3164 timestamps.
-    public static func yearAndMonth(of seconds: Int64) -> (Int, Int) {
+    /// The local calendar date of a time (the reference date of an RFC 3164 log).
+    public static func date(of seconds: Int64) -> (year: Int, month: Int, day: Int) {
         var t = time_t(seconds)
         var out = tm()
         localtime_r(&t, &out)
-        return (Int(out.tm_year) + 1900, Int(out.tm_mon) + 1)
+        return (Int(out.tm_year) + 1900, Int(out.tm_mon) + 1, Int(out.tm_mday))
     }
 
     /// This machine's host name, for logs that do not name one (Exim's mainlog).
