@@ -84,6 +84,9 @@ struct AnalyzeCommand: ParsableCommand {
                 for t in tracker.record(e) { sink.write(t) }
             }
             for t in tracker.summariesAtEnd() { sink.write(t) }
+            if tracker.futureOutliers > 0 {
+                writeStderr("deferwatch: \(tracker.futureOutliers) delivery lines were dated far ahead of the lines around them (a wrong clock?) and were not tracked")
+            }
             if stats {
                 writeStderr("deferwatch: tracker: \(tracker.trackedKeys) destination keys tracked (cap \(tracker.config.maxKeys)), \(tracker.openAlerts.count) alerts open at the end")
             }

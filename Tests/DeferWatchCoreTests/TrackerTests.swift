@@ -66,6 +66,43 @@ import Testing
         #expect(remote.out.contains { $0.state == .open })
     }
 
+    /// One line dated 2099 (a host with a broken clock) neither resolves the open alert nor
+    /// stops the next storm from alerting: the tracker's clock moves only when a second line
+    /// agrees with a far jump and nothing in between contradicts it.
+    @Test func oneFutureDatedLineDoesNotMoveTheClock() {
+        var log = Log()
+        for i in 0..<20 { log.attempt(i * 10, domain: "gmail.com") }
+        #expect(log.out.filter { $0.state == .open }.count == 1)
+        let year2099 = 4_070_908_800 - 1_795_824_000 // seconds from t0 to 2099-01-01
+        log.attempt(year2099, domain: "example.org", status: .sent)
+        #expect(!log.out.contains { $0.state == .resolve }, "\(log.states)")
+        #expect(log.tracker.now < TrackerTests.t0 + 3600 * 1_000_000)
+        for i in 0..<20 { log.attempt(300 + i * 10, domain: "outlook.com", cause: .reputation) }
+        #expect(log.out.contains { $0.state == .open && $0.alert.cause == .reputation }, "\(log.states)")
+        #expect(log.tracker.futureOutliers == 1)
+        // A real jump (the log resumes a day later) is taken at its second line.
+        log.attempt(86_400 * 2, domain: "example.org", status: .sent)
+        log.attempt(86_400 * 2 + 5, domain: "example.org", status: .sent)
+        #expect(log.tracker.now == TrackerTests.t0 + Int64(86_400 * 2 + 5) * 1_000_000)
+        #expect(log.out.contains { $0.state == .resolve })
+    }
+
+    /// In `run` the wall clock bounds log time: nothing past it (plus the tolerance) moves
+    /// the clock, not even many lines that agree, and a state saved with such a "now" is
+    /// not taken back.
+    @Test func theCeilingBoundsLogTimeAndRestoredState() {
+        var log = Log()
+        log.tracker.ceiling = TrackerTests.t0 + 600 * 1_000_000
+        for i in 0..<5 { log.attempt(10_000 + i, domain: "example.org", status: .sent) }
+        #expect(log.tracker.now == Int64.min)
+        #expect(log.tracker.futureOutliers == 5)
+        var restored = DeferralTracker(hints: TrackerTests.hints)
+        restored.ceiling = TrackerTests.t0
+        restored.restore(DeferralTracker.Snapshot(alerts: [], nextID: 7, now: Int64(4_070_908_800) * 1_000_000))
+        #expect(restored.now == Int64.min)
+        #expect(restored.snapshot.nextID == 7)
+    }
+
     @Test func aStormIsOneAlert() {
         var log = Log()
         for i in 0..<10_000 { log.attempt(i / 3, domain: "busy.example") }

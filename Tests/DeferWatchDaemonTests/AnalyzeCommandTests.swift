@@ -204,6 +204,25 @@ import Testing
         #expect(years.isSubset(of: [Substring(String(mtimeYear - 1)), Substring(String(mtimeYear))]), "\(years.sorted())")
     }
 
+    /// One line dated 2099 in the middle of a log: the storm after it still alerts, the
+    /// alert before it is not resolved by it, and the line is counted on stderr.
+    @Test func aFutureDatedLineDoesNotSilenceAnalyzeAlerts() throws {
+        func line(_ t: String, _ dom: String, _ i: Int, _ text: String) -> String {
+            "\(t) mx1 postfix/smtp[1]: BCDE\(String(i, radix: 16, uppercase: true))0F: to=<u\(i)@\(dom)>, relay=mx.\(dom)[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=4.7.0, status=deferred (host mx.\(dom)[192.0.2.10] said: \(text) (in reply to RCPT TO command))\n"
+        }
+        var log = ""
+        for i in 0..<10 { log += line("2026-11-28T10:0\(i):00+00:00", "one.example", i, "421 4.7.0 Too many connections from your IP") }
+        log += line("2099-01-01T00:00:00+00:00", "stray.example", 50, "451 4.7.1 Greylisted, try again")
+        for i in 0..<10 { log += line("2026-11-28T10:1\(i):00+00:00", "two.example", 100 + i, "450 4.7.1 Client host rejected: cannot find your hostname") }
+        let r = try ProcessRunner.deferwatch(["analyze", "--alerts", "--json", "-"], stdin: Data(log.utf8))
+        #expect(r.status == 0, "\(r.stderr)")
+        let t = r.stdoutText.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let opens = t.filter { $0["state"] as? String == "open" && $0["end_of_input"] == nil }.compactMap { $0["key"] as? String }
+        #expect(opens.contains("one.example") && opens.contains("two.example"), "\(r.stdoutText)")
+        #expect(!t.contains { ($0["time"] as? String ?? "").hasPrefix("2099") }, "\(r.stdoutText)")
+        #expect(r.stderr.contains("1 delivery lines were dated far ahead"), "\(r.stderr)")
+    }
+
     @Test func badRulesFileExitsTwo() throws {
         let dir = TestPaths.temporaryDirectory()
         let f = dir.appendingPathComponent("rules.toml")

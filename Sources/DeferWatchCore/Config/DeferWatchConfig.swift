@@ -97,6 +97,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
             if let v = r.duration("window") { c.tracker.window = v }
             if let v = r.duration("bucket") { c.tracker.bucket = v }
             if let v = r.duration("remind_every") { c.tracker.remindEvery = v }
+            if let v = r.duration("clock_leap") { c.tracker.clockLeap = v }
             if let v = r.int("stale_factor") { c.tracker.staleFactor = Int64(v) }
             if let v = r.int("greylisting_repeats") { c.tracker.greylistingRepeats = v }
             if let v = r.duration("recurrence_period") { c.tracker.recurrencePeriod = v }
@@ -107,6 +108,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
             if c.tracker.maxKeys < 100 { r.problem("max_tracked_keys", "max_tracked_keys must be at least 100") }
             if c.tracker.maxMessages < 100 { r.problem("max_tracked_messages", "max_tracked_messages must be at least 100") }
             if c.tracker.staleFactor < 1 { r.problem("stale_factor", "stale_factor must be at least 1") }
+            if c.tracker.clockLeap < TrackerConfig.minute { r.problem("clock_leap", "clock_leap must be at least 1m") }
             if let d = r.subtable("default") {
                 c.tracker.defaults = thresholds(d, base: c.tracker.defaults, section: "alerts.default", source, &problems)
             }

@@ -16,6 +16,9 @@ extension StatusReport {
         if lines.unrecognised > 0 || lines.oversized > 0 {
             out += "; \(Self.grouped(lines.unrecognised)) unrecognised, \(Self.grouped(lines.oversized)) too long"
         }
+        if lines.timeOutliers > 0 {
+            out += "; \(Self.grouped(lines.timeOutliers)) dated in the future, not tracked (a wrong clock?)"
+        }
         out += "\n"
         var byStatus: [String: Int] = [:]
         for a in attempts { byStatus[a.status, default: 0] += a.count }

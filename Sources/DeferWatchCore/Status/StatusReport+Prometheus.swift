@@ -30,6 +30,8 @@ extension StatusReport {
         sample("deferwatch_unrecognised_lines_total", [], Double(lines.unrecognised))
         family("deferwatch_oversized_lines_total", "counter", "Lines skipped for being longer than 64 KiB.")
         sample("deferwatch_oversized_lines_total", [], Double(lines.oversized))
+        family("deferwatch_time_outliers_total", "counter", "Delivery lines dated in the future that the alert tracker did not take (a wrong clock).")
+        sample("deferwatch_time_outliers_total", [], Double(lines.timeOutliers))
 
         family("deferwatch_attempts_total", "counter", "Delivery attempts since the daemon started, by MTA and status.")
         for a in attempts { sample("deferwatch_attempts_total", [("mta", a.mta), ("status", a.status)], Double(a.count)) }

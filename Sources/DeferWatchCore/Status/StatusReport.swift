@@ -85,7 +85,11 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var attempts: Int
         /// Lines read per second over the last few seconds.
         public var perSecond: Double
-        public init(_ c: LineCounters, perSecond: Double) {
+        /// Delivery lines whose time the tracker's clock did not take (dated past the wall
+        /// clock, or a far jump no second line confirmed): a wrong clock somewhere.
+        public var timeOutliers: Int
+        public init(_ c: LineCounters, perSecond: Double, timeOutliers: Int = 0) {
+            self.timeOutliers = timeOutliers
             total = c.lines
             postfix = c.postfixLines
             exim = c.eximLines

@@ -28,6 +28,14 @@ public struct DeferralTracker {
     private var nextID = 1
     public private(set) var now: Int64 = Int64.min
     private var nextTick: Int64 = Int64.min
+    /// The latest log time the caller allows (`run`: the wall clock plus `clockLeap`); nil
+    /// in `analyze`, where only the lines say what time it is.
+    public var ceiling: Int64?
+    /// Events the clock did not take: dated past `ceiling`, or a jump ahead no second line
+    /// confirmed. They are not tracked (the report and the counters still have them).
+    public private(set) var futureOutliers = 0
+    /// A line far ahead of `now`, waiting for a second one to confirm the jump.
+    private var leapCandidate: Int64?
 
     struct AlertKey: Hashable {
         var key: DestinationKey
@@ -64,6 +72,12 @@ public struct DeferralTracker {
         public var alerts: [Alert]
         public var nextID: Int
         public var now: Int64
+
+        public init(alerts: [Alert], nextID: Int, now: Int64) {
+            self.alerts = alerts
+            self.nextID = nextID
+            self.now = now
+        }
     }
 
     public var snapshot: Snapshot { Snapshot(alerts: openAlerts, nextID: nextID, now: now) }
@@ -79,7 +93,9 @@ public struct DeferralTracker {
             history[ak] = (history[ak] ?? []) + [a.openedAt]
         }
         nextID = max(nextID, s.nextID)
-        if s.now > now { now = s.now }
+        // A saved "now" past the ceiling (a future-dated line the earlier run believed) is
+        // not taken back: it would keep the clock wrong across restarts.
+        if s.now > now && (ceiling.map { s.now <= $0 } ?? true) { now = s.now }
     }
 
     /// The alerts open now, oldest first.
@@ -94,7 +110,7 @@ public struct DeferralTracker {
     // MARK: - Events
 
     public mutating func record(_ e: DeliveryEvent) -> [AlertTransition] {
-        guard let t = e.time else { return [] }
+        guard let t = e.time, admit(t) else { return [] }
         var out = advance(to: t)
         let b = t / config.bucket
         noteHost(e.host)
@@ -304,10 +320,29 @@ public struct DeferralTracker {
 
     // MARK: - Time
 
+    /// Whether the clock takes a line dated `t`.
+    private mutating func admit(_ t: Int64) -> Bool {
+        if let ceiling, t > ceiling {
+            futureOutliers &+= 1
+            return false
+        }
+        if now == Int64.min || t <= now &+ config.clockLeap {
+            leapCandidate = nil
+            return true
+        }
+        if let c = leapCandidate, t >= c &- config.clockLeap, t <= c &+ config.clockLeap {
+            leapCandidate = nil
+            return true
+        }
+        leapCandidate = t
+        futureOutliers &+= 1
+        return false
+    }
+
     /// Moves log time forward (never back) and runs the periodic checks: resolve, escalate,
     /// remind. The daemon calls this with the wall clock when the log is quiet.
     public mutating func advance(to t: Int64) -> [AlertTransition] {
-        if t > now { now = t }
+        if t > now && (ceiling.map { t <= $0 } ?? true) { now = t }
         guard now >= nextTick else { return [] }
         nextTick = (now / config.bucket + 1) * config.bucket
         guard !open.isEmpty else { return [] }

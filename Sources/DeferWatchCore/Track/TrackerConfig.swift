@@ -34,6 +34,10 @@ public struct TrackerConfig: Sendable, Equatable {
     public var bucket: Int64 = minute
     /// How often an open alert that is still active is repeated.
     public var remindEvery: Int64 = hour
+    /// Log time jumps ahead by more than this only when a second line agrees (one stray
+    /// future-dated line cannot move it); in `run`, nothing past the wall clock plus this
+    /// moves it at all.
+    public var clockLeap: Int64 = hour
     /// No deferral for this many resolve periods: resolved even if no mail was delivered
     /// (the destination is no longer tried).
     public var staleFactor: Int64 = 4

@@ -107,6 +107,7 @@ public final class DaemonRunner {
             // Classic syslog lines take the latest year that does not put them in the future.
             let today = SystemTimeZone.date(of: Int64(time(nil)))
             pipeline.header.setReference(year: today.year, month: today.month, day: today.day)
+            tracker.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
             readSources()
             for sig in signals.pending() {
                 switch sig {
@@ -146,6 +147,7 @@ public final class DaemonRunner {
         let saved = loadedState ?? SavedState()
         let firstStart = loadedState == nil
         pipeline.counters = saved.counters
+        tracker.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
         if let t = saved.tracker { tracker.restore(t) }
         // First start: at the end of each file, or at its first line within the lookback.
         let start: FileFollower.Start
@@ -356,7 +358,7 @@ public final class DaemonRunner {
             version: DeferWatchVersion.string, pid: Int(getpid()),
             startedAt: CivilTime.rfc3339(startedWall), generatedAt: CivilTime.rfc3339(wall),
             uptimeSeconds: Int(mono - startedMono), logTime: tracker.now == Int64.min ? nil : CivilTime.rfc3339(tracker.now),
-            sources: sources, lines: .init(counters, perSecond: perSecond),
+            sources: sources, lines: .init(counters, perSecond: perSecond, timeOutliers: tracker.futureOutliers),
             attempts: deliveries.attemptCounts, deferrals: deliveries.deferralCounts,
             syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued),
             state: .init(directory: loaded.config.stateDirectory, lastCheckpoint: lastCheckpointWall.map(CivilTime.rfc3339),
