@@ -13,10 +13,13 @@ public struct RuleSet: Sendable {
         var cause: Cause
         var provider: Int32   // -1: any
         var codes: [Int]
-        var dsnExact: [String]
-        var dsnPrefixes: [String]
+        /// Exact enhanced codes without their class digit, as `subject * 1000 + detail`.
+        var dsnExact: [Int32]
+        /// `4.4.*`: a subject, whatever the class.
+        var dsnSubjects: [Int32]
         /// `4.*`: a whole class, compared with its class digit.
-        var dsnClasses: [String]
+        var dsnClasses: [Int32]
+        var hasDSN: Bool { !dsnExact.isEmpty || !dsnSubjects.isEmpty || !dsnClasses.isEmpty }
         var all: [Int32]
         var any: [Int32]
         /// False: the rule does not decide a text that carries a peer's reply code.
@@ -64,9 +67,15 @@ public struct RuleSet: Sendable {
                 cause: r.cause,
                 provider: r.provider.map { Int32(providerIndex[$0] ?? -2) } ?? -1,
                 codes: r.codes,
-                dsnExact: r.dsn.filter { !$0.hasSuffix("*") }.map { String($0.dropFirst()) },
-                dsnPrefixes: r.dsn.filter { $0.hasSuffix(".*") && $0.count > 3 }.map { String($0.dropLast().dropFirst()) },
-                dsnClasses: r.dsn.filter { $0.hasSuffix(".*") && $0.count <= 3 }.map { String($0.dropLast()) },
+                dsnExact: r.dsn.compactMap { Self.enhanced($0).map { $0.subject * 1000 + $0.detail } },
+                dsnSubjects: r.dsn.filter { $0.hasSuffix(".*") }.compactMap { d in
+                    let p = d.split(separator: ".")
+                    return p.count == 3 ? Int32(p[1]) : nil
+                },
+                dsnClasses: r.dsn.filter { $0.hasSuffix(".*") }.compactMap { d in
+                    let p = d.split(separator: ".")
+                    return p.count == 2 ? Int32(p[0]) : nil
+                },
                 all: r.contains.map(id),
                 any: r.containsAny.map(id),
                 peerReplies: r.peerReplies)
@@ -119,11 +128,14 @@ public struct RuleSet: Sendable {
     /// The cause of a failure text and the index of the deciding rule (nil: no rule, `other`).
     public func classify(_ text: Bytes, code: Int?, dsn: String?, provider: Int?, scratch: inout Scratch) -> (Cause, Int?) {
         scan(text, scratch: &scratch)
-        let d = dsn.map { $0.utf8.dropFirst() }
-        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, full: dsn, provider: provider) {
-            return (compiled[index].cause, index)
+        let d = dsn.flatMap(Self.enhanced)
+        let found = scratch.found
+        return compiled.withUnsafeBufferPointer { rules in
+            for index in rules.indices where Self.matches(rules.baseAddress! + index, found, code: code, dsn: d, provider: provider) {
+                return (rules[index].cause, index)
+            }
+            return (.other, nil)
         }
-        return (.other, nil)
     }
 
     /// Every rule that matches the text, in the order of evaluation (the first decides),
@@ -131,9 +143,12 @@ public struct RuleSet: Sendable {
     public func evidence(_ text: Bytes, code: Int?, dsn: String?, provider: Int?) -> [(rule: Int, needles: [String])] {
         var scratch = Scratch()
         scan(text, scratch: &scratch)
-        let d = dsn.map { $0.utf8.dropFirst() }
+        let d = dsn.flatMap(Self.enhanced)
         var out: [(rule: Int, needles: [String])] = []
-        for index in compiled.indices where matches(index, scratch.found, code: code, dsn: d, full: dsn, provider: provider) {
+        let all = compiled.withUnsafeBufferPointer { rules in
+            rules.indices.filter { Self.matches(rules.baseAddress! + $0, scratch.found, code: code, dsn: d, provider: provider) }
+        }
+        for index in all {
             let ids = compiled[index].all + compiled[index].any
             out.append((index, ids.filter { scratch.found[Int($0)] }.map { needles[Int($0)] }))
         }
@@ -149,24 +164,48 @@ public struct RuleSet: Sendable {
         matcher.scan(text, into: &scratch.found)
     }
 
-    /// `dsn` is the enhanced code without its class digit (".7.26"); `full` with it.
-    private func matches(_ index: Int, _ found: [Bool], code: Int?, dsn: String.UTF8View.SubSequence?, full: String?, provider: Int?) -> Bool {
-        let r = compiled[index]
-        if !r.peerReplies && code != nil { return false }
-        if r.provider != -1 {
-            guard let provider, Int32(provider) == r.provider else { return false }
+    /// An enhanced status code `c.s.d` as numbers (nil: not one).
+    static func enhanced(_ d: String) -> (cls: Int32, subject: Int32, detail: Int32)? {
+        var parts: [Int32] = []
+        var v: Int32 = 0
+        var digits = 0
+        for b in d.utf8 {
+            if b >= 48 && b <= 57 {
+                guard digits < 3 else { return nil }
+                v = v * 10 + Int32(b - 48)
+                digits += 1
+            } else if b == 46 {
+                guard digits > 0, parts.count < 2 else { return nil }
+                parts.append(v)
+                v = 0
+                digits = 0
+            } else {
+                return nil
+            }
         }
-        if !r.codes.isEmpty {
-            guard let code, r.codes.contains(code) else { return false }
+        guard digits > 0, parts.count == 2 else { return nil }
+        return (parts[0], parts[1], v)
+    }
+
+    /// Needles first: most rules fail there, on a few integers.
+    @inline(__always)
+    private static func matches(_ r: UnsafePointer<Compiled>, _ found: [Bool], code: Int?,
+                                dsn: (cls: Int32, subject: Int32, detail: Int32)?, provider: Int?) -> Bool {
+        for n in r.pointee.all where !found[Int(n)] { return false }
+        if !r.pointee.any.isEmpty && !r.pointee.any.contains(where: { found[Int($0)] }) { return false }
+        if !r.pointee.peerReplies && code != nil { return false }
+        if r.pointee.provider != -1 {
+            guard let provider, Int32(provider) == r.pointee.provider else { return false }
         }
-        if !r.dsnExact.isEmpty || !r.dsnPrefixes.isEmpty || !r.dsnClasses.isEmpty {
-            guard let dsn, let full else { return false }
-            if !r.dsnExact.contains(where: { $0.utf8.elementsEqual(dsn) })
-                && !r.dsnPrefixes.contains(where: { dsn.starts(with: $0.utf8) })
-                && !r.dsnClasses.contains(where: { full.hasPrefix($0) }) { return false }
+        if !r.pointee.codes.isEmpty {
+            guard let code, r.pointee.codes.contains(code) else { return false }
         }
-        for n in r.all where !found[Int(n)] { return false }
-        if !r.any.isEmpty && !r.any.contains(where: { found[Int($0)] }) { return false }
+        if r.pointee.hasDSN {
+            guard let dsn else { return false }
+            if !r.pointee.dsnExact.contains(dsn.subject * 1000 + dsn.detail)
+                && !r.pointee.dsnSubjects.contains(dsn.subject)
+                && !r.pointee.dsnClasses.contains(dsn.cls) { return false }
+        }
         return true
     }
 
