@@ -143,7 +143,16 @@ public final class DaemonRunner {
 
     private func openSources() throws(InputError) {
         let sources = loaded.config.sources
-        let loadedState = try store.load(SavedState.self, from: "checkpoints.json")
+        var loadedState: SavedState?
+        do {
+            loadedState = try store.load(SavedState.self, from: "checkpoints.json")
+        } catch where error.operation == "damaged state file" {
+            refuseState(error.detail ?? "not a state file")
+        }
+        if let problems = loadedState?.problems, !problems.isEmpty {
+            refuseState(problems.prefix(5).joined(separator: "; "))
+            loadedState = nil
+        }
         let saved = loadedState ?? SavedState()
         let firstStart = loadedState == nil
         pipeline.counters = saved.counters
@@ -252,13 +261,14 @@ public final class DaemonRunner {
 
     // MARK: - State
 
-    /// Positions and the counters that go with them, saved together: after a crash the
-    /// lines after the checkpoint are read again and counted again, exactly once in all.
-    struct SavedState: Codable {
-        var files: [FileCheckpoint] = []
-        var journal: JournalReader.Position?
-        var counters = LineCounters()
-        var tracker: DeferralTracker.Snapshot?
+    /// A state file no run could have written is set aside (`.refused`), said on stderr and
+    /// in syslog, and this start begins afresh, as a first start does.
+    private func refuseState(_ why: String) {
+        let path = "\(store.directory)/checkpoints.json"
+        let kept = rename(path, path + ".refused") == 0 ? "it is kept as \(path).refused" : "it could not be set aside"
+        let message = "state file \(path) refused (\(why)); \(kept); this start begins afresh"
+        writeStderr("deferwatch: \(message)")
+        sink.enqueue(sink.format("alert=state-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
     }
 
     private func checkpoint() {
