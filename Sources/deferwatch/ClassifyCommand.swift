@@ -80,10 +80,27 @@ struct ClassifyCommand: ParsableCommand {
             out.flush()
             return
         }
+        // One JSON object per input line, in order: a line that cannot be classified (empty,
+        // or over 64 KiB) gets an object with "error" instead of a cause.
         var splitter = LineSplitter()
+        func error(_ text: String, _ why: String) {
+            let w = JSONWriter()
+            w.beginObject()
+            w.key("text"); w.string(text)
+            w.key("cause"); w.string(nil)
+            w.key("error"); w.string(why)
+            w.endObject()
+            w.newline()
+            out.write(w.bytes)
+        }
+        let limit = splitter.maxLineLength
+        splitter.onOversized = { error("", "line longer than \(limit) bytes, not classified") }
         let handle: (Bytes) -> Void = { line in
             let t = line.string
-            guard !t.allSatisfy({ $0 == " " || $0 == "\t" }) else { return }
+            if t.allSatisfy({ $0 == " " || $0 == "\t" }) {
+                error(t, "empty line, nothing to classify")
+                return
+            }
             out.write(classifier.classify(t, relay: relay, domain: domain, explain: explain).json())
         }
         do {

@@ -15,6 +15,20 @@ struct DeferWatchCommand: ParsableCommand {
         version: DeferWatchVersion.string,
         subcommands: [RunCommand.self, StatusCommand.self, AnalyzeCommand.self, ClassifyCommand.self, RulesCommand.self, CheckConfigCommand.self]
     )
+
+    /// Bad usage exits 2, as documented (the argument parser's own code is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                writeStderr(fullMessage(for: error))
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Options shared by the commands that classify: the configuration and extra rules.

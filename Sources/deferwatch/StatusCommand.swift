@@ -111,6 +111,16 @@ struct StatusCommand: ParsableCommand {
         @Option(name: .long, help: "Only keys of this kind: domain, relay or provider.") var scope: String?
         @Option(name: .long, help: "At most this many.") var limit = 50
 
+        func validate() throws {
+            if let cause, Cause(rawValue: cause) == nil {
+                throw ValidationError("unknown cause \"\(cause)\" (one of: \(Cause.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if let scope, !["domain", "relay", "provider"].contains(scope) {
+                throw ValidationError("unknown scope \"\(scope)\" (domain, relay or provider)")
+            }
+            if limit < 1 { throw ValidationError("--limit must be 1 or more") }
+        }
+
         func run() throws {
             var q = ["limit=\(limit)"]
             if let cause { q.append("cause=\(Self.escape(cause))") }

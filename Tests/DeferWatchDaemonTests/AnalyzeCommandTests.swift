@@ -121,14 +121,31 @@ import Testing
         #expect(j["provider"] as? String == "google")
         #expect(j["cause"] as? String != nil)
 
-        let stream = try ProcessRunner.deferwatch(["classify"], stdin: Data("connect to mx.example.org[192.0.2.1]:25: Connection refused\n\n450 4.2.2 Mailbox full\n".utf8))
+        // One object per input line, in order: an empty line and a line over 64 KiB get an
+        // "error" instead of a cause (they were dropped without a word before).
+        let input = "connect to mx.example.org[192.0.2.1]:25: Connection refused\n\n" + String(repeating: "x", count: 70_000) + "\n450 4.2.2 Mailbox full\n"
+        let stream = try ProcessRunner.deferwatch(["classify"], stdin: Data(input.utf8))
         #expect(stream.status == 0)
         let lines = stream.stdoutText.split(separator: "\n")
-        #expect(lines.count == 2)
-        for l in lines {
-            let o = try JSONSerialization.jsonObject(with: Data(l.utf8)) as! [String: Any]
-            #expect(Set(o.keys).isSuperset(of: ["text", "cause", "provider", "rule"]))
+        #expect(lines.count == 4)
+        let objects = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        #expect(objects.map { $0["cause"] as? String } == ["connection_failure", nil, nil, "mailbox"])
+        #expect((objects[1]["error"] as? String)?.contains("empty line") == true)
+        #expect((objects[2]["error"] as? String)?.contains("longer than 65536 bytes") == true)
+        for o in [objects[0], objects[3]] { #expect(Set(o.keys).isSuperset(of: ["text", "cause", "provider", "rule", "confidence"])) }
+    }
+
+    /// Exit codes as the README and --help say: 2 for bad usage, whatever the command.
+    @Test func badUsageExitsTwo() throws {
+        for args in [["analyze", "--limit", "-1", "x.log"], ["nosuchcommand"], ["analyze"], ["classify", "--bogus"],
+                     ["status", "destinations", "--cause", "bogus"], ["status", "destinations", "--scope", "planet"],
+                     ["rules", "suggest", "--min-count", "0", "x.log"]] {
+            let r = try ProcessRunner.deferwatch(args)
+            #expect(r.status == 2, "\(args): \(r.status) \(r.stderr)")
+            #expect(!r.stderr.isEmpty, "\(args) says why")
         }
+        #expect(try ProcessRunner.deferwatch(["--help"]).status == 0)
+        #expect(try ProcessRunner.deferwatch(["--version"]).status == 0)
     }
 
     /// --explain shows every rule that matched, most specific layer first; the words win

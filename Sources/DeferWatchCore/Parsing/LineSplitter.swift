@@ -15,6 +15,9 @@ public struct LineSplitter {
     /// Bytes of the over-long line being skipped, so far.
     private var discardedBytes = 0
     public private(set) var oversizedLines = 0
+    /// Called for each over-long line skipped, where it stands among the lines (for a
+    /// caller that must answer every line, such as `classify`).
+    public var onOversized: (() -> Void)?
 
     public init(maxLineLength: Int = 64 * 1024) {
         self.maxLineLength = maxLineLength
@@ -54,18 +57,18 @@ public struct LineSplitter {
             if discarding {
                 discarding = false
                 discardedBytes = 0
-                oversizedLines += 1
+                skipped()
             } else if carry.isEmpty {
                 let len = nlIndex - start
                 if len > maxLineLength {
-                    oversizedLines += 1
+                    skipped()
                 } else {
                     emit(Bytes(start: base + start, count: len), body)
                 }
             } else {
                 let len = nlIndex - start
                 if carry.count + len > maxLineLength {
-                    oversizedLines += 1
+                    skipped()
                 } else {
                     carry.append(contentsOf: UnsafeBufferPointer(start: base + start, count: len))
                     carry.withUnsafeBufferPointer { emit($0, body) }
@@ -80,7 +83,7 @@ public struct LineSplitter {
     /// follower that may see the rest of the line later must not call this.
     public mutating func finish(_ body: (Bytes) -> Void) {
         if discarding {
-            oversizedLines += 1
+            skipped()
         } else if !carry.isEmpty {
             carry.withUnsafeBufferPointer { emit($0, body) }
         }
@@ -94,6 +97,11 @@ public struct LineSplitter {
         carry.removeAll()
         discarding = false
         discardedBytes = 0
+    }
+
+    private mutating func skipped() {
+        oversizedLines += 1
+        onOversized?()
     }
 
     @inline(__always)
