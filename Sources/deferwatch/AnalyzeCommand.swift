@@ -21,11 +21,7 @@ struct AnalyzeCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("Log files to read (- for standard input).", valueName: "file"))
-    var files: [String] = []
-
-    @Option(name: .long, help: ArgumentHelp("A systemd journal file or directory to read (repeatable), such as a journal copied from another host or /var/log/journal/remote.", valueName: "path"))
-    var journal: [String] = []
+    @OptionGroup var input: LogInputOptions
 
     @Flag(name: .long, help: "Print JSON: the report as one document; with --alerts, one object per transition.")
     var json = false
@@ -39,12 +35,6 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(name: .long, help: "How many destinations and unexplained texts the text report lists.")
     var limit: Int = 20
 
-    @Option(name: .long, help: ArgumentHelp("Host name for lines that carry none (Exim mainlog). Default: this machine's.", valueName: "name"))
-    var host: String?
-
-    @Flag(name: .long, help: "Timestamps without a zone are UTC (default: the local time zone).")
-    var utc = false
-
     @Flag(name: .long, help: "Print statistics (lines, events, tracked destination keys) on stderr at the end.")
     var stats = false
 
@@ -54,17 +44,14 @@ struct AnalyzeCommand: ParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func validate() throws {
-        if files.isEmpty && journal.isEmpty { throw ValidationError("give at least one log file (- for standard input) or --journal PATH") }
+        try input.validate()
         if limit < 0 { throw ValidationError("--limit must be zero or more") }
         if events && alerts { throw ValidationError("--events and --alerts are two different outputs: choose one") }
     }
 
     func run() throws {
         let loaded = try options.load()
-        var batch = BatchAnalyzer.Options(inputs: files, rules: loaded.rules)
-        batch.journals = journal
-        if let host { batch.defaultHost = host }
-        if utc { batch.zone = FixedOffsetZone(seconds: 0) }
+        var batch = input.batch(rules: loaded.rules)
         batch.progress = true
         if let threads {
             guard threads >= 1 && threads <= 64 else { throw ValidationError("--threads must be between 1 and 64") }
@@ -108,5 +95,32 @@ struct AnalyzeCommand: ParsableCommand {
             writeStderr("deferwatch: \(c.lines) lines (postfix \(c.postfixLines), exim \(c.eximLines), other programs \(c.otherProgramLines), unrecognised \(c.unrecognisedLines), oversized \(c.oversizedLines)), \(c.deliveries) delivery attempts")
         }
         if !result.errors.isEmpty { throw ExitCode(1) }
+    }
+}
+
+/// The logs a command reads, as `analyze` reads them (shared with `rules suggest`).
+struct LogInputOptions: ParsableArguments {
+    @Argument(help: ArgumentHelp("Log files to read (- for standard input).", valueName: "file"))
+    var files: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("A systemd journal file or directory to read (repeatable), such as a journal copied from another host or /var/log/journal/remote.", valueName: "path"))
+    var journal: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Host name for lines that carry none (Exim mainlog). Default: this machine's.", valueName: "name"))
+    var host: String?
+
+    @Flag(name: .long, help: "Timestamps without a zone are UTC (default: the local time zone).")
+    var utc = false
+
+    func validate() throws {
+        if files.isEmpty && journal.isEmpty { throw ValidationError("give at least one log file (- for standard input) or --journal PATH") }
+    }
+
+    func batch(rules: RuleSet) -> BatchAnalyzer.Options {
+        var batch = BatchAnalyzer.Options(inputs: files, rules: rules)
+        batch.journals = journal
+        if let host { batch.defaultHost = host }
+        if utc { batch.zone = FixedOffsetZone(seconds: 0) }
+        return batch
     }
 }

@@ -29,11 +29,7 @@ struct RulesSuggestCommand: ParsableCommand {
         """
     )
 
-    @Argument(help: ArgumentHelp("Log files to read (- for standard input).", valueName: "file"))
-    var files: [String] = []
-
-    @Option(name: .long, help: ArgumentHelp("A systemd journal file or directory to read (repeatable).", valueName: "path"))
-    var journal: [String] = []
+    @OptionGroup var input: LogInputOptions
 
     @Option(name: .long, help: "Templates seen fewer times than this are left out.")
     var minCount: Int = 1
@@ -41,29 +37,20 @@ struct RulesSuggestCommand: ParsableCommand {
     @Option(name: .long, help: "How many templates to print.")
     var limit: Int = 50
 
-    @Option(name: .long, help: ArgumentHelp("Host name for lines that carry none (Exim mainlog).", valueName: "name"))
-    var host: String?
-
-    @Flag(name: .long, help: "Timestamps without a zone are UTC (default: the local time zone).")
-    var utc = false
-
     @Flag(name: .long, help: "Print one JSON object per template instead of a rules file.")
     var json = false
 
     @OptionGroup var options: ConfigOptions
 
     func validate() throws {
-        if files.isEmpty && journal.isEmpty { throw ValidationError("give at least one log file (- for standard input) or --journal PATH") }
+        try input.validate()
         if minCount < 1 { throw ValidationError("--min-count must be 1 or more") }
         if limit < 0 { throw ValidationError("--limit must be zero or more") }
     }
 
     func run() throws {
         let loaded = try options.load()
-        var batch = BatchAnalyzer.Options(inputs: files, rules: loaded.rules)
-        batch.journals = journal
-        if let host { batch.defaultHost = host }
-        if utc { batch.zone = FixedOffsetZone(seconds: 0) }
+        var batch = input.batch(rules: loaded.rules)
         batch.fields = .report
         let analyzer = BatchAnalyzer(options: batch)
         var builder = ReportBuilder()

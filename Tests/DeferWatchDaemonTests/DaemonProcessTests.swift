@@ -39,6 +39,24 @@ import Testing
         return Setup(dir: dir, log: log, config: config, state: state, socket: sock)
     }
 
+    /// Starts the daemon with its alerts and stderr in files, writes a deferral storm to its
+    /// log and waits for the alert: (the process, the alert lines so far, the stderr file).
+    static func runUntilAnAlert(_ s: Setup) throws -> (Process, String, URL) {
+        let out = s.dir.appendingPathComponent("out.jsonl")
+        let err = s.dir.appendingPathComponent("err.txt")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = TestPaths.binary
+        p.arguments = ["run", "--config", s.config.path, "--alerts-to-stdout"]
+        p.standardOutput = try FileHandle(forWritingTo: out)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        usleep(500_000)
+        append(s.log, (0..<12).map { nowLine($0, sent: false) }.joined())
+        return (p, waitFor(out, "\"state\":\"open\""), err)
+    }
+
     static func start(_ s: Setup, stdout: URL? = nil) throws -> Process {
         let p = Process()
         p.executableURL = TestPaths.binary
@@ -431,20 +449,8 @@ struct JournalFollowTests {
         var config = try String(contentsOf: s.config, encoding: .utf8)
         config = config.replacingOccurrences(of: "directory = \"\(s.state.path)\"", with: "directory = \"\(blocker.path)/state\"")
         try config.write(to: s.config, atomically: true, encoding: .utf8)
-        let out = s.dir.appendingPathComponent("out.jsonl")
-        let err = s.dir.appendingPathComponent("err.txt")
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        let p = Process()
-        p.executableURL = TestPaths.binary
-        p.arguments = ["run", "--config", s.config.path, "--alerts-to-stdout"]
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = try FileHandle(forWritingTo: err)
-        try p.run()
+        let (p, alerts, err) = try DaemonProcessTests.runUntilAnAlert(s)
         defer { ProcessRunner.stop(p) }
-        usleep(500_000)
-        DaemonProcessTests.append(s.log, (0..<12).map { DaemonProcessTests.nowLine($0, sent: false) }.joined())
-        let alerts = DaemonProcessTests.waitFor(out, "\"state\":\"open\"")
         #expect(alerts.contains("\"state\":\"open\""), "the daemon keeps alerting")
         usleep(600_000)
         let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
@@ -471,20 +477,8 @@ struct JournalFollowTests {
         let state = s.state.appendingPathComponent("checkpoints.json")
         try json.replacingOccurrences(of: "LOG", with: s.log.path).write(to: state, atomically: true, encoding: .utf8)
         try "".write(to: s.log, atomically: true, encoding: .utf8)
-        let out = s.dir.appendingPathComponent("out.jsonl")
-        let err = s.dir.appendingPathComponent("err.txt")
-        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
-        let p = Process()
-        p.executableURL = TestPaths.binary
-        p.arguments = ["run", "--config", s.config.path, "--alerts-to-stdout"]
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = try FileHandle(forWritingTo: err)
-        try p.run()
+        let (p, alerts, err) = try DaemonProcessTests.runUntilAnAlert(s)
         defer { ProcessRunner.stop(p) }
-        usleep(500_000)
-        DaemonProcessTests.append(s.log, (0..<12).map { DaemonProcessTests.nowLine($0, sent: false) }.joined())
-        let alerts = DaemonProcessTests.waitFor(out, "\"state\":\"open\"")
         let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
         #expect(p.isRunning, "the daemon must not die on its state file: \(text)")
         #expect(alerts.contains("\"state\":\"open\""), "it alerts as usual: \(text)")
