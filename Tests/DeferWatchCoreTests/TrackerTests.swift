@@ -103,6 +103,20 @@ import Testing
         #expect(restored.snapshot.nextID == 7)
     }
 
+    /// An alert restored after a restart still names the sending host it spoke for ("from
+    /// mx1"), before any line of the new run has named a host.
+    @Test func aRestoredAlertKeepsItsSendingHost() {
+        var log = Log()
+        for i in 0..<20 { log.attempt(i * 10, domain: "gmail.com") }
+        #expect(log.out.first { $0.state == .open }?.host == "mx1")
+        var restarted = DeferralTracker(hints: TrackerTests.hints)
+        restarted.restore(log.tracker.snapshot)
+        #expect(restarted.openAlertStates.first?.host == "mx1")
+        let resolve = restarted.advance(to: TrackerTests.t0 + Int64(200 + 4 * 3600) * 1_000_000)
+        #expect(resolve.first?.state == .resolve)
+        #expect(resolve.first?.host == "mx1", "\(resolve.map(\.logLine))")
+    }
+
     @Test func aStormIsOneAlert() {
         var log = Log()
         for i in 0..<10_000 { log.attempt(i / 3, domain: "busy.example") }

@@ -26,6 +26,9 @@ public struct Alert: Sendable, Equatable, Codable {
     /// sure that classification is. Optional so checkpoints of older versions still load.
     public var rule: String?
     public var confidence: Confidence?
+    /// The sending host the alert spoke for when it opened (nil: several), so a restart
+    /// that has not seen a line yet still names it.
+    public var sendingHost: String?
 
     /// Distinct recipients are counted exactly up to this many.
     public static let recipientCap = 10_000

@@ -2,11 +2,20 @@
 /// the counters behind `/metrics`. Label values are bounded: the MTAs, the statuses, the
 /// causes, and the providers the rules know (plus "none", and "local" for the deferrals the
 /// sending MTA decided by itself: no receiver is involved in those).
-public struct DeliveryCounters: Sendable, Equatable {
+public struct DeliveryCounters: Sendable, Equatable, Codable {
     private var attempts = [Int](repeating: 0, count: MTA.allCases.count * DeliveryStatus.allCases.count)
     private var deferrals: [String: [Int]] = [:]
 
     public init() {}
+
+    /// Whether a loaded copy has the shape and ranges this build writes (a state file).
+    public var isSane: Bool {
+        attempts.count == MTA.allCases.count * DeliveryStatus.allCases.count
+            && attempts.allSatisfy { (0...(Int(1) << 52)).contains($0) }
+            && deferrals.count <= 1024
+            && deferrals.allSatisfy { $0.key.utf8.count <= 256 && $0.value.count == Cause.allCases.count
+                && $0.value.allSatisfy { (0...(Int(1) << 52)).contains($0) } }
+    }
 
     /// Counts one classified event.
     public mutating func count(_ e: DeliveryEvent) {

@@ -91,6 +91,8 @@ public struct DeferralTracker {
             byKey[a.key, default: []].append(a.id)
             let ak = AlertKey(key: a.key, cause: a.cause)
             history[ak] = (history[ak] ?? []) + [a.openedAt]
+            // The hosts the restored alerts spoke for are the hosts seen so far.
+            if let h = a.sendingHost, a.key.host == nil { noteHost(h) }
         }
         nextID = max(nextID, s.nextID)
         // A saved "now" past the ceiling (a future-dated line the earlier run believed) is
@@ -275,6 +277,7 @@ public struct DeferralTracker {
             deferrals: max(1, tot.deferrals), attempts: max(1, tot.attempts), expired: 0, recipientHashes: [],
             recurring: past.count, sample: Alert.cappedSample(e.inherited ? (windows.peek(key)?.sample(cause) ?? "") : e.text),
             nextRemind: t + config.remindEvery, escalations: 0, rule: e.rule, confidence: e.confidence)
+        a.sendingHost = displayHost(a)
         a.recipientHashes = windows.peek(key)?.recipients(cause) ?? []
         if let r = e.recipient { a.recipientHashes.insert(Alert.recipientHash(r)) }
         nextID += 1

@@ -156,6 +156,8 @@ public final class DaemonRunner {
         let saved = loadedState ?? SavedState()
         let firstStart = loadedState == nil
         pipeline.counters = saved.counters
+        // Restored together with the line counters, so the status text adds up.
+        if let d = saved.deliveries { deliveries = d }
         tracker.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
         if let t = saved.tracker { tracker.restore(t) }
         // First start: at the end of each file, or at its first line within the lookback.
@@ -276,7 +278,7 @@ public final class DaemonRunner {
         var counters = pipeline.counters
         counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
         let state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters,
-                               tracker: tracker.snapshot)
+                               deliveries: deliveries, tracker: tracker.snapshot)
         do {
             try store.save(state, as: "checkpoints.json")
             lastCheckpointWall = wallMicroseconds()

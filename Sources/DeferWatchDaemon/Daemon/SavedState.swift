@@ -6,6 +6,9 @@ struct SavedState: Codable {
     var files: [FileCheckpoint] = []
     var journal: JournalReader.Position?
     var counters = LineCounters()
+    /// Attempts by status and deferrals by cause, saved with the line counters so that the
+    /// status text adds up after a restart (nil in states of earlier versions).
+    var deliveries: DeliveryCounters?
     var tracker: DeferralTracker.Snapshot?
 
     /// What in a loaded state no run of deferwatch can have written: each problem names
@@ -32,6 +35,7 @@ struct SavedState: Codable {
                           ("deliveries", c.deliveries)] where !count.contains(v) {
             out.append("counters.\(name) \(v) is out of range")
         }
+        if let d = deliveries, !d.isSane { out.append("deliveries has counts out of range or of another shape") }
         guard let t = tracker else { return out }
         if !(1...(Int(1) << 40)).contains(t.nextID) { out.append("tracker.nextID \(t.nextID) is out of range") }
         if t.now != Int64.min && !time.contains(t.now) { out.append("tracker.now \(t.now) is out of range") }
