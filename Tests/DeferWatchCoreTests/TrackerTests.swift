@@ -117,6 +117,26 @@ import Testing
         #expect(resolve.first?.host == "mx1", "\(resolve.map(\.logLine))")
     }
 
+    /// A resolve says why: mail delivered again, or only quiet (nothing got through; the
+    /// mail may have expired or been removed). "Accepts mail again" only when it does.
+    @Test func aResolveSaysWhyItResolved() {
+        var quiet = Log()
+        for i in 0..<20 { quiet.attempt(i * 10, domain: "closed.example", cause: .connectionFailure) }
+        quiet.tick(200 + 4 * 3600)
+        let r = quiet.out.first { $0.state == .resolve }
+        #expect(r != nil)
+        #expect(r.map { !$0.summary.contains("accepts mail again") } == true, "\(r?.summary ?? "")")
+        #expect(r?.summary.contains("no delivery") == true, "\(r?.summary ?? "")")
+        #expect(r?.logLine.contains("resolved=quiet") == true, "\(r?.logLine ?? "")")
+        var flowing = Log()
+        for i in 0..<20 { flowing.attempt(i * 10, domain: "open.example", cause: .rateLimit) }
+        for i in 0..<10 { flowing.attempt(300 + i * 10, domain: "open.example", status: .sent) }
+        flowing.tick(200 + 3600)
+        let f = flowing.out.first { $0.state == .resolve }
+        #expect(f?.summary.contains("accepts mail again") == true, "\(f?.summary ?? "")")
+        #expect(f?.logLine.contains("resolved=delivered") == true, "\(f?.logLine ?? "")")
+    }
+
     @Test func aStormIsOneAlert() {
         var log = Log()
         for i in 0..<10_000 { log.attempt(i / 3, domain: "busy.example") }

@@ -36,6 +36,7 @@ extension AlertTransition {
         w.key("sample"); w.string(a.sample)
         w.key("hint"); w.string(hint)
         if let absorbedBy { w.key("absorbed_by"); w.int(absorbedBy) }
+        if let r = resolveReason { w.key("resolved"); w.string(r) }
         if endOfInput { w.key("end_of_input"); w.bool(true) }
         w.endObject()
     }
@@ -73,6 +74,7 @@ extension AlertTransition {
         add("recipients", String(a.recipients))
         add("recurring", String(a.recurring))
         if let absorbedBy { add("absorbed_by", String(absorbedBy)) }
+        if let r = resolveReason { add("resolved", r) }
         if endOfInput { add("end_of_input", "true") }
         add("summary", summary)
         add("sample", a.sample.isEmpty ? nil : a.sample)
@@ -99,8 +101,18 @@ extension AlertTransition {
         case .remind: return "\(dest) still deferring mail\(via): \(a.cause.rawValue)\(rec)"
         case .resolve:
             if let absorbedBy { return "\(dest): now part of the wider alert \(absorbedBy)" }
-            return "\(dest) accepts mail again\(via) (\(a.cause.rawValue) cleared)"
+            if resolvedByDelivery { return "\(dest) accepts mail again\(via) (\(a.cause.rawValue) cleared)" }
+            return "\(dest) quiet\(via) for \(Self.duration(max(0, time - a.lastSeen) / 60_000_000 * 60_000_000)), with no delivery seen since (\(a.cause.rawValue) no longer seen; the mail may have expired, been removed or be waiting)"
         }
+    }
+
+    /// A resolve because mail was delivered after the last deferral (else: because it went quiet).
+    public var resolvedByDelivery: Bool { (alert.lastSuccess ?? Int64.min) > alert.lastSeen }
+
+    /// `delivered` or `quiet` for a resolve that was not absorbed by a wider alert.
+    var resolveReason: String? {
+        guard state == .resolve, absorbedBy == nil else { return nil }
+        return resolvedByDelivery ? "delivered" : "quiet"
     }
 
     /// Quotes a value when needed and escapes what could break the line.
