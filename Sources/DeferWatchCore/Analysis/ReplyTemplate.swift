@@ -10,24 +10,12 @@ public enum ReplyTemplate {
         var i = 0
         while i < t.count, out.count < limit {
             let b = t[i]
-            if b == UInt8(ascii: "<") {
-                // <user@example.org>, <example.org>: the address.
-                var j = i + 1
-                while j < t.count, t[j] != UInt8(ascii: ">"), j - i < 320 { j += 1 }
-                if j < t.count, t[j] == UInt8(ascii: ">") {
-                    out += Array("<ADDR>".utf8)
-                    i = j + 1
-                    continue
-                }
-            }
-            if b == UInt8(ascii: "[") {
-                var j = i + 1
-                while j < t.count, t[j] != UInt8(ascii: "]"), j - i < 160 { j += 1 }
-                if j < t.count, t[j] == UInt8(ascii: "]") {
-                    out += Array("[...]".utf8)
-                    i = j + 1
-                    continue
-                }
+            // <user@example.org> is the address; [192.0.2.1] or [id] is what varies.
+            if let end = Self.closing(t, from: i, open: UInt8(ascii: "<"), close: UInt8(ascii: ">"), within: 320)
+                ?? Self.closing(t, from: i, open: UInt8(ascii: "["), close: UInt8(ascii: "]"), within: 160) {
+                out += Array((b == UInt8(ascii: "<") ? "<ADDR>" : "[...]").utf8)
+                i = end + 1
+                continue
             }
             if isTokenByte(b) {
                 var j = i
@@ -49,6 +37,14 @@ public enum ReplyTemplate {
             i += 1
         }
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The index of `close` ending the bracket that opens at `i`, within `within` bytes.
+    private static func closing(_ t: [UInt8], from i: Int, open: UInt8, close: UInt8, within: Int) -> Int? {
+        guard t[i] == open else { return nil }
+        var j = i + 1
+        while j < t.count, t[j] != close, j - i < within { j += 1 }
+        return j < t.count && t[j] == close ? j : nil
     }
 
     /// Letters, digits and the bytes that hold an address, a host name or an id together.
