@@ -65,5 +65,8 @@ public final class RsyslogServer {
         ProcessRunner.stop(process, grace: 0.3)
     }
 
-    deinit { stop() }
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
 }

@@ -45,10 +45,38 @@ public enum TestPaths {
         return packageRoot.appendingPathComponent(".build/debug/deferwatch")
     }
 
-    /// A fresh temporary directory.
-    public static func temporaryDirectory(_ name: String = "deferwatch-test") -> URL {
-        let u = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("\(name)-\(UUID().uuidString)")
+    /// A fresh temporary directory, `deferwatch-test-NAME-UUID`. It is removed when the test
+    /// process exits, whatever the tests did (a failed expectation included); a test that
+    /// is done with it early may remove it itself.
+    public static func temporaryDirectory(_ name: String = "dir") -> URL {
+        let u = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("deferwatch-test-\(name)-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: u, withIntermediateDirectories: true)
+        TemporaryDirectories.shared.add(u.path)
         return u
+    }
+}
+
+/// The temporary directories of this test process, removed at its exit.
+final class TemporaryDirectories: @unchecked Sendable {
+    static let shared = TemporaryDirectories()
+    private let lock = NSLock()
+    private var paths: [String] = []
+
+    private init() {
+        atexit { TemporaryDirectories.shared.removeAll() }
+    }
+
+    func add(_ path: String) {
+        lock.lock()
+        paths.append(path)
+        lock.unlock()
+    }
+
+    func removeAll() {
+        lock.lock()
+        let all = paths
+        paths = []
+        lock.unlock()
+        for p in all { try? FileManager.default.removeItem(atPath: p) }
     }
 }

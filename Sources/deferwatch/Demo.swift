@@ -32,6 +32,11 @@ enum Demo {
     }
 
     /// Starts the replay on its own thread; returns at once.
+    /// Removes the demo's temporary directory and all in it.
+    static func remove(directory: String) {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
     static func startReplay(into path: String, speed: Int, linger: Double) {
         let sample = String(decoding: PackageResources.sample_mail_log, as: UTF8.self)
         let lines = sample.split(separator: "\n")

@@ -47,6 +47,8 @@ struct RunCommand: ParsableCommand {
         guard speed >= 1 && speed <= 3600 else { throw ValidationError("--speed must be between 1 and 3600") }
         let dir = "/tmp/deferwatch-demo-\(getpid())"
         mkdir(dir, 0o755)
+        // The sample's log, state and socket go with the demo, however it ends.
+        defer { Demo.remove(directory: dir) }
         mkdir("\(dir)/state", 0o755)
         let path = "\(dir)/deferwatch.toml"
         let text = Demo.configuration(directory: dir, speed: speed)

@@ -435,6 +435,11 @@ struct JournalFollowTests {
         let out = r.stdoutText
         #expect(out.contains("alert=open") && out.contains("domain=gmail.com") && out.contains("cause=rate_limit"), "\(out)")
         #expect(out.contains("alert=resolve"), "\(out)")
+        // Its temporary directory (log, state, socket) is gone when it stops.
+        let dir = r.stderr.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("/tmp/deferwatch-demo-") }
+            .map { "/" + $0.split(separator: "/").prefix(2).joined(separator: "/") }
+        #expect(dir != nil, "\(r.stderr)")
+        if let dir { #expect(!FileManager.default.fileExists(atPath: dir), "\(dir) was left behind") }
     }
 }
 
