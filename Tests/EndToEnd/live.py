@@ -596,11 +596,11 @@ class LivePhase:
         return st
 
     def compare_destinations(self, where: str, st: dict, events: list[dict]) -> None:
-        want = model_destinations(events, us(st["log_time"]))
+        want = model_destinations(events, us(st.get("window_end") or st["log_time"]))
         got = status_destinations(st.get("destinations", []))
         if want != got:
             lines = [f"{where}: status destinations differ from analyze's events in the "
-                     f"window ending {st['log_time']} (left: expected, right: status):"]
+                     f"window ending {st.get('window_end') or st['log_time']} (left: expected, right: status):"]
             for k in sorted(set(want) | set(got)):
                 if want.get(k) != got.get(k):
                     lines.append(f"    ! {k[0]} {k[1]}: {fmt_dest(want.get(k))}  |  "

@@ -32,7 +32,11 @@ extension StatusReport {
         } else if let age = state.checkpointAgeSeconds {
             out += "  State:    saved \(Self.span(Int(age))) ago in \(state.directory)\n"
         }
-        if let t = logTime { out += "  Log time: \(t)\n" }
+        if let t = logTime {
+            out += "  Log time: \(t)"
+            if let w = windowEnd, w != t { out += " (quiet since; windows end \(w))" }
+            out += "\n"
+        }
         out += "\n"
         out += Self.alertsText(alerts)
         out += "\n"

@@ -8,8 +8,11 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var startedAt: String
     public var generatedAt: String
     public var uptimeSeconds: Int
-    /// The time of the newest log entry read (the tracker's clock).
+    /// The time of the newest delivery line read (of those the tracker's clock took).
     public var logTime: String?
+    /// Where the windows end: the tracker's clock, which moves on from `logTime` at the
+    /// wall clock's pace while the log is quiet.
+    public var windowEnd: String?
     public var sources: [SourceStatus]
     public var lines: LineStatus
     public var attempts: [AttemptCount]
@@ -24,7 +27,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
     /// The window the destinations' counts cover, like "15m".
     public var window: String
 
-    public init(version: String, pid: Int, startedAt: String, generatedAt: String, uptimeSeconds: Int, logTime: String?,
+    public init(version: String, pid: Int, startedAt: String, generatedAt: String, uptimeSeconds: Int, logTime: String?, windowEnd: String? = nil,
                 sources: [SourceStatus], lines: LineStatus, attempts: [AttemptCount], deferrals: [DeferralCount],
                 syslog: SyslogStatus, state: StateStatus, trackedDestinations: Int, alerts: [AlertStatus],
                 destinations: [DestinationStatus], window: String) {
@@ -34,6 +37,7 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.generatedAt = generatedAt
         self.uptimeSeconds = uptimeSeconds
         self.logTime = logTime
+        self.windowEnd = windowEnd
         self.sources = sources
         self.lines = lines
         self.attempts = attempts

@@ -27,6 +27,9 @@ public struct DeferralTracker {
     private var history: BoundedMap<AlertKey, [Int64]>
     private var nextID = 1
     public private(set) var now: Int64 = Int64.min
+    /// The newest event time the clock took: what status calls the log time. `now` may be
+    /// past it, moved on by `advance(to:)` while the log is quiet.
+    public private(set) var newestEvent: Int64 = Int64.min
     private var nextTick: Int64 = Int64.min
     /// The latest log time the caller allows (`run`: the wall clock plus `clockLeap`); nil
     /// in `analyze`, where only the lines say what time it is.
@@ -72,15 +75,18 @@ public struct DeferralTracker {
         public var alerts: [Alert]
         public var nextID: Int
         public var now: Int64
+        /// The newest event time taken (absent in checkpoints of earlier versions: `now`).
+        public var newestEvent: Int64?
 
-        public init(alerts: [Alert], nextID: Int, now: Int64) {
+        public init(alerts: [Alert], nextID: Int, now: Int64, newestEvent: Int64? = nil) {
             self.alerts = alerts
             self.nextID = nextID
             self.now = now
+            self.newestEvent = newestEvent
         }
     }
 
-    public var snapshot: Snapshot { Snapshot(alerts: openAlerts, nextID: nextID, now: now) }
+    public var snapshot: Snapshot { Snapshot(alerts: openAlerts, nextID: nextID, now: now, newestEvent: newestEvent) }
 
     /// Takes back the open alerts of an earlier run, so a restart neither forgets an open
     /// alert nor raises it again (the windows start empty and fill again).
@@ -98,6 +104,8 @@ public struct DeferralTracker {
         // A saved "now" past the ceiling (a future-dated line the earlier run believed) is
         // not taken back: it would keep the clock wrong across restarts.
         if s.now > now && (ceiling.map { s.now <= $0 } ?? true) { now = s.now }
+        let newest = min(s.newestEvent ?? s.now, s.now)
+        if newest > newestEvent && newest <= now { newestEvent = newest }
     }
 
     /// The alerts open now, oldest first.
@@ -113,6 +121,7 @@ public struct DeferralTracker {
 
     public mutating func record(_ e: DeliveryEvent) -> [AlertTransition] {
         guard let t = e.time, admit(t) else { return [] }
+        if t > newestEvent { newestEvent = t }
         var out = advance(to: t)
         let b = t / config.bucket
         noteHost(e.host)

@@ -125,9 +125,7 @@ public final class DaemonRunner {
                 Notifier.send("WATCHDOG=1")
                 lastWatchdog = now
             }
-            // Log time only moves with lines; let alerts resolve when the log is quiet.
-            let wall = wallMicroseconds()
-            if !backlog && tracker.now != Int64.min && wall > tracker.now { emit(tracker.advance(to: wall)) }
+            if !backlog { advanceWhileQuiet() }
             if !stop && !backlog { waitForInput() }
         }
         Notifier.send("STOPPING=1")
@@ -137,6 +135,21 @@ public final class DaemonRunner {
         sink.stop(timeout: 2)
         stdoutWriter.flush()
         return 0
+    }
+
+    /// The newest event time seen, and the wall clock when it was first seen.
+    private var quietSince: (event: Int64, wall: Int64) = (Int64.min, 0)
+
+    /// Log time moves with the lines. When the log is quiet, it moves on from the newest
+    /// line at the wall clock's pace (never past the wall clock), so alerts resolve when
+    /// nothing more comes. A backlog of old lines (after downtime, a log shipped late) is
+    /// judged on its own dates: the seconds spent reading it are not quiet in its log time.
+    private func advanceWhileQuiet() {
+        let wall = wallMicroseconds()
+        if tracker.newestEvent != quietSince.event { quietSince = (tracker.newestEvent, wall) }
+        guard quietSince.event != Int64.min else { return }
+        let target = min(wall, quietSince.event &+ max(0, wall &- quietSince.wall))
+        if target > tracker.now { emit(tracker.advance(to: target)) }
     }
 
     // MARK: - Sources
@@ -369,7 +382,8 @@ public final class DaemonRunner {
         let report = StatusReport(
             version: DeferWatchVersion.string, pid: Int(getpid()),
             startedAt: CivilTime.rfc3339(startedWall), generatedAt: CivilTime.rfc3339(wall),
-            uptimeSeconds: Int(mono - startedMono), logTime: tracker.now == Int64.min ? nil : CivilTime.rfc3339(tracker.now),
+            uptimeSeconds: Int(mono - startedMono), logTime: tracker.newestEvent == Int64.min ? nil : CivilTime.rfc3339(tracker.newestEvent),
+            windowEnd: tracker.now == Int64.min ? nil : CivilTime.rfc3339(tracker.now),
             sources: sources, lines: .init(counters, perSecond: perSecond, timeOutliers: tracker.futureOutliers),
             attempts: deliveries.attemptCounts, deferrals: deliveries.deferralCounts,
             syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued),

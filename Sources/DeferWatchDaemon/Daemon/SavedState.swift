@@ -39,6 +39,7 @@ struct SavedState: Codable {
         guard let t = tracker else { return out }
         if !(1...(Int(1) << 40)).contains(t.nextID) { out.append("tracker.nextID \(t.nextID) is out of range") }
         if t.now != Int64.min && !time.contains(t.now) { out.append("tracker.now \(t.now) is out of range") }
+        if let n = t.newestEvent, n != Int64.min && !time.contains(n) { out.append("tracker.newestEvent \(n) is out of range") }
         if t.alerts.count > 1_000_000 { out.append("tracker.alerts holds \(t.alerts.count) alerts") }
         for (i, a) in t.alerts.enumerated() {
             let times = [a.openedAt, a.firstSeen, a.lastSeen, a.nextRemind] + (a.lastSuccess.map { [$0] } ?? [])
