@@ -33,6 +33,9 @@ public struct SourcesConfig: Sendable, Equatable {
     public var lookback: Int64 = 0
     /// How often files are checked for new lines (the journal wakes deferwatch itself).
     public var pollInterval: Int64 = 250_000
+    /// How long a rotated-away file must have been quiet before it is closed (a writer
+    /// that reopens its log late, rsyslog before its HUP, is read on until then).
+    public var rotatedQuiet: Int64 = 10_000_000
 
     public init() {}
 }
@@ -157,6 +160,10 @@ public struct DeferWatchConfig: Sendable, Equatable {
             if let v = r.duration("poll_interval") {
                 if v < 10_000 { r.problem("poll_interval", "poll_interval must be at least 10ms") }
                 c.sources.pollInterval = v
+            }
+            if let v = r.duration("rotated_quiet") {
+                if v > 86_400_000_000 { r.problem("rotated_quiet", "rotated_quiet must be at most 24h") }
+                c.sources.rotatedQuiet = v
             }
             r.rejectUnknownKeys(context: "[sources]")
             problems += r.problems

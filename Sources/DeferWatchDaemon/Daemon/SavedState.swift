@@ -26,6 +26,16 @@ struct SavedState: Codable {
                 out.append("files[\(i)].fingerprintLength \(f.fingerprintLength) is not between 0 and \(FileFollower.fingerprintBytes)")
             }
         }
+        for (i, f) in files.enumerated() {
+            if let r = f.rotated, r.count > FileFollower.maxRotated + 1 { out.append("files[\(i)].rotated holds \(r.count) entries") }
+            for (j, r) in (f.rotated ?? []).prefix(FileFollower.maxRotated + 2).enumerated() {
+                if !(0...(Int64(1) << 52)).contains(r.offset) || !(0...FileFollower.fingerprintBytes).contains(r.fingerprintLength)
+                    || r.path.utf8.count > 4096 || r.rotated != nil {
+                    out.append("files[\(i)].rotated[\(j)] has an offset, fingerprint or path out of range")
+                }
+            }
+            if let t = f.seenAt, t < 0 { out.append("files[\(i)].seenAt \(t) is out of range") }
+        }
         if files.count > 10_000 { out.append("files holds \(files.count) entries") }
         if let j = journal, j.cursor.utf8.count > 4096 || j.bootID.utf8.count > 64 { out.append("journal.cursor or journal.bootID is too long") }
         let c = counters

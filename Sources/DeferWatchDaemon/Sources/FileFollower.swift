@@ -13,34 +13,68 @@ public struct FileCheckpoint: Codable, Equatable, Sendable {
     /// inode number from the one the checkpoint was taken on.
     public var fingerprint: UInt64
     public var fingerprintLength: Int
+    /// Rotated-away files still being read (a late writer), oldest first; nil: none.
+    public var rotated: [FileCheckpoint]?
+    /// When the file was last seen at the path (wall clock, nanoseconds): a file with a
+    /// rotated name modified since may have been the log while no one looked.
+    public var seenAt: Int64?
+
+    public init(path: String, device: UInt64, inode: UInt64, offset: Int64, fingerprint: UInt64,
+                fingerprintLength: Int, rotated: [FileCheckpoint]? = nil, seenAt: Int64? = nil) {
+        self.path = path
+        self.device = device
+        self.inode = inode
+        self.offset = offset
+        self.fingerprint = fingerprint
+        self.fingerprintLength = fingerprintLength
+        self.rotated = rotated
+        self.seenAt = seenAt
+    }
 }
 
-/// Follows one log file as it is written (`tail -F` with exactly-once positions). Rotation
-/// by rename-and-create, by copytruncate and by delete-and-recreate is detected; the old file
-/// is drained before the new one is read; a partial last line waits for its newline; a file
-/// that does not exist yet is waited for. Poll-driven: the caller calls `poll` when it likes
-/// (the daemon: every few hundred milliseconds), on one thread.
+/// Follows one log file as it is written (`tail -F` with exactly-once positions), by the
+/// identity of the open file rather than by its name:
+///
+/// - rename-and-create: the renamed file is read on until it has been quiet for
+///   `rotatedQuiet` (a writer that reopens late, rsyslog before its HUP), then closed;
+/// - several rotations between two polls: files with a rotated name of the path
+///   (`path.N`, `path-DATE`) modified since the last poll are the logs no poll saw, and
+///   are read, oldest first;
+/// - copytruncate: the unread tail is read from the copy, then the emptied file anew;
+/// - delete-and-recreate, a symlink moved to another target: as a rename;
+/// - a path that does not exist yet, or is briefly a directory or unreadable: waited for,
+///   and the file that comes is read from its start.
+///
+/// Poll-driven, on one thread. The clock (microseconds) is the caller's, for the tests.
 public final class FileFollower {
     public let path: String
-    private var fd: Int32 = -1
-    private var device: UInt64 = 0
-    private var inode: UInt64 = 0
-    /// Bytes read from the current file.
-    private var offset: Int64 = 0
-    private var splitter: LineSplitter
-    private var resume: FileCheckpoint?
-    private var start: Start
-    /// When the file did not exist as the follower started: the identity of `path.1` then
-    /// (nil: none). A `path.1` found at the first open that is another file was rotated
-    /// away after the start, before it was ever opened: its lines are read first.
-    private var rotatedAtStart: (device: UInt64, inode: UInt64)??
-    private var fingerprint: (hash: UInt64, length: Int) = (0, 0)
-    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+    var current: LogFile?
+    /// Files that were the log once and may still be written: oldest first.
+    var rotated: [LogFile] = []
+    /// Files read to their end and closed, and copies left by copytruncate: a scan of the
+    /// rotated names must not read them again. The newest few.
+    var done: [(identity: FileIdentity, fingerprint: Fingerprint)] = []
+    var resumeFrom: FileCheckpoint?
+    var start: Start
+    /// A sibling with a rotated name modified after this (wall clock, ns) may be a file
+    /// that was the log while no poll saw it.
+    var gapFloor: Int64
+    /// When the path did not exist as the follower started: the rotated files there then.
+    var siblingsAtStart: Set<FileIdentity>?
+    /// Whether a file was followed at the path before (so files rotated while the path was
+    /// missing are looked for).
+    var everOpened = false
+    let rotatedQuiet: Int64
+    let clock: () -> Int64
+    let maxLineLength: Int
+    var closedOversized = 0
+    let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
 
     public static let fingerprintBytes = 64
-
-    /// Lines skipped for being too long.
-    public var oversizedLines: Int { splitter.oversizedLines }
+    /// Rotated files read at once; beyond, the oldest is read to its end and closed.
+    public static let maxRotated = 16
+    /// Modification times are compared with this much slack (coarse file-system clocks).
+    static let mtimeSlack: Int64 = 2_000_000_000
 
     /// Where a file is first read from when there is no checkpoint (the first start).
     public enum Start {
@@ -52,131 +86,188 @@ public final class FileFollower {
     }
 
     /// - Parameters:
-    ///   - checkpoint: where an earlier run stopped; if it names a file that was rotated
-    ///     away since (`path.1`), that file is drained from there first.
+    ///   - checkpoint: where an earlier run stopped; files rotated away since are found by
+    ///     their rotated names and read from there first.
     ///   - start: with no checkpoint, where in the existing file to begin (first start).
-    public init(path: String, checkpoint: FileCheckpoint?, start: Start, maxLineLength: Int = 64 * 1024) {
+    ///   - rotatedQuiet: how long a rotated-away file must be quiet before it is closed.
+    public init(path: String, checkpoint: FileCheckpoint?, start: Start, maxLineLength: Int = 64 * 1024,
+                rotatedQuiet: Int64 = 10_000_000, clock: @escaping () -> Int64 = monotonicMicroseconds) {
         self.path = path
-        resume = checkpoint
+        resumeFrom = checkpoint
+        self.maxLineLength = maxLineLength
+        self.rotatedQuiet = rotatedQuiet
+        self.clock = clock
+        gapFloor = wallNanoseconds()
         // A file that does not exist yet is read from its first line when it appears.
         if access(path, F_OK) == 0 {
             self.start = start
         } else {
             self.start = .beginning
-            var rs = stat()
-            rotatedAtStart = stat(path + ".1", &rs) == 0 ? (UInt64(rs.st_dev), UInt64(rs.st_ino)) : .some(nil)
+            siblingsAtStart = Set(RotatedNames.siblings(of: path).map(\.identity))
         }
-        splitter = LineSplitter(maxLineLength: maxLineLength)
     }
 
     public convenience init(path: String, checkpoint: FileCheckpoint?, startAtEnd: Bool, maxLineLength: Int = 64 * 1024) {
         self.init(path: path, checkpoint: checkpoint, start: startAtEnd ? .end : .beginning, maxLineLength: maxLineLength)
     }
 
-    deinit {
-        if fd >= 0 { close(fd) }
-        buffer.deallocate()
-    }
+    deinit { buffer.deallocate() }
 
-    /// The position after the last complete line handed out, for the checkpoint store.
+    /// The positions after the last complete line handed out, for the checkpoint store.
     public var checkpoint: FileCheckpoint? {
-        guard fd >= 0 else {
-            // Not open yet: the file is read from its start when it appears (inode 0).
-            return resume ?? FileCheckpoint(path: path, device: 0, inode: 0, offset: 0, fingerprint: 0, fingerprintLength: 0)
+        var cp = current?.checkpoint(as: path)
+            // Not open: the file is read from its start when it appears (inode 0).
+            ?? resumeFrom ?? FileCheckpoint(path: path, device: 0, inode: 0, offset: 0, fingerprint: 0, fingerprintLength: 0)
+        if current != nil || !rotated.isEmpty {
+            cp.rotated = rotated.isEmpty ? nil : rotated.map { $0.checkpoint(as: $0.name) }
+            cp.seenAt = gapFloor
         }
-        return FileCheckpoint(path: path, device: device, inode: inode, offset: offset - Int64(splitter.pendingBytes),
-                              fingerprint: fingerprint.hash, fingerprintLength: fingerprint.length)
+        return cp
     }
 
-    /// Whether the file is open (false while it does not exist yet).
-    public var isOpen: Bool { fd >= 0 }
+    /// Whether the file at the path is open (false while it does not exist yet).
+    public var isOpen: Bool { current != nil }
 
-    /// Bytes in the open file not read yet.
+    /// Files open: the one at the path and the rotated ones still read.
+    public var openFiles: Int { rotated.count + (current == nil ? 0 : 1) }
+
+    /// Lines skipped for being too long.
+    public var oversizedLines: Int {
+        closedOversized + rotated.reduce(0) { $0 + $1.oversizedLines } + (current?.oversizedLines ?? 0)
+    }
+
+    /// Bytes in the open files not read yet.
     public var unreadBytes: Int64 {
-        guard fd >= 0 else { return 0 }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { return 0 }
-        return max(0, Int64(st.st_size) - offset)
+        (rotated + (current.map { [$0] } ?? [])).reduce(0) { $0 + max(0, $1.size - $1.offset) }
     }
 
     /// True when the last `poll` stopped at its byte budget with more to read.
     public private(set) var hasMore = false
 
     /// Reads what is new (at most `budget` bytes, so a caller with a backlog gets to save
-    /// checkpoints between polls), calling `body` with each complete line. Returns how many.
+    /// checkpoints between polls), calling `body` with each complete line: the rotated
+    /// files first, oldest first, then the file at the path. Returns how many lines. An
+    /// error (the path unreadable, or not a file) is thrown after the open files were read.
     @discardableResult
     public func poll(budget: Int = Int.max, _ body: (Bytes) -> Void) throws(InputError) -> Int {
         var count = 0
-        readBudget = budget
+        var budget = budget
         hasMore = false
         let emit: (Bytes) -> Void = { count += 1; body($0) }
-        if fd < 0 {
-            guard try openInitial(emit) else { return 0 }
-        } else {
-            try handleTruncation(emit)
+        let now = clock()
+        var failure: InputError?
+        do {
+            if current == nil { try openInitial(now: now) } else { try lookAtPath(now: now) }
+        } catch {
+            failure = error
         }
-        try drain(emit)
-        if hasMore { return count }
-        // Rotation?
-        var st = stat()
-        if stat(path, &st) != 0 {
-            let e = errno
-            if e == ENOENT { return count } // deleted: keep the old file until a new one appears
-            throw InputError(path: path, operation: "cannot stat", errno: e)
+        for f in rotated where !hasMore {
+            do {
+                hasMore = try f.read(budget: &budget, buffer: buffer, clock: now, emit)
+            } catch {
+                // A rotated file that cannot be read is given up.
+                failure = failure ?? error
+                f.lastGrowth = Int64.min
+            }
         }
-        if UInt64(st.st_dev) != device || UInt64(st.st_ino) != inode {
-            // Renamed away (or deleted) and a new file created: finish the old one first.
-            try drainWhole(emit)
-            splitter.finish(emit)
-            close(fd)
-            fd = -1
-            try open(path, from: 0)
-            try drain(emit)
+        if !hasMore, let c = current {
+            do {
+                handleTruncation(c, now: now, emit)
+                hasMore = try c.read(budget: &budget, buffer: buffer, clock: now, emit)
+            } catch {
+                // Opened again from the path by the next poll.
+                failure = failure ?? error
+                rotateAway(c, now: now)
+                c.lastGrowth = Int64.min
+            }
         }
+        if !hasMore { closeQuiet(now: now, emit) }
+        if let failure { throw failure }
         return count
     }
 
-    /// copytruncate: the file was emptied under us (it is shorter than what was read, or its
-    /// first bytes changed because it was emptied and written again since the last poll).
-    /// What was written after the last read went to the copy, `path.1`: that tail is read
-    /// from the copy first (when its first bytes show it is the copy of this file), then
-    /// the emptied file from its beginning.
-    private func handleTruncation(_ emit: (Bytes) -> Void) throws(InputError) {
+    /// Whether the path still names the open file; if another file is there now, the open
+    /// one was rotated away: it is read on (until quiet) and the new one from its start.
+    private func lookAtPath(now: Int64) throws(InputError) {
+        guard let c = current else { return }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { return }
-        let size = Int64(st.st_size)
-        let truncated: Bool
-        if size < offset {
-            truncated = true
-        } else if fingerprint.length > 0 {
-            let now = Self.fingerprint(fd: fd, length: fingerprint.length)
-            truncated = now.length < fingerprint.length || now.hash != fingerprint.hash
-        } else {
-            truncated = false
+        if stat(path, &st) != 0 {
+            let e = errno
+            guard e == ENOENT else { throw InputError(path: path, operation: "cannot stat", errno: e) }
+            // Renamed or deleted: the open file is read on, as a rotated one, and the file
+            // that appears at the path is read from its start.
+            rotateAway(c, now: now)
+            adoptGapFiles(since: gapFloor, excluding: nil, now: now)
+            return
         }
-        guard truncated else { return }
-        let copy = Glibc.open(path + ".1", O_RDONLY | O_CLOEXEC)
-        if copy >= 0 {
-            var cs = stat()
-            fstat(copy, &cs)
-            let same = Self.fingerprint(fd: copy, length: fingerprint.length)
-            if UInt64(cs.st_ino) != inode, fingerprint.length > 0, same == fingerprint, Int64(cs.st_size) > offset {
-                let mine = fd
-                fd = copy
-                lseek(copy, off_t(offset), SEEK_SET)
-                let budget = readBudget
-                readBudget = Int.max
-                try drain(emit)
-                readBudget = budget
-                fd = mine
-            }
-            close(copy)
+        let id = FileIdentity(st)
+        if id == c.identity {
+            gapFloor = wallNanoseconds()
+            return
         }
-        splitter.finish(emit)
-        splitter.reset()
-        lseek(fd, 0, SEEK_SET)
-        offset = 0
-        fingerprint = (0, 0)
+        rotateAway(c, now: now)
+        adoptGapFiles(since: gapFloor, excluding: id, now: now)
+        try openCurrent(now: now)
+    }
+
+    /// The open file is no longer at the path: read on until it has been quiet for
+    /// `rotatedQuiet` from now.
+    private func rotateAway(_ c: LogFile, now: Int64) {
+        c.lastGrowth = now
+        rotated.append(c)
+        current = nil
+        start = .beginning
+        everOpened = true
+    }
+
+    /// Opens the file at the path, from its start.
+    func openCurrent(now: Int64) throws(InputError) {
+        current = try LogFile(opening: path, maxLineLength: maxLineLength, clock: now)
+        gapFloor = wallNanoseconds()
+        everOpened = true
+    }
+
+    /// Files with a rotated name, modified since `floor`, that no one has read: the logs of
+    /// rotations no poll saw. Read before the file at the path, oldest first.
+    func adoptGapFiles(since floor: Int64, excluding exclude: FileIdentity?, now: Int64) {
+        var known = Set(rotated.map(\.identity) + done.map(\.identity))
+        if let c = current { known.insert(c.identity) }
+        if let exclude { known.insert(exclude) }
+        let copies = done.map(\.fingerprint).filter(\.isFull)
+        for s in RotatedNames.siblings(of: path) where s.mtime >= floor &- Self.mtimeSlack && !known.contains(s.identity) {
+            guard let f = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now) else { continue }
+            // A copy of a file already read (copytruncate's) holds nothing new.
+            if f.fingerprint.isFull && copies.contains(f.fingerprint) { continue }
+            known.insert(f.identity)
+            rotated.append(f)
+        }
+    }
+
+    /// Closes the rotated files quiet for `rotatedQuiet` (and the oldest beyond
+    /// `maxRotated`), each read to its end first.
+    private func closeQuiet(now: Int64, _ emit: (Bytes) -> Void) {
+        while rotated.count > Self.maxRotated {
+            var all = Int.max
+            _ = try? rotated[0].read(budget: &all, buffer: buffer, clock: now, emit)
+            retire(rotated.removeFirst(), emit)
+        }
+        rotated.removeAll { f in
+            guard f.lastGrowth == Int64.min || now &- f.lastGrowth >= rotatedQuiet else { return false }
+            retire(f, emit)
+            return true
+        }
+    }
+
+    /// A file no longer read: its last line handed out, and remembered as read.
+    func retire(_ f: LogFile, _ emit: (Bytes) -> Void) {
+        f.finish(emit)
+        closedOversized += f.oversizedLines
+        remember(f.identity, f.fingerprint)
+    }
+
+    func remember(_ id: FileIdentity, _ fp: Fingerprint) {
+        done.append((id, fp))
+        if done.count > 64 { done.removeFirst(done.count - 64) }
     }
 
     /// On a first start (no checkpoint), opens the file now and fixes where reading begins
@@ -184,131 +275,21 @@ public final class FileFollower {
     /// on are read, however late the first `poll` comes, and a checkpoint taken before that
     /// poll already holds the position. Nothing to do with a checkpoint or without the file.
     public func pinStart() throws(InputError) {
-        guard fd < 0, resume == nil else { return }
-        // Without a checkpoint, opening hands out no line.
-        _ = try openInitial { _ in }
+        guard current == nil, resumeFrom == nil else { return }
+        try openInitial(now: clock())
     }
+}
 
-    /// First open: resume from the checkpoint (draining a rotated-away file first), or start.
-    private func openInitial(_ emit: (Bytes) -> Void) throws(InputError) -> Bool {
-        var st = stat()
-        let exists = stat(path, &st) == 0
-        if let cp = resume, cp.inode == 0 {
-            resume = nil
-            start = .beginning
-        }
-        if let cp = resume {
-            resume = nil
-            if exists && UInt64(st.st_dev) == cp.device && UInt64(st.st_ino) == cp.inode {
-                try open(path, from: cp.offset)
-                // Truncated while deferwatch was down (copytruncate), or the inode number
-                // was reused by another file: the first bytes tell.
-                fingerprint = (cp.fingerprint, cp.fingerprintLength)
-                try handleTruncation(emit)
-                return true
-            }
-            // The checkpointed file was rotated: look for it under the usual rotated name.
-            let rotated = path + ".1"
-            var rs = stat()
-            if stat(rotated, &rs) == 0 && UInt64(rs.st_dev) == cp.device && UInt64(rs.st_ino) == cp.inode {
-                try open(rotated, from: cp.offset, expect: cp)
-                try drainWhole(emit)
-                splitter.finish(emit)
-                close(fd)
-                fd = -1
-            }
-            guard exists else { return false }
-            try open(path, from: 0)
-            return true
-        }
-        guard exists else { return false }
-        if case .some(let before) = rotatedAtStart {
-            rotatedAtStart = nil
-            // Created and already rotated away (renamed, or copied and truncated) before
-            // the first poll: that file comes first.
-            let rotated = path + ".1"
-            var rs = stat()
-            if stat(rotated, &rs) == 0, before.map({ $0.device != UInt64(rs.st_dev) || $0.inode != UInt64(rs.st_ino) }) ?? true {
-                try open(rotated, from: 0)
-                try drainWhole(emit)
-                splitter.finish(emit)
-                close(fd)
-                fd = -1
-            }
-        }
-        try open(path, from: 0)
-        switch start {
-        case .beginning: break
-        case .end: seek(to: Int64(st.st_size))
-        case .since(let time, let lineTime): seek(to: Self.firstLine(fd: fd, size: Int64(st.st_size), since: time, lineTime: lineTime))
-        }
-        start = .beginning
-        return true
-    }
+/// The monotonic clock in microseconds.
+public func monotonicMicroseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) &* 1_000_000 &+ Int64(ts.tv_nsec) / 1000
+}
 
-    private func seek(to position: Int64) {
-        lseek(fd, off_t(position), SEEK_SET)
-        offset = position
-    }
-
-    private func open(_ p: String, from start: Int64, expect: FileCheckpoint? = nil) throws(InputError) {
-        let f = Glibc.open(p, O_RDONLY | O_CLOEXEC)
-        if f < 0 { throw InputError(path: p, operation: "cannot open", errno: errno) }
-        var st = stat()
-        fstat(f, &st)
-        fd = f
-        device = UInt64(st.st_dev)
-        inode = UInt64(st.st_ino)
-        fingerprint = Self.fingerprint(fd: f, length: Self.fingerprintBytes)
-        var from = start
-        if let cp = expect {
-            // Same inode number but other content (the inode was reused): read it all.
-            let now = Self.fingerprint(fd: f, length: cp.fingerprintLength)
-            if now.length < cp.fingerprintLength || now.hash != cp.fingerprint || Int64(st.st_size) < cp.offset { from = 0 }
-        }
-        lseek(f, off_t(from), SEEK_SET)
-        offset = from
-        splitter.reset()
-    }
-
-    private var readBudget = Int.max
-
-    /// A rotated-away file about to be closed: read to its end whatever the budget (it is
-    /// not reopened by the next poll, so what is left unread would be lost).
-    private func drainWhole(_ emit: (Bytes) -> Void) throws(InputError) {
-        let budget = readBudget
-        readBudget = Int.max
-        defer { readBudget = max(0, budget) }
-        try drain(emit)
-    }
-
-    private func drain(_ emit: (Bytes) -> Void) throws(InputError) {
-        while true {
-            if readBudget <= 0 {
-                hasMore = true
-                return
-            }
-            let n = read(fd, buffer.baseAddress, min(buffer.count, readBudget))
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw InputError(path: path, operation: "read failed", errno: errno)
-            }
-            if n == 0 { break }
-            readBudget -= n
-            offset += Int64(n)
-            splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n), emit)
-            if fingerprint.length < Self.fingerprintBytes {
-                fingerprint = Self.fingerprint(fd: fd, length: Self.fingerprintBytes)
-            }
-        }
-    }
-
-    /// FNV-1a of the first `length` bytes (fewer if the file is shorter), read with pread.
-    static func fingerprint(fd: Int32, length: Int) -> (hash: UInt64, length: Int) {
-        var bytes = [UInt8](repeating: 0, count: max(0, length))
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, 0) }
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes.prefix(max(0, n)) { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return (h, max(0, n))
-    }
+/// The wall clock in nanoseconds since the epoch (what file modification times are in).
+func wallNanoseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) &* 1_000_000_000 &+ Int64(ts.tv_nsec)
 }

@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeferWatchCore
+
+extension FileFollower {
+    /// The first open, and every open after the path was gone or unreadable: resume the
+    /// checkpoint (the rotated files first), or begin where `start` says.
+    func openInitial(now: Int64) throws(InputError) {
+        var st = stat()
+        let exists = stat(path, &st) == 0
+        if let cp = resumeFrom {
+            resumeFrom = nil
+            try resume(cp, at: exists ? FileIdentity(st) : nil, now: now)
+            return
+        }
+        // The path was missing or not a file: files rotated meanwhile come first.
+        if everOpened { adoptGapFiles(since: gapFloor, excluding: exists ? FileIdentity(st) : nil, now: now) }
+        guard exists else { return }
+        if let before = siblingsAtStart {
+            // Created and already rotated away before the first poll: those files first.
+            siblingsAtStart = nil
+            for s in RotatedNames.siblings(of: path) where !before.contains(s.identity) && s.identity != FileIdentity(st) {
+                if let f = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now) { rotated.append(f) }
+            }
+        }
+        try openCurrent(now: now)
+        guard let c = current else { return }
+        switch start {
+        case .beginning: break
+        case .end: c.seek(to: c.size)
+        case .since(let time, let lineTime): c.seek(to: Self.firstLine(fd: c.fd, size: c.size, since: time, lineTime: lineTime))
+        }
+        start = .beginning
+    }
+
+    /// Where an earlier run stopped: each file it was reading is found by its identity, at
+    /// the path or under a rotated name, and read on from its position; files rotated since
+    /// (modified after the checkpoint's `seenAt`) are read whole; then the file at the path.
+    private func resume(_ cp: FileCheckpoint, at here: FileIdentity?, now: Int64) throws(InputError) {
+        let siblings = RotatedNames.siblings(of: path)
+        func name(of c: FileCheckpoint) -> String? {
+            guard c.inode != 0 else { return nil }
+            if here == FileIdentity(c) { return path }
+            return siblings.first { $0.identity == FileIdentity(c) }?.name
+        }
+        for r in cp.rotated ?? [] {
+            guard let n = name(of: r), n != path,
+                  let f = try? LogFile(opening: n, maxLineLength: maxLineLength, clock: now) else { continue }
+            f.resume(from: r)
+            rotated.append(f)
+        }
+        var atPath: LogFile?
+        if let n = name(of: cp) {
+            let f = try LogFile(opening: n, maxLineLength: maxLineLength, clock: now)
+            if n == path {
+                // Truncated while deferwatch was down (copytruncate), or the inode number
+                // reused by another file: the first bytes tell (handleTruncation).
+                f.seek(to: cp.offset)
+                f.fingerprint = Fingerprint(hash: cp.fingerprint, length: cp.fingerprintLength)
+                atPath = f
+            } else {
+                f.resume(from: cp)
+                rotated.append(f)
+            }
+        }
+        if let seen = cp.seenAt {
+            // A file that starts as a checkpointed one is its copy (copytruncate while
+            // deferwatch was down): its tail is read by handleTruncation, never all of it.
+            for c in [cp] + (cp.rotated ?? []) where c.inode != 0 {
+                remember(FileIdentity(c), Fingerprint(hash: c.fingerprint, length: c.fingerprintLength))
+            }
+            adoptGapFiles(since: seen, excluding: here, now: now)
+        }
+        if let atPath {
+            current = atPath
+            gapFloor = wallNanoseconds()
+        } else if here != nil {
+            try openCurrent(now: now)
+        }
+        start = .beginning
+    }
+
+    /// copytruncate: the file was emptied under us (it is shorter than what was read, or its
+    /// first bytes changed because it was emptied and written again since the last poll).
+    /// What was written after the last read went to the copy (`path.1` or a dated name):
+    /// that tail is read from the copy first, then the emptied file from its beginning.
+    func handleTruncation(_ c: LogFile, now: Int64, _ emit: (Bytes) -> Void) {
+        let size = c.size
+        let truncated: Bool
+        if size < c.offset {
+            truncated = true
+        } else if c.fingerprint.length > 0 {
+            let first = Fingerprint(fd: c.fd, length: c.fingerprint.length)
+            truncated = first != c.fingerprint
+        } else {
+            truncated = false
+        }
+        guard truncated else { return }
+        let before = c.fingerprint
+        if before.length > 0 {
+            for s in RotatedNames.siblings(of: path).reversed() where s.identity != c.identity && s.size > c.offset {
+                guard let copy = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now),
+                      Fingerprint(fd: copy.fd, length: before.length) == before else { continue }
+                // From the start of the partial line the emptied file was holding.
+                copy.seek(to: c.lineStart)
+                var all = Int.max
+                _ = try? copy.read(budget: &all, buffer: buffer, clock: now, emit)
+                copy.finish(emit)
+                remember(copy.identity, copy.fingerprint)
+                c.restart(emit, handOutPartialLine: false)
+                return
+            }
+            // The copy (under any name) holds nothing a later scan should read again.
+            remember(FileIdentity(device: 0, inode: 0), before)
+        }
+        c.restart(emit)
+    }
+}
