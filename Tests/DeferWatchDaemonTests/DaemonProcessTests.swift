@@ -521,6 +521,79 @@ struct JournalFollowTests {
 /// An unwritable state directory is reported (once, on stderr, in STATUS= and to syslog)
 /// and retried; the daemon keeps analysing and alerting.
 @Suite struct StateDirectoryTests {
+    typealias Daemon = DaemonProcessTests
+
+    static func startWithStderr(_ s: Daemon.Setup, _ name: String) throws -> (Process, URL) {
+        let err = s.dir.appendingPathComponent(name)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        let p = Process()
+        p.executableURL = TestPaths.binary
+        p.arguments = ["run", "--config", s.config.path]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        return (p, err)
+    }
+
+    /// The status snapshot once it has a state warning (snapshots come once a second).
+    static func statusWithWarning(_ s: Daemon.Setup) -> [String: Any] {
+        var st: [String: Any] = [:]
+        for _ in 0..<60 {
+            st = DaemonClockTests.status(s)
+            if (st["state"] as? [String: Any])?["warning"] != nil { break }
+            usleep(50_000)
+        }
+        return st
+    }
+
+    static func lines(_ s: Daemon.Setup, atLeast n: Int) -> Int {
+        var got = 0
+        for _ in 0..<200 {
+            got = Daemon.counters(s)?["lines"] as? Int ?? 0
+            if got >= n { break }
+            usleep(50_000)
+        }
+        return got
+    }
+
+    /// The state directory removed under the running daemon: said at once, the directory
+    /// made again and the checkpoint written there, so nothing is lost.
+    @Test func aStateDirectoryRemovedWhileRunningIsRecreated() throws {
+        let s = try Daemon.setup()
+        let (p, err) = try Self.startWithStderr(s, "err1.txt")
+        defer { ProcessRunner.stop(p) }
+        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try FileManager.default.removeItem(at: s.state)
+        Daemon.append(s.log, (0..<100).map { Daemon.nowLine($0, sent: true) }.joined())
+        #expect(Self.lines(s, atLeast: 100) == 100, "checkpoint written again in a recreated directory")
+        let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        #expect(text.contains("was removed"), "\(text)")
+        let st = Self.statusWithWarning(s)
+        #expect(((st["state"] as? [String: Any])?["warning"] as? String)?.contains("was removed") == true, "\(st["state"] ?? "none")")
+    }
+
+    /// Removed while the daemon was stopped: the next start is not a quiet first start. The
+    /// marker a previous run left says state was expected: the operator is told, and the
+    /// lines written since the last saved checkpoint are read.
+    @Test func aStateDirectoryRemovedWhileStoppedIsAnErrorAndLosesNoLine() throws {
+        let s = try Daemon.setup()
+        let (p1, _) = try Self.startWithStderr(s, "err1.txt")
+        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        Daemon.append(s.log, (0..<50).map { Daemon.nowLine($0, sent: true) }.joined())
+        #expect(Self.lines(s, atLeast: 50) == 50)
+        ProcessRunner.stop(p1)
+        try FileManager.default.removeItem(at: s.state)
+        usleep(1_100_000)
+        Daemon.append(s.log, (50..<5050).map { Daemon.nowLine($0, sent: true) }.joined())
+        let (p2, err) = try Self.startWithStderr(s, "err2.txt")
+        defer { ProcessRunner.stop(p2) }
+        #expect(Self.lines(s, atLeast: 5000) >= 5000, "the 5,000 lines written while the state was gone are read")
+        let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
+        #expect(text.contains("saved state") && text.contains("is missing"), "\(text)")
+        let st = Self.statusWithWarning(s)
+        #expect(((st["state"] as? [String: Any])?["warning"] as? String)?.contains("is missing") == true, "\(st["state"] ?? "none")")
+    }
+
     @Test func unwritableStateIsReportedAndAnalysisGoesOn() throws {
         let s = try DaemonProcessTests.setup()
         // A state directory below a regular file can never be written, not even by root.

@@ -125,3 +125,24 @@ import Testing
         #expect(s.lastError?.contains("Resource temporarily unavailable") == true, "\(String(describing: s.lastError))")
     }
 }
+
+/// The queue of a sink whose socket is gone stays bounded in count and in bytes, and the
+/// producer trims it: the stuck sender never gets to.
+@Suite struct SyslogQueueBoundTests {
+    @Test func aMissingSocketKeepsTheQueueBoundedInMemory() throws {
+        var config = SyslogConfig()
+        config.socket = TestPaths.temporaryDirectory("syslog").appendingPathComponent("absent.sock").path
+        config.queue = 1000
+        config.queueBytes = 1 << 20
+        let sink = SyslogSink(config: config)
+        defer { sink.stop(timeout: 0) }
+        let message = [UInt8](repeating: UInt8(ascii: "x"), count: 1500)
+        for _ in 0..<160_000 { sink.enqueue(message) }
+        let s = sink.currentStats
+        #expect(s.queued <= 1000)
+        #expect(s.queuedBytes <= 1 << 20, "\(s.queuedBytes) bytes waiting")
+        #expect(s.storedMessages <= 2 * 1000 + 1024, "\(s.storedMessages) messages held, dropped ones included")
+        #expect(s.sent + s.dropped + s.queued == 160_000)
+        #expect(s.lastError?.contains("absent.sock") == true)
+    }
+}

@@ -8,6 +8,8 @@ public struct SyslogConfig: Sendable, Equatable {
     public var identifier = "deferwatch"
     public var format = Format.rfc3164
     public var queue = 1000
+    /// The queue's bound in bytes as well (the oldest are dropped first).
+    public var queueBytes = 4 << 20
 
     public init() {}
 
@@ -70,12 +72,27 @@ public struct DeferWatchConfig: Sendable, Equatable {
     public var status = StatusConfig()
     /// Checkpoints and open alerts live here.
     public var stateDirectory = "/var/lib/deferwatch"
+    /// A small file outside the state directory that says a run saved state there (so a
+    /// removed state directory is not taken for a first start); nil: the default
+    /// (`stateMarkerPath`), empty: none.
+    public var stateMarker: String?
     /// How often checkpoints are written (and at shutdown).
     public var checkpointEvery: Int64 = 5_000_000
     public var ruleFiles: [String] = []
     public var hintFiles: [String] = []
 
     public init() {}
+
+    /// Where the state marker is: as configured, or `/var/cache/deferwatch/state-marker`
+    /// for the default state directory (the unit's CacheDirectory), or the state
+    /// directory's own path with `.marker` added. Nil: no marker.
+    public var stateMarkerPath: String? {
+        if let m = stateMarker { return m.isEmpty ? nil : m }
+        if stateDirectory == "/var/lib/deferwatch" { return "/var/cache/deferwatch/state-marker" }
+        var d = stateDirectory
+        while d.count > 1 && d.hasSuffix("/") { d.removeLast() }
+        return d + ".marker"
+    }
 
     /// The documented default configuration (Config/deferwatch.toml, compiled in).
     public static var defaultText: String { String(decoding: PackageResources.deferwatch_toml, as: UTF8.self) }
@@ -148,6 +165,10 @@ public struct DeferWatchConfig: Sendable, Equatable {
                 if v < 1 { r.problem("queue", "queue must be at least 1") }
                 c.syslog.queue = v
             }
+            if let v = r.int("queue_bytes") {
+                if v < 16_384 || v > 1 << 30 { r.problem("queue_bytes", "queue_bytes must be between 16384 and 1073741824") }
+                c.syslog.queueBytes = v
+            }
             r.rejectUnknownKeys(context: "[syslog]")
             problems += r.problems
         }
@@ -172,6 +193,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
             var r = TOMLReader(source: source, table: state) { source.line(ofSection: "state", key: $0) }
             if let v = r.string("directory") { c.stateDirectory = v }
             if let v = r.duration("checkpoint_every") { c.checkpointEvery = v }
+            if let v = r.string("marker") { c.stateMarker = v }
             r.rejectUnknownKeys(context: "[state]")
             problems += r.problems
         }

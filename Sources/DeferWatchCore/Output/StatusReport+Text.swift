@@ -32,6 +32,7 @@ extension StatusReport {
         } else if let age = state.checkpointAgeSeconds {
             out += "  State:    saved \(Self.span(Int(age))) ago in \(state.directory)\n"
         }
+        if let w = state.warning { out += "  State:    WARNING: \(w)\n" }
         if let t = logTime {
             out += "  Log time: \(t)"
             if let w = windowEnd, w != t { out += " (quiet since; windows end \(w))" }

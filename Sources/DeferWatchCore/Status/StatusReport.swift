@@ -137,11 +137,15 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var checkpointAgeSeconds: Double?
         /// Why checkpoints cannot be saved, while they cannot.
         public var error: String?
-        public init(directory: String, lastCheckpoint: String?, checkpointAgeSeconds: Double?, error: String?) {
+        /// What went wrong with the state earlier in this run (removed, missing at the
+        /// start, refused), and what was done about it.
+        public var warning: String?
+        public init(directory: String, lastCheckpoint: String?, checkpointAgeSeconds: Double?, error: String?, warning: String? = nil) {
             self.directory = directory
             self.lastCheckpoint = lastCheckpoint
             self.checkpointAgeSeconds = checkpointAgeSeconds
             self.error = error
+            self.warning = warning
         }
     }
 

@@ -34,6 +34,10 @@ public final class DaemonRunner {
     private var lastWatchdog = monotonicSeconds()
     private let watchdogInterval: Double?
     private var stateError: String?
+    private var stateWarning: String?
+    private var lastMarkerWall: Int64?
+    private var markerFailed = false
+    private var stopping = false
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
     private var server: StatusServer?
@@ -129,6 +133,7 @@ public final class DaemonRunner {
             if !stop && !backlog { waitForInput() }
         }
         Notifier.send("STOPPING=1")
+        stopping = true
         readSources(all: true)
         checkpoint()
         server?.stop()
@@ -168,6 +173,19 @@ public final class DaemonRunner {
         }
         let saved = loadedState ?? SavedState()
         let firstStart = loadedState == nil
+        // No state: a first start, unless a marker says a run saved state here before.
+        var lostSince: Int64?
+        if firstStart {
+            let dir = loaded.config.stateDirectory
+            if let mp = loaded.config.stateMarkerPath, let m = StateMarker.load(mp, for: dir) {
+                lostSince = m.savedAt
+                warnState("saved state in \(dir) is missing (a run saved it there at \(CivilTime.rfc3339(m.savedAt)), says \(mp)): "
+                          + "the lines logged since then are read again, and the counters start at zero")
+            }
+            if access(dir, F_OK) != 0 {
+                if makeDirectories(dir) { writeStderr("deferwatch: made the state directory \(dir)") }
+            }
+        }
         pipeline.counters = saved.counters
         // Restored together with the line counters, so the status text adds up.
         if let d = saved.deliveries { deliveries = d }
@@ -175,11 +193,13 @@ public final class DaemonRunner {
         if let t = saved.tracker { tracker.restore(t) }
         // First start: at the end of each file, or at its first line within the lookback.
         let start: FileFollower.Start
+        // Lost state: from the last time it was saved (a second early: the clocks' grain).
+        let lookback = max(sources.lookback, lostSince.map { max(0, wallMicroseconds() &- $0 &+ 1_000_000) } ?? 0)
         if !firstStart {
             start = .beginning
-        } else if sources.lookback > 0 {
+        } else if lookback > 0 {
             let header = pipeline.header
-            start = .since(time: wallMicroseconds() - sources.lookback) { line in
+            start = .since(time: wallMicroseconds() - lookback) { line in
                 var h = header
                 return h.parse(line, defaultHostBuffer: Bytes(start: nil, count: 0))?.time
             }
@@ -201,7 +221,7 @@ public final class DaemonRunner {
         if sources.journal {
             let reader: JournalReader
             if let d = sources.journalDirectory { reader = try JournalReader(path: d) } else { reader = try JournalReader(system: ()) }
-            reader.seek(after: saved.journal, lookback: firstStart && sources.lookback > 0 ? sources.lookback : nil,
+            reader.seek(after: saved.journal, lookback: firstStart && lookback > 0 ? lookback : nil,
                         firstStart: firstStart)
             journal = reader
         }
@@ -281,9 +301,28 @@ public final class DaemonRunner {
     private func refuseState(_ why: String) {
         let path = "\(store.directory)/checkpoints.json"
         let kept = rename(path, path + ".refused") == 0 ? "it is kept as \(path).refused" : "it could not be set aside"
-        let message = "state file \(path) refused (\(why)); \(kept); this start begins afresh"
+        warnState("state file \(path) refused (\(why)); \(kept); this start begins afresh")
+    }
+
+    /// Something went wrong with the state and was dealt with: stderr, syslog and status.
+    private func warnState(_ message: String) {
+        stateWarning = message
         writeStderr("deferwatch: \(message)")
         sink.enqueue(sink.format("alert=state-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
+    }
+
+    /// The marker that says this run saves state (at most once a minute, and at the end).
+    private func saveMarker(force: Bool) {
+        guard let mp = loaded.config.stateMarkerPath else { return }
+        let wall = wallMicroseconds()
+        if !force, let last = lastMarkerWall, wall - last < 60_000_000 { return }
+        lastMarkerWall = wall
+        do {
+            try StateMarker(directory: loaded.config.stateDirectory, savedAt: wall).save(to: mp)
+        } catch {
+            if !markerFailed { writeStderr("deferwatch: cannot write the state marker (a removed state directory will look like a first start): \(error)") }
+            markerFailed = true
+        }
     }
 
     private func checkpoint() {
@@ -293,7 +332,13 @@ public final class DaemonRunner {
         let state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters,
                                deliveries: deliveries, tracker: tracker.snapshot)
         do {
-            try store.save(state, as: "checkpoints.json")
+            do {
+                try store.save(state, as: "checkpoints.json")
+            } catch where access(store.directory, F_OK) != 0 && errno == ENOENT && makeDirectories(store.directory) {
+                warnState("the state directory \(store.directory) was removed while deferwatch was running; it was made again and the state saved there")
+                try store.save(state, as: "checkpoints.json")
+            }
+            saveMarker(force: stopping)
             lastCheckpointWall = wallMicroseconds()
             if stateError != nil { writeStderr("deferwatch: state directory writable again") }
             stateError = nil
@@ -389,7 +434,7 @@ public final class DaemonRunner {
             syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued),
             state: .init(directory: loaded.config.stateDirectory, lastCheckpoint: lastCheckpointWall.map(CivilTime.rfc3339),
                          checkpointAgeSeconds: lastCheckpointWall.map { (Double(wall - $0) / 1e5).rounded() / 10 },
-                         error: stateError),
+                         error: stateError, warning: stateWarning),
             trackedDestinations: tracker.trackedKeys, alerts: alerts, destinations: Array(destinations),
             window: AlertTransition.duration(loaded.config.tracker.window))
         board.publish(report)

@@ -15,6 +15,11 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         /// Dropped because the queue was full (syslog unavailable for long).
         public var dropped = 0
         public var queued = 0
+        /// Bytes of the messages waiting.
+        public var queuedBytes = 0
+        /// Messages the queue's storage holds, sent or dropped ones not yet trimmed included.
+        public var storedMessages = 0
+        /// What went wrong with the last attempt; nil once a message went through.
         public var lastError: String?
     }
 
@@ -54,6 +59,8 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         defer { condition.unlock() }
         var s = stats
         s.queued = pending
+        s.queuedBytes = queuedBytes + (inFlight?.count ?? 0)
+        s.storedMessages = queue.count
         return s
     }
 
@@ -67,18 +74,35 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
 
     public func enqueue(_ message: [UInt8]) {
         condition.lock()
-        if pending >= config.queue && queue.count > head {
+        // Bounded in count and in bytes; the oldest go first, trimmed here, since a sender
+        // stuck on a missing socket never gets to.
+        while queue.count > head && (pending >= config.queue || queuedBytes + (inFlight?.count ?? 0) + message.count > config.queueBytes) {
+            queuedBytes -= queue[head].count
+            queue[head] = []
             head += 1
             stats.dropped += 1
             if stats.dropped == 1 || stats.dropped % 1000 == 0 {
                 // Said outside syslog, which is what is failing: stderr reaches the journal.
-                writeStderr("deferwatch: syslog at \(config.socket) unavailable (\(stats.lastError ?? "queue full")): \(stats.dropped) alert lines dropped so far, \(config.queue) waiting")
+                writeStderr("deferwatch: syslog at \(config.socket) unavailable (\(stats.lastError ?? "queue full")): \(stats.dropped) alert lines dropped so far, \(pending) waiting")
             }
         }
+        trim()
         queue.append(message)
+        queuedBytes += message.count
         condition.signal()
         condition.unlock()
     }
+
+    /// Drops the storage of messages already taken (sent or dropped); under the lock.
+    private func trim() {
+        if head > 1024 && head * 2 > queue.count {
+            queue.removeFirst(head)
+            head = 0
+        }
+    }
+
+    /// Bytes of the messages in `queue` not yet taken.
+    private var queuedBytes = 0
 
     /// Waits until the queue is empty or `timeout` seconds passed; true when empty.
     @discardableResult
@@ -147,11 +171,10 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
             idle = false
             if inFlight == nil {
                 inFlight = queue[head]
+                queuedBytes -= queue[head].count
+                queue[head] = []
                 head += 1
-                if head > 1024 && head * 2 > queue.count {
-                    queue.removeFirst(head)
-                    head = 0
-                }
+                trim()
             }
             let message = inFlight!
             condition.unlock()
@@ -161,6 +184,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
             if error == nil {
                 inFlight = nil
                 stats.sent += 1
+                stats.lastError = nil
                 backoff = 0.05
                 condition.unlock()
             } else {
