@@ -38,13 +38,44 @@ struct StatusCommand: ParsableCommand {
         @Flag(name: .long, help: "Print the daemon's JSON answer instead of text.")
         var json = false
 
+        /// The socket: as given, else the one the configuration names. A configuration with
+        /// mistakes elsewhere (a typo in [alerts]) still gives its [status] socket: status
+        /// is what an operator runs when something is wrong, so it warns and goes on.
         func socketPath() throws -> String {
             if let socket { return socket }
-            if let config { return try loadConfiguration(path: config).config.status.socket }
-            if access(ConfigLoader.defaultPath, R_OK) == 0, let c = try? ConfigLoader.load(path: ConfigLoader.defaultPath) {
-                return c.config.status.socket
+            let file = config ?? (access(ConfigLoader.defaultPath, R_OK) == 0 ? ConfigLoader.defaultPath : nil)
+            guard let file else { return StatusConfig().socket }
+            guard access(file, R_OK) == 0 else { return try loadConfiguration(path: file).config.status.socket }
+            do {
+                return try ConfigLoader.load(path: file).config.status.socket
+            } catch {
+                let named = (try? String(contentsOfFile: file, encoding: .utf8)).flatMap(Self.statusSocket(in:))
+                let used = named ?? StatusConfig().socket
+                writeStderr("deferwatch: \(file) has mistakes (deferwatch run would refuse it):\n\(error)\n"
+                            + "deferwatch: asking \(named == nil ? "the default status socket" : "the status socket it names"), \(used)")
+                return used
             }
-            return StatusConfig().socket
+        }
+
+        /// `socket = "..."` of the `[status]` table, read line by line (the file as a whole
+        /// did not load).
+        static func statusSocket(in text: String) -> String? {
+            var section = ""
+            for raw in text.split(whereSeparator: \.isNewline) {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                if line.hasPrefix("[") {
+                    section = String(line.dropFirst().prefix { $0 != "]" }).trimmingCharacters(in: .whitespaces)
+                    continue
+                }
+                guard section == "status", let eq = line.firstIndex(of: "="),
+                      line[..<eq].trimmingCharacters(in: .whitespaces) == "socket" else { continue }
+                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                guard let q = value.first, q == "\"" || q == "'" else { continue }
+                let body = value.dropFirst()
+                guard let end = body.firstIndex(of: q) else { continue }
+                return String(body[..<end])
+            }
+            return nil
         }
 
         /// GETs `target`; prints the JSON itself with --json, else hands the decoded body on.

@@ -2,8 +2,8 @@
 extension StatusReport {
     public var text: String {
         var out = "deferwatch \(version), running for \(Self.span(uptimeSeconds)) (pid \(pid))\n"
-        let wrong = state.error != nil || syslog.dropped > 0 || sources.contains { $0.state != "following" }
-        out += "  Health:   " + (wrong ? "PROBLEMS (see below)" : "ok") + "\n"
+        out += "  Health:   " + (problems.isEmpty ? "ok" : "PROBLEMS") + "\n"
+        for p in problems { out += "            - \(p)\n" }
         for (i, s) in sources.enumerated() {
             var line = "\(s.kind == "journal" ? "journal " + s.name : s.name): \(s.state)"
             if let b = s.lagBytes, b > 0 { line += ", \(Self.grouped(Int(b))) bytes behind" }

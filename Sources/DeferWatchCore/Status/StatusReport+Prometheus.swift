@@ -68,6 +68,10 @@ extension StatusReport {
         sample("deferwatch_checkpoint_age_seconds", [], state.checkpointAgeSeconds ?? -1)
         family("deferwatch_state_error", "gauge", "1 while checkpoints cannot be saved.")
         sample("deferwatch_state_error", [], state.error == nil ? 0 : 1)
+        family("deferwatch_config_reload_failed", "gauge", "1 while the last configuration reload failed (the earlier configuration runs on).")
+        sample("deferwatch_config_reload_failed", [], configError == nil ? 0 : 1)
+        family("deferwatch_health_problems", "gauge", "Problems the status lists under Health (0: healthy).")
+        sample("deferwatch_health_problems", [], Double(problems.count))
         family("deferwatch_tracked_destinations", "gauge", "Destination keys with a window in memory.")
         sample("deferwatch_tracked_destinations", [], Double(trackedDestinations))
         return out

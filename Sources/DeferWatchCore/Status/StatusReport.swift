@@ -26,11 +26,15 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var destinations: [DestinationStatus]
     /// The window the destinations' counts cover, like "15m".
     public var window: String
+    /// Why the last reload failed, until one succeeds (the running configuration is kept).
+    public var configError: String?
+    /// What is wrong, one sentence each; empty: healthy.
+    public var problems: [String] = []
 
     public init(version: String, pid: Int, startedAt: String, generatedAt: String, uptimeSeconds: Int, logTime: String?, windowEnd: String? = nil,
                 sources: [SourceStatus], lines: LineStatus, attempts: [AttemptCount], deferrals: [DeferralCount],
                 syslog: SyslogStatus, state: StateStatus, trackedDestinations: Int, alerts: [AlertStatus],
-                destinations: [DestinationStatus], window: String) {
+                destinations: [DestinationStatus], window: String, configError: String? = nil) {
         self.version = version
         self.pid = pid
         self.startedAt = startedAt
@@ -48,6 +52,26 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.alerts = alerts
         self.destinations = destinations
         self.window = window
+        self.configError = configError
+        problems = findProblems()
+    }
+
+    /// Everything that makes deferwatch miss or lose alerts, or read less than it should.
+    func findProblems() -> [String] {
+        var out: [String] = []
+        for s in sources where s.state != "following" {
+            out.append("\(s.kind == "journal" ? "journal " + s.name : s.name): \(s.state)")
+        }
+        if let e = syslog.error, syslog.queued > 0 {
+            out.append("syslog unavailable (\(e)): \(syslog.queued) alert lines waiting")
+        } else if let e = syslog.error {
+            out.append("syslog unavailable (\(e))")
+        }
+        if syslog.dropped > 0 { out.append("\(syslog.dropped) alert lines dropped (syslog was unavailable too long)") }
+        if let e = state.error { out.append("cannot save state in \(state.directory): \(e)") }
+        if let w = state.warning { out.append("state: \(w)") }
+        if let e = configError { out.append("configuration reload failed, the earlier one runs on: \(e)") }
+        return out
     }
 
     public struct SourceStatus: Codable, Sendable, Equatable {
@@ -123,11 +147,14 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var sent: Int
         public var dropped: Int
         public var queued: Int
-        public init(socket: String, sent: Int, dropped: Int, queued: Int) {
+        /// Why the last attempt to write to the socket failed; nil when it went through.
+        public var error: String?
+        public init(socket: String, sent: Int, dropped: Int, queued: Int, error: String? = nil) {
             self.socket = socket
             self.sent = sent
             self.dropped = dropped
             self.queued = queued
+            self.error = error
         }
     }
 

@@ -35,6 +35,7 @@ public final class DaemonRunner {
     private let watchdogInterval: Double?
     private var stateError: String?
     private var stateWarning: String?
+    private var reloadError: String?
     private var lastMarkerWall: Int64?
     private var markerFailed = false
     private var stopping = false
@@ -101,6 +102,7 @@ public final class DaemonRunner {
             }
             server = s
         }
+        sayWhatIsFollowed()
         // The starting positions at once: a crash before the first periodic checkpoint must
         // not turn the next start into a first start (which begins at the end of the logs).
         checkpoint()
@@ -155,6 +157,21 @@ public final class DaemonRunner {
         guard quietSince.event != Int64.min else { return }
         let target = min(wall, quietSince.event &+ max(0, wall &- quietSince.wall))
         if target > tracker.now { emit(tracker.advance(to: target)) }
+    }
+
+    /// One line on stderr at the start: what is read, where alerts go, and whether they
+    /// can get there.
+    private func sayWhatIsFollowed() {
+        var read = followers.map { "following \($0.path)" + (sourceErrors[$0.path].map { " (\($0))" } ?? "") }
+        if let journal { read.append("following \(journal.path)" + (journal.hasFiles ? "" : " (NO JOURNAL FILES TO READ)")) }
+        if read.isEmpty { read = ["following nothing (no [sources] files, journal = false)"] }
+        let sys = loaded.config.syslog
+        var alerts = "alerts go to syslog at \(sys.socket) (facility \(sys.facility))"
+        if let problem = SyslogSink.probe(sys.socket) {
+            alerts += ": not available (\(problem)); they wait, up to \(sys.queue), and are retried"
+        }
+        let status = loaded.config.status.socket.isEmpty ? "" : "; status on \(loaded.config.status.socket)"
+        writeStderr("deferwatch: " + read.joined(separator: ", ") + "; " + alerts + status)
     }
 
     // MARK: - Sources
@@ -364,7 +381,9 @@ public final class DaemonRunner {
             }
             loaded = LoadedConfig(path: fresh.path, config: fresh.config, rules: fresh.rules, hints: fresh.hints)
             writeStderr("deferwatch: configuration reloaded from \(fresh.path ?? "built-in defaults")")
+            reloadError = nil
         } catch {
+            reloadError = "\(error)"
             // A bad new configuration is reported; the old one keeps running.
             writeStderr("deferwatch: configuration not reloaded, keeping the running one:\n\(error)")
             sink.enqueue(sink.format("alert=config-error severity=error summary=\(AlertTransition.quote("configuration not reloaded: \(error)"))", severity: .error))
@@ -400,7 +419,8 @@ public final class DaemonRunner {
             sources.append(.init(kind: "journal", name: journal.path, position: journal.position?.cursor ?? "",
                                  lagBytes: nil, lagSeconds: lag(journal.path, behind: journalBehind),
                                  lastEntry: sourceTimes[journal.path].map(CivilTime.rfc3339),
-                                 state: sourceErrors[journal.path] ?? "following"))
+                                 state: sourceErrors[journal.path] ?? (journal.hasFiles ? "following"
+                                     : "no journal files to read (is journald running, and may deferwatch read its files?)")))
         }
         for f in followers {
             let unread = f.unreadBytes
@@ -431,12 +451,13 @@ public final class DaemonRunner {
             windowEnd: tracker.now == Int64.min ? nil : CivilTime.rfc3339(tracker.now),
             sources: sources, lines: .init(counters, perSecond: perSecond, timeOutliers: tracker.futureOutliers),
             attempts: deliveries.attemptCounts, deferrals: deliveries.deferralCounts,
-            syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued),
+            syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued,
+                          error: stats.lastError),
             state: .init(directory: loaded.config.stateDirectory, lastCheckpoint: lastCheckpointWall.map(CivilTime.rfc3339),
                          checkpointAgeSeconds: lastCheckpointWall.map { (Double(wall - $0) / 1e5).rounded() / 10 },
                          error: stateError, warning: stateWarning),
             trackedDestinations: tracker.trackedKeys, alerts: alerts, destinations: Array(destinations),
-            window: AlertTransition.duration(loaded.config.tracker.window))
+            window: AlertTransition.duration(loaded.config.tracker.window), configError: reloadError)
         board.publish(report)
     }
 

@@ -199,6 +199,26 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         }
     }
 
+    /// Whether a datagram socket at `path` takes a connection now; nil when it does, else
+    /// what is wrong (for the start's message: the sink itself finds out by sending).
+    public static func probe(_ path: String) -> String? {
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return "path too long" }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return "socket: \(String(cString: strerror(errno)))" }
+        defer { close(fd) }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return rc == 0 ? nil : "connect: \(String(cString: strerror(errno)))"
+    }
+
     /// Sends one datagram; nil on success, else what went wrong.
     private func send(_ message: [UInt8]) -> String? {
         if fd < 0 {

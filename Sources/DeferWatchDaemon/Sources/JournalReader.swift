@@ -53,6 +53,14 @@ public final class JournalReader {
         if let journal { sd_journal_close(journal) }
     }
 
+    /// Whether the journal has any file this process may read (a host without journald, or
+    /// a user outside the systemd-journal group, opens an empty journal without an error).
+    public var hasFiles: Bool {
+        guard let journal else { return false }
+        var bytes: UInt64 = 0
+        return sd_journal_get_usage(journal, &bytes) >= 0 && bytes > 0
+    }
+
     /// Whether a syslog identifier is one deferwatch reads.
     static func isMail(_ identifier: Bytes) -> Bool {
         PostfixParser.isPostfix(program: identifier) || EximParser.isExim(program: identifier)
