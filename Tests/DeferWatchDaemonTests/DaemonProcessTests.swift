@@ -640,3 +640,48 @@ struct JournalFollowTests {
         #expect(FileManager.default.fileExists(atPath: state.path + ".refused"), "the refused file is kept for a look")
     }
 }
+
+/// SIGTERM in the middle of a large backlog: the daemon stops at once (within the unit's
+/// TimeoutStopSec, whatever is left to read), saves the position reached, and the next
+/// start reads on from there: every line once.
+@Suite struct StopDuringBacklogTests {
+    typealias Daemon = DaemonProcessTests
+
+    @Test func sigtermInABacklogStopsAtOnceAndLosesNothing() throws {
+        let s = try Daemon.setup()
+        var p = try Daemon.start(s)
+        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        ProcessRunner.stop(p)
+        // A backlog of 600,000 lines written while it was down.
+        let fd = open(s.log.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+        var chunk = ""
+        for i in 0..<600_000 {
+            chunk += Daemon.line(i)
+            if chunk.utf8.count > 1 << 20 {
+                _ = chunk.withCString { write(fd, $0, strlen($0)) }
+                chunk = ""
+            }
+        }
+        _ = chunk.withCString { write(fd, $0, strlen($0)) }
+        close(fd)
+        p = try Daemon.start(s)
+        usleep(700_000)
+        let asked = Date()
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        let took = Date().timeIntervalSince(asked)
+        let reached = Daemon.counters(s)?["lines"] as? Int ?? -1
+        #expect(p.terminationStatus == 0)
+        #expect(took < 20, "stopped \(took) s after SIGTERM, having read \(reached) lines of 600,000")
+        #expect(reached > 0 && reached < 600_000, "position reached: \(reached)")
+        p = try Daemon.start(s)
+        defer { ProcessRunner.stop(p) }
+        var counted = 0
+        for _ in 0..<1200 {
+            counted = Daemon.counters(s)?["lines"] as? Int ?? 0
+            if counted >= 600_000 { break }
+            usleep(100_000)
+        }
+        #expect(counted == 600_000)
+    }
+}

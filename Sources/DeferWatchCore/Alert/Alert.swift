@@ -29,6 +29,8 @@ public struct Alert: Sendable, Equatable, Codable {
     /// The sending host the alert spoke for when it opened (nil: several), so a restart
     /// that has not seen a line yet still names it.
     public var sendingHost: String?
+    /// For the wider alert of a storm (scope `all`): how many destinations it holds.
+    public var destinations: Int?
 
     /// Distinct recipients are counted exactly up to this many.
     public static let recipientCap = 10_000

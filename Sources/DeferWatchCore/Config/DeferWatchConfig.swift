@@ -122,6 +122,10 @@ public struct DeferWatchConfig: Sendable, Equatable {
             if let v = r.int("greylisting_repeats") { c.tracker.greylistingRepeats = v }
             if let v = r.duration("recurrence_period") { c.tracker.recurrencePeriod = v }
             if let v = r.int("max_tracked_keys") { c.tracker.maxKeys = v }
+            if let v = r.int("max_open_alerts") {
+                if v < 10 || v > 1_000_000 { r.problem("max_open_alerts", "max_open_alerts must be between 10 and 1000000") }
+                c.tracker.maxOpenAlerts = v
+            }
             if let v = r.int("max_tracked_messages") { c.tracker.maxMessages = v }
             if c.tracker.bucket <= 0 || c.tracker.window < c.tracker.bucket { r.problem("window", "window must be at least one bucket long") }
             if c.tracker.window / max(1, c.tracker.bucket) > 1440 { r.problem("bucket", "at most 1440 buckets per window") }

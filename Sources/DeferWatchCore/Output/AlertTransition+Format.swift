@@ -33,6 +33,7 @@ extension AlertTransition {
         w.key("last_seen"); w.time(a.lastSeen)
         w.key("recipients"); w.int(a.recipients)
         w.key("recurring"); w.int(a.recurring)
+        if let d = a.destinations { w.key("destinations"); w.int(d) }
         w.key("sample"); w.string(a.sample)
         w.key("hint"); w.string(hint)
         if let absorbedBy { w.key("absorbed_by"); w.int(absorbedBy) }
@@ -73,6 +74,7 @@ extension AlertTransition {
         add("last_seen", CivilTime.rfc3339(a.lastSeen))
         add("recipients", String(a.recipients))
         add("recurring", String(a.recurring))
+        if let d = a.destinations { add("destinations", String(d)) }
         if let absorbedBy { add("absorbed_by", String(absorbedBy)) }
         if let r = resolveReason { add("resolved", r) }
         if endOfInput { add("end_of_input", "true") }
@@ -90,18 +92,20 @@ extension AlertTransition {
         case .provider: dest = "provider \(a.key.name)"
         case .domain: dest = a.key.name
         case .relay: dest = "relay \(a.key.name)"
+        case .all: dest = "\(a.destinations ?? 1) destinations (a storm past max_open_alerts, one alert for all)"
         }
+        let isAre = a.key.scope == .all ? "are" : "is"
         let via = host.map { " from \($0)" } ?? ""
         let rec = a.recurring > 1 ? ", recurring (\(a.recurring) episodes in 24h)" : ""
         switch state {
         case .open where endOfInput:
             return "\(dest) still deferring mail\(via) for \(a.cause.rawValue) at the end of the input\(rec)"
-        case .open: return "\(dest) is deferring mail\(via): \(a.cause.rawValue)\(rec)"
+        case .open: return "\(dest) \(isAre) deferring mail\(via): \(a.cause.rawValue)\(rec)"
         case .escalate: return "\(dest) still deferring mail\(via) (\(a.cause.rawValue)), getting worse\(a.expired > 0 ? ": messages are expiring" : "")\(rec)"
         case .remind: return "\(dest) still deferring mail\(via): \(a.cause.rawValue)\(rec)"
         case .resolve:
             if let absorbedBy { return "\(dest): now part of the wider alert \(absorbedBy)" }
-            if resolvedByDelivery { return "\(dest) accepts mail again\(via) (\(a.cause.rawValue) cleared)" }
+            if resolvedByDelivery { return "\(dest) \(a.key.scope == .all ? "accept" : "accepts") mail again\(via) (\(a.cause.rawValue) cleared)" }
             return "\(dest) quiet\(via) for \(Self.duration(max(0, time - a.lastSeen) / 60_000_000 * 60_000_000)), with no delivery seen since (\(a.cause.rawValue) no longer seen; the mail may have expired, been removed or be waiting)"
         }
     }

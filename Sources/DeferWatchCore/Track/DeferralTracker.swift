@@ -21,9 +21,18 @@ public struct DeferralTracker {
     /// The last event's sending host and its hash (most logs come from one host).
     private var lastHost: String?
     private var lastHostHash = 0
-    private var open: [Int: Alert] = [:]
-    private var byKeyCause: [AlertKey: Int] = [:]
-    private var byKey: [DestinationKey: [Int]] = [:]
+    var open: [Int: Alert] = [:]
+    var byKeyCause: [AlertKey: Int] = [:]
+    var byKey: [DestinationKey: [Int]] = [:]
+    /// Open alerts by what a wider alert would take over (DeferralTracker+Storm.swift).
+    var related: [Relation: Set<Int>] = [:]
+    /// The wider alert (scope `all`) of each cause in a storm, and the destinations folded
+    /// into it.
+    var wide: [Cause: Int] = [:]
+    var folded: [Cause: Set<Int>] = [:]
+    /// Destinations that crossed their thresholds while `maxOpenAlerts` were open, and went
+    /// into their cause's wider alert instead of an alert of their own.
+    public internal(set) var alertsFolded = 0
     private var history: BoundedMap<AlertKey, [Int64]>
     private var nextID = 1
     public private(set) var now: Int64 = Int64.min
@@ -95,6 +104,7 @@ public struct DeferralTracker {
             open[a.id] = a
             byKeyCause[AlertKey(key: a.key, cause: a.cause)] = a.id
             byKey[a.key, default: []].append(a.id)
+            register(a)
             let ak = AlertKey(key: a.key, cause: a.cause)
             history[ak] = (history[ak] ?? []) + [a.openedAt]
             // The hosts the restored alerts spoke for are the hosts seen so far.
@@ -137,6 +147,13 @@ public struct DeferralTracker {
                             a.attempts += 1
                             a.lastSuccess = max(a.lastSuccess ?? Int64.min, t)
                         }
+                    }
+                }
+                // A storm's wider alert speaks of every destination: any delivery is one.
+                for id in wide.values {
+                    updateOpen(id) { a in
+                        a.attempts += 1
+                        a.lastSuccess = max(a.lastSuccess ?? Int64.min, t)
                     }
                 }
             }
@@ -274,14 +291,31 @@ public struct DeferralTracker {
     }
 
     private mutating func openAlert(_ key: DestinationKey, _ e: DeliveryEvent, cause: Cause, at t: Int64, totals tot: SlidingWindow.Totals) -> [AlertTransition] {
+        if key.scope != .all {
+            // A storm: past the cap, or once the cause's wider alert is open, a destination
+            // is counted in that alert instead of opening one of its own.
+            if let id = wide[cause] {
+                fold(key, into: id, at: t)
+                return []
+            }
+            if open.count >= config.maxOpenAlerts {
+                var out = openAlert(Self.allKey, e, cause: cause, at: t, totals: tot)
+                if let id = wide[cause] {
+                    for tr in out where tr.absorbedBy == id { fold(tr.alert.key, into: id, at: t) }
+                    fold(key, into: id, at: t)
+                    out[0].alert = open[id]!
+                }
+                return out
+            }
+        }
         let ak = AlertKey(key: key, cause: cause)
         var past = (history[ak] ?? []).filter { t - $0 < config.recurrencePeriod }
         past.append(t)
         history[ak] = past
         var a = Alert(
-            id: nextID, key: key, cause: cause, mta: e.mta, provider: e.provider,
+            id: nextID, key: key, cause: cause, mta: e.mta, provider: key.scope == .all ? nil : e.provider,
             domain: key.scope == .domain ? e.domain : nil,
-            relay: key.scope == .provider ? nil : e.relay,
+            relay: key.scope == .provider || key.scope == .all ? nil : e.relay,
             severity: .warning, openedAt: t, firstSeen: tot.firstDeferral ?? t, lastSeen: t, lastSuccess: nil,
             deferrals: max(1, tot.deferrals), attempts: max(1, tot.attempts), expired: 0, recipientHashes: [],
             recurring: past.count, sample: Alert.cappedSample(e.inherited ? (windows.peek(key)?.sample(cause) ?? "") : e.text),
@@ -292,7 +326,8 @@ public struct DeferralTracker {
         nextID += 1
         var out: [AlertTransition] = []
         // The wider alert takes over the narrower open alerts of this cause that it explains.
-        for old in openAlerts where old.cause == cause && Self.isNarrower(old, than: key, provider: e.provider) {
+        for id in candidates(for: key, cause: cause) {
+            guard let old = open[id], Self.isNarrower(old, than: key, provider: e.provider) else { continue }
             a.firstSeen = min(a.firstSeen, old.firstSeen)
             a.recipientHashes.formUnion(old.recipientHashes.prefix(max(0, Alert.recipientCap - a.recipientHashes.count)))
             var t2 = transition(old, .resolve, at: t)
@@ -303,6 +338,7 @@ public struct DeferralTracker {
         open[a.id] = a
         byKeyCause[ak] = a.id
         byKey[key, default: []].append(a.id)
+        register(a)
         // The new alert first, then the ones it took over.
         out.insert(transition(a, .open, at: t), at: 0)
         return out
@@ -320,11 +356,14 @@ public struct DeferralTracker {
             return (old.key.scope == .relay && old.key.name == key.name) || (old.key.scope == .domain && old.relay == key.name)
         case .domain:
             return old.key.scope == .domain && old.key.name == key.name
+        case .all:
+            return old.key.scope != .all
         }
     }
 
     private mutating func close(_ id: Int) {
         guard let a = open.removeValue(forKey: id) else { return }
+        unregister(a)
         byKeyCause.removeValue(forKey: AlertKey(key: a.key, cause: a.cause))
         byKey[a.key]?.removeAll { $0 == id }
         if byKey[a.key]?.isEmpty == true { byKey.removeValue(forKey: a.key) }

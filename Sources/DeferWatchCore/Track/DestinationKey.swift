@@ -4,6 +4,8 @@ public enum Scope: String, Sendable, Codable, CaseIterable, Comparable {
     case domain
     case relay
     case provider
+    /// Every destination of a cause: the one alert a storm past `max_open_alerts` becomes.
+    case all
 
     public static func < (a: Scope, b: Scope) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -39,6 +41,7 @@ public struct DestinationKey: Hashable, Sendable, Codable, CustomStringConvertib
         case .domain: s = 0x1F35_A7BD
         case .relay: s = 0x5B0C_9E31
         case .provider: s = 0x72D8_1A6F
+        case .all: s = 0x3C6E_F372
         }
         mixed = nameHash ^ (s &* 0x1E37_79B9_7F4A_7C15) ^ (host == nil ? 0 : (hostHash &* 0x2545_F491_4F6C_DD1D) | 1)
     }

@@ -45,6 +45,10 @@ public struct TrackerConfig: Sendable, Equatable {
     public var maxKeys: Int = 50_000
     /// Most messages remembered for "distinct messages" and greylisting repeats.
     public var maxMessages: Int = 200_000
+    /// Most alerts open at once. A storm past it (thousands of destinations failing for
+    /// one cause, a local network fault) becomes one alert of scope `all` per cause, which
+    /// takes over that cause's open alerts and counts the destinations it holds.
+    public var maxOpenAlerts: Int = 1000
     /// A greylisting deferral counts towards an alert only from this attempt of the same
     /// message on: greylisting that clears on retry never alerts.
     public var greylistingRepeats: Int = 3

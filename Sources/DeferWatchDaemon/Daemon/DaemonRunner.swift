@@ -136,7 +136,10 @@ public final class DaemonRunner {
         }
         Notifier.send("STOPPING=1")
         stopping = true
-        readSources(all: true)
+        // One more slice of what was written just before the stop, never a whole backlog:
+        // the stop must come within the unit's TimeoutStopSec, and the checkpoint keeps the
+        // position reached for the next start.
+        readSources()
         checkpoint()
         server?.stop()
         sink.stop(timeout: 2)
@@ -249,13 +252,11 @@ public final class DaemonRunner {
     static let journalBudget = 20_000
     private var backlog = false
 
-    private func readSources(all: Bool = false) {
+    private func readSources() {
         backlog = false
         for f in followers {
             do {
-                repeat {
-                    try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line, handle: { e in handle(e) }) }
-                } while all && f.hasMore
+                try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line, handle: { e in handle(e) }) }
                 if f.hasMore { backlog = true }
                 if let t = pipeline.lastTime { sourceTimes[f.path] = t }
                 if sourceErrors.removeValue(forKey: f.path) != nil { writeStderr("deferwatch: \(f.path) readable again") }
@@ -267,7 +268,7 @@ public final class DaemonRunner {
         if let journal {
             do {
                 var last: Int64?
-                let more = try journal.readToEnd(limit: all ? Int.max : Self.journalBudget) { record in
+                let more = try journal.readToEnd(limit: Self.journalBudget) { record in
                     if let t = record.time { last = t }
                     pipeline.process(record: record, handle: { e in handle(e) })
                 }
@@ -282,7 +283,9 @@ public final class DaemonRunner {
         }
         // An alert written to syslog is saved at once with the position that raised it, so a
         // crash right after cannot make the restart raise it again.
-        if transitionsSinceCheckpoint {
+        // In a backlog (a storm read after downtime) at most once a second: the state
+        // holds every open alert, and rewriting it after every slice cost more than reading.
+        if transitionsSinceCheckpoint && (!backlog || monotonicSeconds() - lastCheckpoint >= 1) {
             transitionsSinceCheckpoint = false
             checkpoint()
         }

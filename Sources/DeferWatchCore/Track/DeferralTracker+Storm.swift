@@ -1,0 +1,71 @@
+/// Opening an alert looks only at the open alerts it may take over, through an index of
+/// what each open alert is part of; and a storm past `maxOpenAlerts` becomes one wider
+/// alert per cause. So the cost of a line does not grow with the number of open alerts.
+extension DeferralTracker {
+    /// What an open alert is part of: a wider alert on one of these takes it over.
+    enum Relation: Hashable {
+        case provider(String, Cause)
+        case relay(String, Cause)
+        case name(Scope, String, Cause)
+        case cause(Cause)
+    }
+
+    /// The key of a storm's wider alert.
+    static let allKey = DestinationKey(.all, "*")
+
+    /// Destinations folded into one wider alert are counted exactly up to this many.
+    static let foldedCap = 1_000_000
+
+    static func relations(of a: Alert) -> [Relation] {
+        var r: [Relation] = [.cause(a.cause), .name(a.key.scope, a.key.name, a.cause)]
+        if let p = a.provider { r.append(.provider(p, a.cause)) }
+        if let relay = a.relay { r.append(.relay(relay, a.cause)) }
+        if a.key.scope == .relay && a.relay != a.key.name { r.append(.relay(a.key.name, a.cause)) }
+        return r
+    }
+
+    mutating func register(_ a: Alert) {
+        for r in Self.relations(of: a) { related[r, default: []].insert(a.id) }
+        if a.key.scope == .all { wide[a.cause] = a.id }
+    }
+
+    mutating func unregister(_ a: Alert) {
+        for r in Self.relations(of: a) {
+            related[r]?.remove(a.id)
+            if related[r]?.isEmpty == true { related.removeValue(forKey: r) }
+        }
+        if a.key.scope == .all && wide[a.cause] == a.id {
+            wide.removeValue(forKey: a.cause)
+            folded.removeValue(forKey: a.cause)
+        }
+    }
+
+    /// The open alerts of `cause` a new alert on `key` may take over (`isNarrower` decides),
+    /// oldest first.
+    func candidates(for key: DestinationKey, cause: Cause) -> [Int] {
+        let r: Relation
+        switch key.scope {
+        case .provider: r = .provider(key.name, cause)
+        case .relay: r = .relay(key.name, cause)
+        case .domain: r = .name(.domain, key.name, cause)
+        case .all: r = .cause(cause)
+        }
+        return (related[r] ?? []).sorted()
+    }
+
+    /// A destination that crossed its thresholds in a storm: counted in the wider alert.
+    mutating func fold(_ key: DestinationKey, into id: Int, at t: Int64) {
+        guard var a = open[id] else { return }
+        let cause = a.cause
+        var set = folded[cause] ?? []
+        if set.count < Self.foldedCap, set.insert(key.aggregate.hashValue).inserted {
+            a.destinations = (a.destinations ?? 0) + 1
+            alertsFolded &+= 1
+        }
+        folded[cause] = set
+        a.deferrals &+= 1
+        a.attempts &+= 1
+        a.lastSeen = max(a.lastSeen, t)
+        open[id] = a
+    }
+}

@@ -1,0 +1,51 @@
+import DeferWatchCore
+import DeferWatchTestSupport
+import Testing
+
+/// A storm of destinations, each crossing its own thresholds: the number of open alerts is
+/// capped, and what goes beyond is one wider alert that says how much it holds.
+@Suite struct AlertStormTests {
+    typealias Log = TrackerTests.Log
+
+    /// `n` domains of no common provider or relay, each with 4 deferrals of 2 messages.
+    static func storm(_ log: inout Log, domains n: Int, from second: Int = 0, cause: Cause = .connectionFailure) {
+        for r in 0..<4 {
+            for i in 0..<n {
+                log.attempt(second + r * 60 + i * 50 / max(1, n), domain: "d\(i).example", cause: cause,
+                            queueID: "S\(i)\(r % 2)", text: "connect to mx.d\(i).example[192.0.2.1]:25: Connection refused")
+            }
+        }
+    }
+
+    @Test func aStormOfDomainsBecomesOneWiderAlert() {
+        var log = Log()
+        var config = TrackerConfig()
+        config.maxOpenAlerts = 100
+        log.tracker = DeferralTracker(config: config, hints: TrackerTests.hints)
+        Self.storm(&log, domains: 1000)
+        let open = log.tracker.openAlerts
+        #expect(open.count <= 101, "\(open.count) alerts open")
+        let wide = open.filter { $0.key.scope == .all }
+        #expect(wide.count == 1, "\(log.states.suffix(5))")
+        #expect(wide.first?.cause == .connectionFailure)
+        #expect((wide.first?.destinations ?? 0) >= 900, "destinations folded into the wider alert: \(wide.first?.destinations ?? 0)")
+        #expect(log.tracker.alertsFolded >= 900)
+        let opens = log.out.filter { $0.state == .open }
+        #expect(opens.count <= 101, "\(opens.count) open transitions")
+        // A new cause still alerts on its own destination.
+        for i in 0..<6 { log.attempt(400 + i, domain: "gmail.com", cause: .rateLimit, queueID: "G\(i % 3)", relay: "gmail-smtp-in.l.google.com") }
+        #expect(log.out.contains { $0.state == .open && $0.alert.cause == .rateLimit })
+        // Quiet for long enough: the wider alert resolves like any other.
+        log.tick(400 + 6 * 3600)
+        #expect(!log.tracker.openAlerts.contains { $0.key.scope == .all })
+        #expect(log.out.contains { $0.state == .resolve && $0.alert.key.scope == .all })
+    }
+
+    /// Below the cap nothing changes: each destination its own alert.
+    @Test func belowTheCapEveryDestinationHasItsAlert() {
+        var log = Log()
+        Self.storm(&log, domains: 50)
+        #expect(log.tracker.openAlerts.count == 50)
+        #expect(!log.tracker.openAlerts.contains { $0.key.scope == .all })
+    }
+}
