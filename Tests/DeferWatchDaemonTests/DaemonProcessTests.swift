@@ -685,3 +685,50 @@ struct JournalFollowTests {
         #expect(counted == 600_000)
     }
 }
+
+/// kill -9 at random moments just after storms that open alerts, against a real rsyslogd:
+/// every alert's open line reaches syslog exactly once (the outbox is written ahead of the
+/// line, and the sink's watermark says what syslog already has).
+@Suite(.enabled(if: RsyslogServer.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil, "rsyslogd is not installed"))
+struct AlertsOnceAfterKillTests {
+    typealias Daemon = DaemonProcessTests
+
+    static func storm(_ k: Int) -> String {
+        (0..<8).map { i in
+            Daemon.nowLine(k * 100 + i, sent: false)
+                .replacingOccurrences(of: "gmail-smtp-in.l.google.com", with: "mx.d\(k).example")
+                .replacingOccurrences(of: "gmail.com", with: "d\(k).example")
+        }.joined()
+    }
+
+    @Test func everyOpenLineReachesSyslogOnce() throws {
+        let server = try RsyslogServer()
+        defer { server.stop() }
+        let s = try Daemon.setup(socket: server.socket.path)
+        var rng = SystemRandomNumberGenerator()
+        let storms = 30
+        var p = try Daemon.start(s)
+        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        for k in 0..<storms {
+            Daemon.append(s.log, Self.storm(k))
+            usleep(UInt32.random(in: 0...120_000, using: &rng))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            p = try Daemon.start(s)
+            usleep(UInt32.random(in: 50_000...150_000, using: &rng))
+        }
+        usleep(1_500_000)
+        ProcessRunner.stop(p)
+        let lines = server.waitForLines(storms, timeout: 10).filter { $0.contains("alert=open ") }
+        var byID: [String: Int] = [:]
+        for l in lines {
+            guard let r = l.range(of: " id=") else { continue }
+            let id = l[r.upperBound...].prefix { $0.isNumber }
+            byID[String(id), default: 0] += 1
+        }
+        let twice = byID.filter { $0.value > 1 }
+        print("alerts once after kill -9: \(storms) storms and kills, \(lines.count) open lines, \(byID.count) alerts, \(twice.count) written twice")
+        #expect(twice.isEmpty, "written more than once: \(twice)")
+        #expect(byID.count == storms, "\(byID.count) alerts of \(storms) storms reached syslog")
+    }
+}

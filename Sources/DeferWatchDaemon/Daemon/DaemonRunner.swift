@@ -69,7 +69,7 @@ public final class DaemonRunner {
         // successful deliveries.
         pipeline.fields = .tracking
         tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
-        sink = SyslogSink(config: loaded.config.syslog)
+        sink = SyslogSink(config: loaded.config.syslog, watermark: "\(loaded.config.stateDirectory)/syslog-written")
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
             : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : nil
         store = CheckpointStore(directory: loaded.config.stateDirectory)
@@ -132,6 +132,7 @@ public final class DaemonRunner {
                 lastWatchdog = now
             }
             if !backlog { advanceWhileQuiet() }
+            flushAlerts(force: stop)
             if !stop && !backlog { waitForInput() }
         }
         Notifier.send("STOPPING=1")
@@ -140,6 +141,7 @@ public final class DaemonRunner {
         // the stop must come within the unit's TimeoutStopSec, and the checkpoint keeps the
         // position reached for the next start.
         readSources()
+        flushAlerts(force: true)
         checkpoint()
         server?.stop()
         sink.stop(timeout: 2)
@@ -211,6 +213,10 @@ public final class DaemonRunner {
         if let d = saved.deliveries { deliveries = d }
         tracker.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
         if let t = saved.tracker { tracker.restore(t) }
+        // Alert lines of the last run that syslog did not get (killed before, or syslog down).
+        let resend = outbox.restore(saved.outbox ?? [], nextSeq: saved.nextSeq, writtenThrough: sink.writtenThrough)
+        for e in resend { sink.enqueue(Array(e.line.utf8), seq: e.seq) }
+        if !resend.isEmpty { writeStderr("deferwatch: \(resend.count) alert lines of the last run that syslog did not have are written now") }
         // First start: at the end of each file, or at its first line within the lookback.
         let start: FileFollower.Start
         // Lost state: from the last time it was saved (a second early: the clocks' grain).
@@ -281,14 +287,23 @@ public final class DaemonRunner {
                 sourceErrors[journal.path] = "\(error)"
             }
         }
-        // An alert written to syslog is saved at once with the position that raised it, so a
-        // crash right after cannot make the restart raise it again.
-        // In a backlog (a storm read after downtime) at most once a second: the state
-        // holds every open alert, and rewriting it after every slice cost more than reading.
-        if transitionsSinceCheckpoint && (!backlog || monotonicSeconds() - lastCheckpoint >= 1) {
-            transitionsSinceCheckpoint = false
-            checkpoint()
+        flushAlerts(force: false)
+    }
+
+    /// Writes the alerts raised since the last call: first the checkpoint, which holds
+    /// them in its outbox with the positions that raised them, then syslog and stdout
+    /// (AlertOutbox). In a backlog (a storm read after downtime) at most once a second:
+    /// the state holds every open alert, and rewriting it after every slice cost more than
+    /// reading.
+    private func flushAlerts(force: Bool) {
+        guard !outbox.pending.isEmpty else { return }
+        if !force && backlog && monotonicSeconds() - lastCheckpoint < 1 { return }
+        checkpoint()
+        for (entry, t) in outbox.takePending() {
+            sink.enqueue(Array(entry.line.utf8), seq: entry.seq)
+            stdoutSink?.write(t)
         }
+        stdoutWriter.flush()
     }
 
     private func waitForInput() {
@@ -296,22 +311,16 @@ public final class DaemonRunner {
         if let journal { journal.wait(timeout: usec) } else { usleep(useconds_t(usec)) }
     }
 
-    private var transitionsSinceCheckpoint = false
+    private var outbox = AlertOutbox()
 
     private func handle(_ e: DeliveryEvent) {
         deliveries.count(e)
         emit(tracker.record(e))
     }
 
+    /// Alerts are written by `flushAlerts`, after the checkpoint that holds them.
     private func emit(_ transitions: [AlertTransition]) {
-        for t in transitions {
-            sink.write(t)
-            stdoutSink?.write(t)
-        }
-        if !transitions.isEmpty {
-            stdoutWriter.flush()
-            transitionsSinceCheckpoint = true
-        }
+        for t in transitions { outbox.add(t, line: sink.format(t.logLine, severity: t.severity)) }
     }
 
     // MARK: - State
@@ -349,8 +358,10 @@ public final class DaemonRunner {
         lastCheckpoint = monotonicSeconds()
         var counters = pipeline.counters
         counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
-        let state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters,
+        var state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters,
                                deliveries: deliveries, tracker: tracker.snapshot)
+        state.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
+        state.nextSeq = outbox.nextSeq
         do {
             do {
                 try store.save(state, as: "checkpoints.json")

@@ -10,6 +10,9 @@ struct SavedState: Codable {
     /// status text adds up after a restart (nil in states of earlier versions).
     var deliveries: DeliveryCounters?
     var tracker: DeferralTracker.Snapshot?
+    /// Alert lines not known to be in syslog yet, and the next line's number (AlertOutbox).
+    var outbox: [AlertOutbox.Entry]?
+    var nextSeq: Int64?
 
     /// What in a loaded state no run of deferwatch can have written: each problem names
     /// the field. A state with problems is refused whole: half of it would be worse than
@@ -46,6 +49,13 @@ struct SavedState: Codable {
             out.append("counters.\(name) \(v) is out of range")
         }
         if let d = deliveries, !d.isSane { out.append("deliveries has counts out of range or of another shape") }
+        if let o = outbox {
+            if o.count > 1_000_000 { out.append("outbox holds \(o.count) lines") }
+            if o.contains(where: { $0.seq < 1 || $0.seq >= Int64(1) << 52 || $0.line.utf8.count > 16_384 }) {
+                out.append("outbox has a line number out of range or a line over 16 KiB")
+            }
+        }
+        if let n = nextSeq, !(1...(Int64(1) << 52)).contains(n) { out.append("nextSeq \(n) is out of range") }
         guard let t = tracker else { return out }
         if !(1...(Int(1) << 40)).contains(t.nextID) { out.append("tracker.nextID \(t.nextID) is out of range") }
         if t.now != Int64.min && !time.contains(t.now) { out.append("tracker.now \(t.now) is out of range") }

@@ -36,13 +36,26 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     private var idle = true
     /// The message being sent (or waiting to be retried); it is no longer in `queue`.
     private var inFlight: [UInt8]?
+    /// Each queued message's sequence number (0: not tracked), and the one in flight's.
+    private var seqs: [Int64] = []
+    private var inFlightSeq: Int64 = 0
+    /// Every tracked message up to this sequence number was written or dropped.
+    private var sentThrough: Int64 = 0
+    /// Where `sentThrough` is kept (8 bytes, rewritten after each tracked message): a
+    /// write(2) that returned survives the process being killed, so a restart knows which
+    /// lines of the checkpoint's outbox syslog already has.
+    private var watermarkFD: Int32 = -1
 
     /// Largest datagram written; longer lines are cut (rsyslog's default limit is 8 KiB).
     public static let maxMessage = 8000
 
-    public init(config: SyslogConfig, hostname: String = SystemTimeZone.hostName()) {
+    public init(config: SyslogConfig, hostname: String = SystemTimeZone.hostName(), watermark: String? = nil) {
         self.config = config
         self.hostname = hostname
+        if let watermark {
+            watermarkFD = open(watermark, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+            sentThrough = Self.readWatermark(fd: watermarkFD)
+        }
         // The thread holds the sink until `stop()`; call it when done.
         let t = Thread { self.run() }
         t.name = "deferwatch-syslog"
@@ -52,6 +65,33 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
 
     deinit {
         if fd >= 0 { close(fd) }
+        if watermarkFD >= 0 { close(watermarkFD) }
+    }
+
+    /// The highest sequence number written to syslog (or dropped) so far, this run or an
+    /// earlier one.
+    public var writtenThrough: Int64 {
+        condition.lock()
+        defer { condition.unlock() }
+        return sentThrough
+    }
+
+    /// The watermark file's number; 0 when it is missing, short or not a plausible number.
+    static func readWatermark(fd: Int32) -> Int64 {
+        guard fd >= 0 else { return 0 }
+        var v: Int64 = 0
+        let n = withUnsafeMutableBytes(of: &v) { pread(fd, $0.baseAddress, 8, 0) }
+        return n == 8 && v >= 0 && v < Int64(1) << 52 ? v : 0
+    }
+
+    /// Under the lock: `seq` was written or dropped.
+    private func passed(_ seq: Int64) {
+        guard seq > sentThrough else { return }
+        sentThrough = seq
+        if watermarkFD >= 0 {
+            var v = seq
+            _ = withUnsafeBytes(of: &v) { pwrite(watermarkFD, $0.baseAddress, 8, 0) }
+        }
     }
 
     public var currentStats: Stats {
@@ -72,13 +112,15 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     /// Messages not yet sent, the one being retried included.
     private var pending: Int { queue.count - head + (inFlight == nil ? 0 : 1) }
 
-    public func enqueue(_ message: [UInt8]) {
+    /// Queues one datagram; `seq` (above 0) is its place in the daemon's outbox.
+    public func enqueue(_ message: [UInt8], seq: Int64 = 0) {
         condition.lock()
         // Bounded in count and in bytes; the oldest go first, trimmed here, since a sender
         // stuck on a missing socket never gets to.
         while queue.count > head && (pending >= config.queue || queuedBytes + (inFlight?.count ?? 0) + message.count > config.queueBytes) {
             queuedBytes -= queue[head].count
             queue[head] = []
+            passed(seqs[head])
             head += 1
             stats.dropped += 1
             if stats.dropped == 1 || stats.dropped % 1000 == 0 {
@@ -88,6 +130,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         }
         trim()
         queue.append(message)
+        seqs.append(seq)
         queuedBytes += message.count
         condition.signal()
         condition.unlock()
@@ -97,6 +140,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     private func trim() {
         if head > 1024 && head * 2 > queue.count {
             queue.removeFirst(head)
+            seqs.removeFirst(head)
             head = 0
         }
     }
@@ -171,6 +215,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
             idle = false
             if inFlight == nil {
                 inFlight = queue[head]
+                inFlightSeq = seqs[head]
                 queuedBytes -= queue[head].count
                 queue[head] = []
                 head += 1
@@ -183,6 +228,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
             condition.lock()
             if error == nil {
                 inFlight = nil
+                passed(inFlightSeq)
                 stats.sent += 1
                 stats.lastError = nil
                 backoff = 0.05
