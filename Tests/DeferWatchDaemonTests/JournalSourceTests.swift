@@ -1,3 +1,4 @@
+import DeferWatchDaemon
 import DeferWatchTestSupport
 import Foundation
 import Testing
@@ -46,5 +47,50 @@ struct JournalSourceTests {
         let r = try ProcessRunner.deferwatch(["analyze", "--journal", "/nonexistent/journal"])
         #expect(r.status == 1)
         #expect(r.stderr.contains("/nonexistent/journal: cannot open journal: No such file or directory"), "\(r.stderr)")
+    }
+}
+
+/// Garbage written into a journal file: the entries libsystemd can no longer read are
+/// missing from its sequence numbers. They are counted and said, and reading goes on.
+@Suite(.enabled(if: JournalFile.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil,
+                "systemd-journal-remote is not installed"))
+struct DamagedJournalTests {
+    static func entries(_ r: Range<Int>) -> [JournalFile.Entry] {
+        r.map { i in
+            JournalFile.Entry(time: 1_795_824_000_000_000 + Int64(i) * 1000, host: "mx1", identifier: "postfix/smtp", pid: 100,
+                              message: "\(String(format: "C%09X", i)): to=<u\(i)@example.org>, relay=mx.example.org[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)")
+        }
+    }
+
+    /// 64 KiB of random bytes over the file's last objects, then 1,000 entries more.
+    static func damagedJournal() throws -> URL {
+        let dir = TestPaths.temporaryDirectory("damaged-journal")
+        let file = dir.appendingPathComponent("remote.journal")
+        try JournalFile.append(entries(0..<1000), to: file)
+        let fd = open(file.path, O_RDWR)
+        defer { close(fd) }
+        var tail: UInt64 = 0
+        _ = withUnsafeMutableBytes(of: &tail) { pread(fd, $0.baseAddress, 8, 0x88) } // tail_object_offset
+        var garbage = [UInt8](repeating: 0, count: 65_536)
+        var rng = SystemRandomNumberGenerator()
+        for i in garbage.indices { garbage[i] = UInt8.random(in: 0...255, using: &rng) }
+        _ = garbage.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(tail) - 65_536 - 4096) }
+        try JournalFile.append(entries(1000..<2000), to: file)
+        return dir
+    }
+
+    @Test func unreadableEntriesAreCountedAndReadingGoesOn() throws {
+        let dir = try Self.damagedJournal()
+        let reader = try JournalReader(path: dir.path)
+        var read = 0
+        try reader.readToEnd { _ in read += 1 }
+        #expect(read > 1000, "entries after the damage are read: \(read)")
+        #expect(reader.unreadable > 0, "\(read) read, none said missing")
+        // Entries lost after the last readable one show only when a later one comes.
+        #expect(read + reader.unreadable <= 2000 && read + reader.unreadable >= 1990, "\(read) read + \(reader.unreadable) unreadable")
+        print("damaged journal: \(read) of 2000 entries read, \(reader.unreadable) counted unreadable")
+        let r = try ProcessRunner.deferwatch(["analyze", "--journal", dir.path])
+        #expect(r.status == 0)
+        #expect(r.stderr.contains("could not be read"), "\(r.stderr)")
     }
 }

@@ -68,6 +68,8 @@ extension StatusReport {
         sample("deferwatch_checkpoint_age_seconds", [], state.checkpointAgeSeconds ?? -1)
         family("deferwatch_state_error", "gauge", "1 while checkpoints cannot be saved.")
         sample("deferwatch_state_error", [], state.error == nil ? 0 : 1)
+        family("deferwatch_journal_entries_unreadable_total", "counter", "Journal entries passed over because they could not be read (a damaged journal file).")
+        sample("deferwatch_journal_entries_unreadable_total", [], Double(sources.reduce(0) { $0 + ($1.unreadable ?? 0) }))
         family("deferwatch_config_reload_failed", "gauge", "1 while the last configuration reload failed (the earlier configuration runs on).")
         sample("deferwatch_config_reload_failed", [], configError == nil ? 0 : 1)
         family("deferwatch_health_problems", "gauge", "Problems the status lists under Health (0: healthy).")

@@ -62,6 +62,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
         for s in sources where s.state != "following" {
             out.append("\(s.kind == "journal" ? "journal " + s.name : s.name): \(s.state)")
         }
+        for s in sources where (s.unreadable ?? 0) > 0 {
+            out.append("journal \(s.name): \(s.unreadable!) entries could not be read (a damaged journal file: journalctl --verify says where)")
+        }
         if let e = syslog.error, syslog.queued > 0 {
             out.append("syslog unavailable (\(e)): \(syslog.queued) alert lines waiting")
         } else if let e = syslog.error {
@@ -86,11 +89,14 @@ public struct StatusReport: Codable, Sendable, Equatable {
         /// How far behind the newest entry the reader is, in seconds of log time (0 when
         /// caught up).
         public var lagSeconds: Double
+        /// Journal entries passed over because they could not be read (a damaged file).
+        public var unreadable: Int?
         /// The time of the newest entry read from it.
         public var lastEntry: String?
         /// "following", "waiting" (for the file to appear) or the last read error.
         public var state: String
-        public init(kind: String, name: String, position: String, lagBytes: Int64?, lagSeconds: Double, lastEntry: String?, state: String) {
+        public init(kind: String, name: String, position: String, lagBytes: Int64?, lagSeconds: Double, lastEntry: String?, state: String, unreadable: Int? = nil) {
+            self.unreadable = unreadable
             self.kind = kind
             self.name = name
             self.position = position

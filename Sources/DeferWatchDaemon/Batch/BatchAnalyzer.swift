@@ -191,6 +191,10 @@ public final class BatchAnalyzer {
                     result.errors.append(error)
                     writeStderr("deferwatch: \(error)")
                 }
+                if reader.unreadable > 0 {
+                    writeStderr("deferwatch: \(path): \(reader.unreadable) journal entries could not be read (a damaged journal file: "
+                                + "journalctl --verify says where); read on past them")
+                }
                 // Entries of other programs were skipped inside the reader.
                 pipeline.counters.lines += reader.entries - reader.mailEntries
                 pipeline.counters.otherProgramLines += reader.entries - reader.mailEntries

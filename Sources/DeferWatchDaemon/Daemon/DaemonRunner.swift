@@ -36,6 +36,7 @@ public final class DaemonRunner {
     private var stateError: String?
     private var stateWarning: String?
     private var reloadError: String?
+    private var reportedUnreadable = 0
     private var lastMarkerWall: Int64?
     private var markerFailed = false
     private var stopping = false
@@ -279,6 +280,12 @@ public final class DaemonRunner {
                     pipeline.process(record: record, handle: { e in handle(e) })
                 }
                 if let last { sourceTimes[journal.path] = last }
+                if journal.unreadable > reportedUnreadable {
+                    let message = "journal \(journal.path): \(journal.unreadable) entries could not be read so far (a damaged journal file: journalctl --verify says where); reading on past them"
+                    writeStderr("deferwatch: \(message)")
+                    sink.enqueue(sink.format("alert=source-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
+                    reportedUnreadable = journal.unreadable
+                }
                 journalBehind = more
                 if more { backlog = true }
                 sourceErrors[journal.path] = nil
@@ -434,7 +441,8 @@ public final class DaemonRunner {
                                  lagBytes: nil, lagSeconds: lag(journal.path, behind: journalBehind),
                                  lastEntry: sourceTimes[journal.path].map(CivilTime.rfc3339),
                                  state: sourceErrors[journal.path] ?? (journal.hasFiles ? "following"
-                                     : "no journal files to read (is journald running, and may deferwatch read its files?)")))
+                                     : "no journal files to read (is journald running, and may deferwatch read its files?)"),
+                                 unreadable: journal.unreadable > 0 ? journal.unreadable : nil))
         }
         for f in followers {
             let unread = f.unreadBytes

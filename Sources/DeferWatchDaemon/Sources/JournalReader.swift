@@ -89,6 +89,7 @@ public final class JournalReader {
             if rc == 0 { return false }
             entries += 1
             moved = true
+            checkSequence(j)
             guard copy(j, "SYSLOG_IDENTIFIER", into: &identifier),
                   identifier.withUnsafeBufferPointer({ Self.isMail($0) }),
                   copy(j, "MESSAGE", into: &message) else { continue }
@@ -102,6 +103,56 @@ public final class JournalReader {
                     }
                 }
             }
+        }
+    }
+
+    /// Entries missing from the journal's sequence numbers as it is read: written, but no
+    /// longer readable (libsystemd passes over the damaged part of a file without a word).
+    public private(set) var unreadable = 0
+    /// The last sequence number read, per sequence-number id (one per journald, or per
+    /// source host in a journal-remote directory).
+    private var lastSeq: [UInt64: UInt64] = [:]
+
+    /// Notes the current entry's sequence number, from its cursor ("s=ID;i=HEX;b=...").
+    private func checkSequence(_ j: OpaquePointer) {
+        var c: UnsafeMutablePointer<CChar>?
+        guard sd_journal_get_cursor(j, &c) >= 0, let c else { return }
+        defer { free(c) }
+        var id: UInt64 = 0xcbf2_9ce4_8422_2325
+        var seq: UInt64 = 0
+        var field: UInt8 = 0
+        var p = UnsafeRawPointer(c).assumingMemoryBound(to: UInt8.self)
+        var atStart = true
+        while p.pointee != 0 {
+            let b = p.pointee
+            if atStart, p[1] == UInt8(ascii: "=") {
+                field = b
+                p += 2
+                atStart = false
+                continue
+            }
+            atStart = false
+            if b == UInt8(ascii: ";") {
+                if field == UInt8(ascii: "i") { break }
+                atStart = true
+                field = 0
+            } else if field == UInt8(ascii: "s") {
+                id = (id ^ UInt64(b)) &* 0x100_0000_01b3
+            } else if field == UInt8(ascii: "i") {
+                guard let d = Self.hexDigit(b), seq < UInt64(1) << 59 else { return }
+                seq = seq << 4 | d
+            }
+            p += 1
+        }
+        if let last = lastSeq[id], seq > last &+ 1 { unreadable &+= Int(clamping: seq - last - 1) }
+        if lastSeq.count < 4096 || lastSeq[id] != nil { lastSeq[id] = seq }
+    }
+
+    private static func hexDigit(_ b: UInt8) -> UInt64? {
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt64(b - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt64(b - UInt8(ascii: "a") + 10)
+        default: return nil
         }
     }
 
