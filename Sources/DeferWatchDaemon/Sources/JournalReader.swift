@@ -80,7 +80,15 @@ public final class JournalReader {
         // The position is taken once, after the last entry of the call (the current entry
         // stays the last one read, also when sd_journal_next finds nothing more); later,
         // sd_journal_wait may move it.
-        defer { if moved { moved = false; notePosition(j) } }
+        var batch = 0
+        var first: (id: UInt64, seq: UInt64)?
+        defer {
+            if moved {
+                moved = false
+                notePosition(j)
+                if !perEntry, let first { checkBatch(first: first, last: sequence(j), count: batch) }
+            }
+        }
         while true {
             if n >= limit { return true }
             n += 1
@@ -89,7 +97,12 @@ public final class JournalReader {
             if rc == 0 { return false }
             entries += 1
             moved = true
-            checkSequence(j)
+            if perEntry {
+                if let s = sequence(j) { note(s) }
+            } else if batch == 0 {
+                first = sequence(j)
+            }
+            batch += 1
             guard copy(j, "SYSLOG_IDENTIFIER", into: &identifier),
                   identifier.withUnsafeBufferPointer({ Self.isMail($0) }),
                   copy(j, "MESSAGE", into: &message) else { continue }
@@ -113,10 +126,36 @@ public final class JournalReader {
     /// source host in a journal-remote directory).
     private var lastSeq: [UInt64: UInt64] = [:]
 
-    /// Notes the current entry's sequence number, from its cursor ("s=ID;i=HEX;b=...").
-    private func checkSequence(_ j: OpaquePointer) {
+    /// Whether every entry's number is looked at: once a batch held entries of several
+    /// sequence-number ids (a journal-remote directory of several hosts). With one id,
+    /// a batch's first and last numbers and its count say the same, for two cursors a batch.
+    private var perEntry = false
+
+    private func checkBatch(first: (id: UInt64, seq: UInt64), last: (id: UInt64, seq: UInt64)?, count: Int) {
+        guard let last else { return }
+        guard first.id == last.id, last.seq >= first.seq else {
+            perEntry = true
+            lastSeq[last.id] = last.seq
+            return
+        }
+        note(first)
+        let span = last.seq - first.seq + 1
+        if span > UInt64(count) { unreadable &+= Int(clamping: span - UInt64(count)) }
+        // Fewer numbers than entries: entries of another id came between.
+        if span < UInt64(count) { perEntry = true }
+        lastSeq[last.id] = last.seq
+    }
+
+    private func note(_ s: (id: UInt64, seq: UInt64)) {
+        if let last = lastSeq[s.id], s.seq > last &+ 1 { unreadable &+= Int(clamping: s.seq - last - 1) }
+        if lastSeq.count < 4096 || lastSeq[s.id] != nil { lastSeq[s.id] = s.seq }
+    }
+
+    /// The current entry's sequence-number id (hashed) and number, from its cursor
+    /// ("s=ID;i=HEX;b=...").
+    private func sequence(_ j: OpaquePointer) -> (id: UInt64, seq: UInt64)? {
         var c: UnsafeMutablePointer<CChar>?
-        guard sd_journal_get_cursor(j, &c) >= 0, let c else { return }
+        guard sd_journal_get_cursor(j, &c) >= 0, let c else { return nil }
         defer { free(c) }
         var id: UInt64 = 0xcbf2_9ce4_8422_2325
         var seq: UInt64 = 0
@@ -139,13 +178,12 @@ public final class JournalReader {
             } else if field == UInt8(ascii: "s") {
                 id = (id ^ UInt64(b)) &* 0x100_0000_01b3
             } else if field == UInt8(ascii: "i") {
-                guard let d = Self.hexDigit(b), seq < UInt64(1) << 59 else { return }
+                guard let d = Self.hexDigit(b), seq < UInt64(1) << 59 else { return nil }
                 seq = seq << 4 | d
             }
             p += 1
         }
-        if let last = lastSeq[id], seq > last &+ 1 { unreadable &+= Int(clamping: seq - last - 1) }
-        if lastSeq.count < 4096 || lastSeq[id] != nil { lastSeq[id] = seq }
+        return (id, seq)
     }
 
     private static func hexDigit(_ b: UInt8) -> UInt64? {
