@@ -49,3 +49,50 @@ import Testing
         #expect(!log.tracker.openAlerts.contains { $0.key.scope == .all })
     }
 }
+
+/// A storm of more destinations than the tracker can hold windows for: each destination's
+/// window is dropped before it fills, so none crosses its thresholds. The storm must not
+/// be silent: past `maxOpenAlerts` distinct destinations deferring for one cause while
+/// windows are being dropped, it is one alert of scope `all`.
+@Suite struct StormPastTheKeyBoundTests {
+    @Test func aStormWiderThanTheTrackedKeysStillAlerts() {
+        var log = TrackerTests.Log()
+        var config = TrackerConfig()
+        config.maxKeys = 200
+        config.maxOpenAlerts = 50
+        log.tracker = DeferralTracker(config: config, hints: TrackerTests.hints)
+        AlertStormTests.storm(&log, domains: 2000)
+        let wide = log.tracker.openAlerts.filter { $0.key.scope == .all }
+        #expect(wide.count == 1, "\(log.states.suffix(3))")
+        #expect((wide.first?.destinations ?? 0) >= 50)
+        // Deferrals go on: the wider alert stays, and counts them.
+        let before = wide.first?.deferrals ?? 0
+        AlertStormTests.storm(&log, domains: 2000, from: 600)
+        #expect((log.tracker.openAlerts.first { $0.key.scope == .all }?.deferrals ?? 0) > before)
+    }
+
+    /// Under key pressure too, a cause that is a small share of the traffic (a large
+    /// sender's full mailboxes across many domains) is no storm.
+    @Test func aSmallShareUnderPressureIsNoStorm() {
+        var log = TrackerTests.Log()
+        var config = TrackerConfig()
+        config.maxKeys = 200
+        config.maxOpenAlerts = 50
+        log.tracker = DeferralTracker(config: config, hints: TrackerTests.hints)
+        for i in 0..<2000 {
+            for k in 0..<10 { log.attempt(i / 4 + k, domain: "busy\(i).example", status: .sent) }
+            log.attempt(i / 4, domain: "busy\(i).example", cause: .mailbox, text: "452 4.2.2 Mailbox full")
+        }
+        #expect(!log.tracker.openAlerts.contains { $0.key.scope == .all }, "\(log.states.suffix(3))")
+    }
+
+    /// Without key pressure, many destinations deferring once each is no storm.
+    @Test func manyDestinationsOnceEachWithoutPressureIsNoStorm() {
+        var log = TrackerTests.Log()
+        var config = TrackerConfig()
+        config.maxOpenAlerts = 50
+        log.tracker = DeferralTracker(config: config, hints: TrackerTests.hints)
+        for i in 0..<500 { log.attempt(i, domain: "once\(i).example", cause: .connectionFailure) }
+        #expect(!log.tracker.openAlerts.contains { $0.key.scope == .all })
+    }
+}

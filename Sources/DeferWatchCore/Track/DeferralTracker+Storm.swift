@@ -53,7 +53,44 @@ extension DeferralTracker {
         return (related[r] ?? []).sorted()
     }
 
-    /// A destination that crossed its thresholds in a storm: counted in the wider alert.
+    /// A storm wider than the tracked keys: windows are dropped before they fill, so no
+    /// destination crosses its thresholds. While windows are being dropped, `maxOpenAlerts`
+    /// distinct destinations deferring for one cause within the window, that cause being its
+    /// usual share of all the host's attempts, are the storm's wider alert. Without key pressure this never runs, so it changes nothing else.
+    mutating func stormUnderPressure(_ e: DeliveryEvent, key: DestinationKey?, cause: Cause, at t: Int64) -> [AlertTransition]? {
+        if windows.evictions != lastEvictions {
+            lastEvictions = windows.evictions
+            lastEvictionAt = t
+        }
+        guard let key, lastEvictionAt != Int64.min, t &- lastEvictionAt <= config.window,
+              config.thresholds(cause).enabled else { return nil }
+        let limit = max(1, config.maxOpenAlerts)
+        var seen = stormSeen[cause] ?? [:]
+        seen[key.aggregate.hashValue] = t
+        if seen.count >= limit {
+            seen = seen.filter { t &- $0.value <= config.window }
+        }
+        // As for any alert: the cause is a share of all attempts (a sender to 30,000
+        // domains sees a thousand full mailboxes in a quarter of an hour; that is no storm).
+        guard seen.count >= limit,
+              everything.totals(cause: cause, now: now / config.bucket).share >= config.thresholds(cause).minShare else {
+            stormSeen[cause] = seen
+            return nil
+        }
+        stormSeen.removeValue(forKey: cause)
+        let n = seen.count
+        var out = openAlert(Self.allKey, e, cause: cause, at: t, totals: SlidingWindow.Totals(attempts: n, deferrals: n, messages: n))
+        if let id = wide[cause], var a = open[id] {
+            a.destinations = n
+            open[id] = a
+            folded[cause] = Set(seen.keys)
+            alertsFolded &+= n
+            out[0].alert = a
+        }
+        return out
+    }
+
+    /// A destination deferring for the cause of a storm: counted in its wider alert.
     mutating func fold(_ key: DestinationKey, into id: Int, at t: Int64) {
         guard var a = open[id] else { return }
         let cause = a.cause

@@ -33,6 +33,13 @@ public struct DeferralTracker {
     /// Destinations that crossed their thresholds while `maxOpenAlerts` were open, and went
     /// into their cause's wider alert instead of an alert of their own.
     public internal(set) var alertsFolded = 0
+    /// Under key pressure (windows dropped before they fill): per cause, the destinations
+    /// seen deferring recently (hash -> last time), bounded; and when windows were last dropped.
+    var stormSeen: [Cause: [Int: Int64]] = [:]
+    var lastEvictions = 0
+    var lastEvictionAt = Int64.min
+    /// Every attempt and deferral of the host, one window for all (the storm's share).
+    var everything: SlidingWindow
     private var history: BoundedMap<AlertKey, [Int64]>
     private var nextID = 1
     public private(set) var now: Int64 = Int64.min
@@ -66,6 +73,7 @@ public struct DeferralTracker {
         windows = BoundedMap(capacity: max(16, config.maxKeys))
         messages = BoundedMap(capacity: max(16, config.maxMessages))
         history = BoundedMap(capacity: 65_536)
+        everything = SlidingWindow(buckets: config.bucketCount)
     }
 
     /// Takes a reloaded configuration: open alerts carry on under the new thresholds; the
@@ -73,6 +81,7 @@ public struct DeferralTracker {
     public mutating func reconfigure(config new: TrackerConfig, hints: HintBook) {
         if new.window != config.window || new.bucket != config.bucket || new.maxKeys != config.maxKeys {
             windows = BoundedMap(capacity: max(16, new.maxKeys))
+            everything = SlidingWindow(buckets: new.bucketCount)
         }
         if new.maxMessages != config.maxMessages { messages = BoundedMap(capacity: max(16, new.maxMessages)) }
         config = new
@@ -138,6 +147,7 @@ public struct DeferralTracker {
         let keys = keys(of: e)
         switch e.status {
         case .sent:
+            everything.addAttempt(bucket: b)
             for i in 0..<keys.windowed { if let k = keys[i] { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } } }
             if !open.isEmpty {
                 for i in 0..<6 {
@@ -158,6 +168,7 @@ public struct DeferralTracker {
                 }
             }
         case .bounced:
+            everything.addAttempt(bucket: b)
             for i in 0..<keys.windowed { if let k = keys[i] { windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { $0.addAttempt(bucket: b) } } }
         case .expired:
             // A message that expired in this host's own queue trouble says nothing of a destination.
@@ -196,6 +207,7 @@ public struct DeferralTracker {
         if counts { memory.lastCounted = max(memory.lastCounted, t) }
         messages[mh] = memory
 
+        everything.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts)
         let recipient = e.recipient.map(Alert.recipientHash)
         let sample = e.inherited ? nil : e.text
         for i in 0..<keys.windowed {
@@ -205,6 +217,14 @@ public struct DeferralTracker {
                               recipient: recipient, sample: sample)
                 if let p = e.provider, w.provider != p { w.provider = p }
             }
+        }
+        // A storm's wider alert of this cause takes every deferral of it.
+        if let id = wide[cause] {
+            if counts, let k = keys.domain ?? keys.relay { fold(k, into: id, at: t) }
+            return []
+        }
+        if counts, windows.evictions > 0, let out = stormUnderPressure(e, key: keys.domain ?? keys.relay, cause: cause, at: t) {
+            return out
         }
         if let id = covering(keys, cause: cause) {
             updateOpen(id) { a in
@@ -290,7 +310,7 @@ public struct DeferralTracker {
         return openAlert(key, e, cause: cause, at: t, totals: totals(key, cause))
     }
 
-    private mutating func openAlert(_ key: DestinationKey, _ e: DeliveryEvent, cause: Cause, at t: Int64, totals tot: SlidingWindow.Totals) -> [AlertTransition] {
+    mutating func openAlert(_ key: DestinationKey, _ e: DeliveryEvent, cause: Cause, at t: Int64, totals tot: SlidingWindow.Totals) -> [AlertTransition] {
         if key.scope != .all {
             // A storm: past the cap, or once the cause's wider alert is open, a destination
             // is counted in that alert instead of opening one of its own.
