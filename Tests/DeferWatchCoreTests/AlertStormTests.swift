@@ -55,12 +55,18 @@ import Testing
 /// be silent: past `maxOpenAlerts` distinct destinations deferring for one cause while
 /// windows are being dropped, it is one alert of scope `all`.
 @Suite struct StormPastTheKeyBoundTests {
-    @Test func aStormWiderThanTheTrackedKeysStillAlerts() {
+    /// A tracker that can hold windows for 200 keys and 50 open alerts.
+    static func pressured() -> TrackerTests.Log {
         var log = TrackerTests.Log()
         var config = TrackerConfig()
         config.maxKeys = 200
         config.maxOpenAlerts = 50
         log.tracker = DeferralTracker(config: config, hints: TrackerTests.hints)
+        return log
+    }
+
+    @Test func aStormWiderThanTheTrackedKeysStillAlerts() {
+        var log = Self.pressured()
         AlertStormTests.storm(&log, domains: 2000)
         let wide = log.tracker.openAlerts.filter { $0.key.scope == .all }
         #expect(wide.count == 1, "\(log.states.suffix(3))")
@@ -74,11 +80,7 @@ import Testing
     /// Under key pressure too, a cause that is a small share of the traffic (a large
     /// sender's full mailboxes across many domains) is no storm.
     @Test func aSmallShareUnderPressureIsNoStorm() {
-        var log = TrackerTests.Log()
-        var config = TrackerConfig()
-        config.maxKeys = 200
-        config.maxOpenAlerts = 50
-        log.tracker = DeferralTracker(config: config, hints: TrackerTests.hints)
+        var log = Self.pressured()
         for i in 0..<2000 {
             for k in 0..<10 { log.attempt(i / 4 + k, domain: "busy\(i).example", status: .sent) }
             log.attempt(i / 4, domain: "busy\(i).example", cause: .mailbox, text: "452 4.2.2 Mailbox full")

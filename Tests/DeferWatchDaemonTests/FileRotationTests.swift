@@ -19,6 +19,14 @@ import Testing
         FileFollower(path: path, checkpoint: checkpoint, start: .beginning, rotatedQuiet: 5_000_000, clock: { clock.now })
     }
 
+    /// A log path in a fresh directory, a test clock, a follower of the path on that clock,
+    /// and a collector of the lines.
+    static func fresh() -> (path: String, clock: Clock, follower: FileFollower, lines: T.Collector) {
+        let path = TestPaths.temporaryDirectory("rotation").appendingPathComponent("mail.log").path
+        let clock = Clock()
+        return (path, clock, follower(path, clock: clock), T.Collector())
+    }
+
     static func counts(_ lines: [String]) -> [String: Int] { lines.reduce(into: [:]) { $0[$1, default: 0] += 1 } }
 
     /// Every expected line once, none other: the order of lines of different files may differ.
@@ -40,10 +48,7 @@ import Testing
     /// Ten rotations while one poll comes every third: the files that were the log only
     /// between two polls are found by their rotated names and read.
     @Test func tenRenamesBetweenPollsLoseNothing() throws {
-        let path = TestPaths.temporaryDirectory("rotation").appendingPathComponent("mail.log").path
-        let clock = Clock()
-        let f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, clock, f, c) = Self.fresh()
         for r in 0..<10 {
             T.append(path, T.numbered((r * 100)..<(r * 100 + 100)))
             Self.rotateNumbered(path)
@@ -59,10 +64,7 @@ import Testing
 
     /// `dateext` names (`mail.log-20261201`), two rotations between polls.
     @Test func dateextNamesAreFollowed() throws {
-        let path = TestPaths.temporaryDirectory("rotation").appendingPathComponent("mail.log").path
-        let clock = Clock()
-        let f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, clock, f, c) = Self.fresh()
         T.append(path, T.numbered(0..<50))
         try c.poll(f)
         T.append(path, T.numbered(50..<100))
@@ -77,10 +79,7 @@ import Testing
     /// rsyslog after logrotate's `create`: the writer keeps writing to the renamed file
     /// until its HUP comes; those lines are read while the file is not quiet for long.
     @Test func aLateWriterToTheRenamedFileIsRead() throws {
-        let path = TestPaths.temporaryDirectory("rotation").appendingPathComponent("mail.log").path
-        let clock = Clock()
-        let f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, clock, f, c) = Self.fresh()
         let writer = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         defer { close(writer) }
         func write(_ r: Range<Int>) { _ = T.numbered(r).withCString { Glibc.write(writer, $0, strlen($0)) } }
@@ -126,10 +125,8 @@ import Testing
 
     /// A restart while a rotated file is still being read: the checkpoint holds it too.
     @Test func aRestartResumesTheRotatedFileToo() throws {
-        let path = TestPaths.temporaryDirectory("rotation").appendingPathComponent("mail.log").path
-        let clock = Clock()
-        var f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, clock, first, c) = Self.fresh()
+        var f = first
         let writer = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         defer { close(writer) }
         _ = T.numbered(0..<10).withCString { write(writer, $0, strlen($0)) }
@@ -151,10 +148,8 @@ import Testing
     /// copytruncate while deferwatch was down: the copy's unread tail is read, and the copy
     /// is not taken for a log no poll saw (it was read twice).
     @Test func aCopytruncateWhileDownIsReadOnce() throws {
-        let path = TestPaths.temporaryDirectory("rotation").appendingPathComponent("mail.log").path
-        let clock = Clock()
-        var f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, clock, first, c) = Self.fresh()
+        var f = first
         T.append(path, T.numbered(0..<40))
         try c.poll(f)
         let saved = f.checkpoint
@@ -170,10 +165,7 @@ import Testing
     /// The log path briefly a directory, then a file again: reading goes on by itself, the
     /// new file from its start.
     @Test func aPathReplacedByADirectoryRecovers() throws {
-        let path = TestPaths.temporaryDirectory("rotation").appendingPathComponent("mail.log").path
-        let clock = Clock()
-        let f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, clock, f, c) = Self.fresh()
         T.append(path, T.numbered(0..<10))
         try c.poll(f)
         rename(path, path + ".1")
