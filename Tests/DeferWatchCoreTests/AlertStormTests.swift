@@ -98,3 +98,25 @@ import Testing
         #expect(!log.tracker.openAlerts.contains { $0.key.scope == .all })
     }
 }
+
+/// A state saved with 40,000 open alerts (an earlier version had no cap) comes back as at
+/// most `maxOpenAlerts`, the most recently active: memory is bounded after a restart too.
+@Suite struct RestoreOverTheCapTests {
+    @Test func aRestoredStateKeepsAtMostTheCap() {
+        var config = TrackerConfig()
+        config.maxOpenAlerts = 1_000_000
+        var log = TrackerTests.Log()
+        log.tracker = DeferralTracker(config: config, hints: TrackerTests.hints)
+        AlertStormTests.storm(&log, domains: 4000)
+        let saved = log.tracker.snapshot
+        #expect(saved.alerts.count == 4000)
+        var capped = TrackerConfig()
+        capped.maxOpenAlerts = 100
+        var t = DeferralTracker(config: capped, hints: TrackerTests.hints)
+        t.restore(saved)
+        #expect(t.openAlerts.count == 100)
+        #expect(t.restoredOverCap == 3900)
+        let newest = saved.alerts.map(\.lastSeen).max()!
+        #expect(t.openAlerts.allSatisfy { $0.lastSeen >= newest - 60_000_000 })
+    }
+}

@@ -33,6 +33,8 @@ public struct DeferralTracker {
     /// Destinations that crossed their thresholds while `maxOpenAlerts` were open, and went
     /// into their cause's wider alert instead of an alert of their own.
     public internal(set) var alertsFolded = 0
+    /// Open alerts of a saved state not taken back, being over `maxOpenAlerts`.
+    public private(set) var restoredOverCap = 0
     /// Under key pressure (windows dropped before they fill): per cause, the destinations
     /// seen deferring recently (hash -> last time), bounded; and when windows were last dropped.
     var stormSeen: [Cause: [Int: Int64]] = [:]
@@ -109,7 +111,15 @@ public struct DeferralTracker {
     /// Takes back the open alerts of an earlier run, so a restart neither forgets an open
     /// alert nor raises it again (the windows start empty and fill again).
     public mutating func restore(_ s: Snapshot) {
-        for a in s.alerts {
+        // A state saved with more open alerts than `maxOpenAlerts` allows now (an earlier
+        // version, or a lower cap): the most recently active are kept.
+        var alerts = s.alerts
+        if alerts.count > config.maxOpenAlerts {
+            let keep = Set(alerts.sorted { ($0.lastSeen, $0.id) > ($1.lastSeen, $1.id) }.prefix(config.maxOpenAlerts).map(\.id))
+            restoredOverCap += alerts.count - keep.count
+            alerts = alerts.filter { keep.contains($0.id) }
+        }
+        for a in alerts {
             open[a.id] = a
             byKeyCause[AlertKey(key: a.key, cause: a.cause)] = a.id
             byKey[a.key, default: []].append(a.id)

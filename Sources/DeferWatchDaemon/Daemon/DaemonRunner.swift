@@ -213,7 +213,12 @@ public final class DaemonRunner {
         // Restored together with the line counters, so the status text adds up.
         if let d = saved.deliveries { deliveries = d }
         tracker.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
-        if let t = saved.tracker { tracker.restore(t) }
+        if let t = saved.tracker {
+            tracker.restore(t)
+            if tracker.restoredOverCap > 0 {
+                writeStderr("deferwatch: the saved state held \(t.alerts.count) open alerts; the \(t.alerts.count - tracker.restoredOverCap) most recently active are kept (max_open_alerts)")
+            }
+        }
         // Alert lines of the last run that syslog did not get (killed before, or syslog down).
         let resend = outbox.restore(saved.outbox ?? [], nextSeq: saved.nextSeq, writtenThrough: sink.writtenThrough)
         for e in resend { sink.enqueue(Array(e.line.utf8), seq: e.seq) }
