@@ -123,6 +123,31 @@ import Testing
         Self.expectOnce(c.lines, 0..<320)
     }
 
+    /// The symlink moved to another target and back again while the old one was still
+    /// read: the old file goes on from where it stood, not from its start.
+    @Test func aSymlinkMovedBackGoesOnWhereItStood() throws {
+        let dir = TestPaths.temporaryDirectory("rotation")
+        let path = dir.appendingPathComponent("mail.log").path
+        let a = dir.appendingPathComponent("a.log").path, b = dir.appendingPathComponent("b.log").path
+        T.append(a, T.numbered(0..<10))
+        T.append(b, "")
+        symlink(a, path)
+        let clock = Clock()
+        let f = Self.follower(path, clock: clock)
+        let c = T.Collector()
+        try c.poll(f)
+        unlink(path)
+        symlink(b, path)
+        try c.poll(f)
+        unlink(path)
+        symlink(a, path)
+        T.append(a, T.numbered(10..<20))
+        try c.poll(f)
+        clock.advance(seconds: 6)
+        try c.poll(f)
+        Self.expectOnce(c.lines, 0..<20)
+    }
+
     /// A restart while a rotated file is still being read: the checkpoint holds it too.
     @Test func aRestartResumesTheRotatedFileToo() throws {
         let (path, clock, first, c) = Self.fresh()

@@ -146,3 +146,21 @@ import Testing
         #expect(s.lastError?.contains("absent.sock") == true)
     }
 }
+
+/// The watermark never passes a line still to be written: a drop while a line is in flight
+/// (syslog down) must not mark the lines before it as written.
+@Suite struct SyslogWatermarkTests {
+    @Test func aDropWhileALineIsInFlightKeepsTheWatermark() throws {
+        let dir = TestPaths.temporaryDirectory("syslog")
+        var config = SyslogConfig()
+        config.socket = dir.appendingPathComponent("absent.sock").path
+        config.queue = 2
+        let sink = SyslogSink(config: config, watermark: dir.appendingPathComponent("syslog-written").path)
+        defer { sink.stop(timeout: 0) }
+        sink.enqueue(Array("one".utf8), seq: 1)
+        usleep(200_000) // taken by the sender, retried while the socket is missing
+        for n in 2...6 { sink.enqueue(Array("line \(n)".utf8), seq: Int64(n)) }
+        #expect(sink.currentStats.dropped > 0)
+        #expect(sink.writtenThrough == 0, "watermark \(sink.writtenThrough) passed line 1, never written")
+    }
+}

@@ -65,15 +65,19 @@ extension DeferralTracker {
         guard let key, lastEvictionAt != Int64.min, t &- lastEvictionAt <= config.window,
               config.thresholds(cause).enabled else { return nil }
         let limit = max(1, config.maxOpenAlerts)
-        var seen = stormSeen[cause] ?? [:]
-        seen[key.aggregate.hashValue] = t
-        if seen.count >= limit {
-            seen = seen.filter { t &- $0.value <= config.window }
+        // In place (no copy of the set per line); bounded: past twice the limit, the
+        // entries older than the window go, and if that is not enough, all of them.
+        stormSeen[cause, default: [:]][key.aggregate.hashValue] = t
+        if stormSeen[cause]!.count >= 2 * limit {
+            stormSeen[cause] = stormSeen[cause]!.filter { t &- $0.value <= config.window }
+            if stormSeen[cause]!.count >= 2 * limit { stormSeen[cause] = [:] }
         }
         // As for any alert: the cause is a share of all attempts (a sender to 30,000
         // domains sees a thousand full mailboxes in a quarter of an hour; that is no storm).
-        guard seen.count >= limit,
-              everything.totals(cause: cause, now: now / config.bucket).share >= config.thresholds(cause).minShare else {
+        guard stormSeen[cause]!.count >= limit,
+              everything.totals(cause: cause, now: now / config.bucket).share >= config.thresholds(cause).minShare else { return nil }
+        let seen = stormSeen[cause]!.filter { t &- $0.value <= config.window }
+        guard seen.count >= limit else {
             stormSeen[cause] = seen
             return nil
         }

@@ -37,6 +37,7 @@ public final class DaemonRunner {
     private var stateWarning: String?
     private var reloadError: String?
     private var reportedUnreadable = 0
+    private var lastUnreadableReport = -Double.infinity
     private var lastMarkerWall: Int64?
     private var markerFailed = false
     private var stopping = false
@@ -207,6 +208,7 @@ public final class DaemonRunner {
             }
             if access(dir, F_OK) != 0 {
                 if makeDirectories(dir) { writeStderr("deferwatch: made the state directory \(dir)") }
+                sink.reopenWatermark()
             }
         }
         pipeline.counters = saved.counters
@@ -226,7 +228,11 @@ public final class DaemonRunner {
         // First start: at the end of each file, or at its first line within the lookback.
         let start: FileFollower.Start
         // Lost state: from the last time it was saved (a second early: the clocks' grain).
-        let lookback = max(sources.lookback, lostSince.map { max(0, wallMicroseconds() &- $0 &+ 1_000_000) } ?? 0)
+        // A marker dated ahead of the clock (the clock was set back): the last hour.
+        let lookback = max(sources.lookback, lostSince.map { t in
+            let back = wallMicroseconds() &- t
+            return back < 0 ? TrackerConfig.hour : back &+ 1_000_000
+        } ?? 0)
         if !firstStart {
             start = .beginning
         } else if lookback > 0 {
@@ -285,7 +291,8 @@ public final class DaemonRunner {
                     pipeline.process(record: record, handle: { e in handle(e) })
                 }
                 if let last { sourceTimes[journal.path] = last }
-                if journal.unreadable > reportedUnreadable {
+                if journal.unreadable > reportedUnreadable && monotonicSeconds() - lastUnreadableReport >= 60 {
+                    lastUnreadableReport = monotonicSeconds()
                     let message = "journal \(journal.path): \(journal.unreadable) entries could not be read so far (a damaged journal file: journalctl --verify says where); reading on past them"
                     writeStderr("deferwatch: \(message)")
                     sink.enqueue(sink.format("alert=source-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
@@ -379,6 +386,7 @@ public final class DaemonRunner {
                 try store.save(state, as: "checkpoints.json")
             } catch where access(store.directory, F_OK) != 0 && errno == ENOENT && makeDirectories(store.directory) {
                 warnState("the state directory \(store.directory) was removed while deferwatch was running; it was made again and the state saved there")
+                sink.reopenWatermark()
                 try store.save(state, as: "checkpoints.json")
             }
             saveMarker(force: stopping)

@@ -30,8 +30,8 @@ struct SavedState: Codable {
             }
         }
         for (i, f) in files.enumerated() {
-            if let r = f.rotated, r.count > FileFollower.maxRotated + 1 { out.append("files[\(i)].rotated holds \(r.count) entries") }
-            for (j, r) in (f.rotated ?? []).prefix(FileFollower.maxRotated + 2).enumerated() {
+            if let r = f.rotated, r.count > 1001 { out.append("files[\(i)].rotated holds \(r.count) entries") }
+            for (j, r) in (f.rotated ?? []).prefix(1002).enumerated() {
                 if !(0...(Int64(1) << 52)).contains(r.offset) || !(0...FileFollower.fingerprintBytes).contains(r.fingerprintLength)
                     || r.path.utf8.count > 4096 || r.rotated != nil {
                     out.append("files[\(i)].rotated[\(j)] has an offset, fingerprint or path out of range")
@@ -68,6 +68,7 @@ struct SavedState: Codable {
             if counts.contains(where: { !count.contains($0) }) { out.append("tracker.alerts[\(i)] has a count out of range") }
             if a.id < 1 || a.id >= t.nextID { out.append("tracker.alerts[\(i)].id \(a.id) is not below tracker.nextID") }
             if a.recipientHashes.count > Alert.recipientCap { out.append("tracker.alerts[\(i)] holds too many recipients") }
+            if let d = a.destinations, !count.contains(d) { out.append("tracker.alerts[\(i)].destinations \(d) is out of range") }
             if a.sample.utf8.count > Alert.sampleLimit * 8 { out.append("tracker.alerts[\(i)].sample is too long") }
             if out.count > 20 { break }
         }

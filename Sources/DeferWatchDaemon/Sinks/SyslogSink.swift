@@ -45,6 +45,21 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     /// write(2) that returned survives the process being killed, so a restart knows which
     /// lines of the checkpoint's outbox syslog already has.
     private var watermarkFD: Int32 = -1
+    private let watermarkPath: String?
+
+    /// Opens the watermark file again (the state directory was made again, or made only
+    /// after the sink started), keeping the number reached.
+    public func reopenWatermark() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let watermarkPath else { return }
+        if watermarkFD >= 0 { close(watermarkFD) }
+        watermarkFD = open(watermarkPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        if watermarkFD >= 0 {
+            var v = sentThrough
+            _ = withUnsafeBytes(of: &v) { pwrite(watermarkFD, $0.baseAddress, 8, 0) }
+        }
+    }
 
     /// Largest datagram written; longer lines are cut (rsyslog's default limit is 8 KiB).
     public static let maxMessage = 8000
@@ -52,6 +67,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     public init(config: SyslogConfig, hostname: String = SystemTimeZone.hostName(), watermark: String? = nil) {
         self.config = config
         self.hostname = hostname
+        watermarkPath = watermark
         if let watermark {
             watermarkFD = open(watermark, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
             sentThrough = Self.readWatermark(fd: watermarkFD)
@@ -120,7 +136,9 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         while queue.count > head && (pending >= config.queue || queuedBytes + (inFlight?.count ?? 0) + message.count > config.queueBytes) {
             queuedBytes -= queue[head].count
             queue[head] = []
-            passed(seqs[head])
+            // Marked as passed only with nothing in flight: the watermark must never pass
+            // a line still to be written (a dropped one may be written again after a restart).
+            if inFlight == nil { passed(seqs[head]) }
             head += 1
             stats.dropped += 1
             if stats.dropped == 1 || stats.dropped % 1000 == 0 {

@@ -10,8 +10,11 @@ extension FileFollower {
         var st = stat()
         let exists = stat(path, &st) == 0
         if let cp = resumeFrom {
-            resumeFrom = nil
+            // Cleared only once the resume worked: a file that cannot be opened now is
+            // resumed from the checkpoint at a later poll, never read from its start.
+            rotated = []
             try resume(cp, at: exists ? FileIdentity(st) : nil, now: now)
+            resumeFrom = nil
             return
         }
         // The path was missing or not a file: files rotated meanwhile come first.
@@ -51,8 +54,8 @@ extension FileFollower {
             rotated.append(f)
         }
         var atPath: LogFile?
-        if let n = name(of: cp) {
-            let f = try LogFile(opening: n, maxLineLength: maxLineLength, clock: now)
+        if let n = name(of: cp), let f = n == path ? try LogFile(opening: n, maxLineLength: maxLineLength, clock: now)
+            : try? LogFile(opening: n, maxLineLength: maxLineLength, clock: now) {
             if n == path {
                 // Truncated while deferwatch was down (copytruncate), or the inode number
                 // reused by another file: the first bytes tell (handleTruncation).

@@ -175,10 +175,9 @@ public final class FileFollower {
                 handleTruncation(c, now: now, emit)
                 hasMore = try c.read(budget: &budget, buffer: buffer, clock: now, emit)
             } catch {
-                // Opened again from the path by the next poll.
+                // Kept, and read again from where it stands by the next poll (reopening it
+                // from the path would read it all again).
                 failure = failure ?? error
-                rotateAway(c, now: now)
-                c.lastGrowth = Int64.min
             }
         }
         if !hasMore { closeQuiet(now: now, emit) }
@@ -222,7 +221,14 @@ public final class FileFollower {
 
     /// Opens the file at the path, from its start.
     func openCurrent(now: Int64) throws(InputError) {
-        current = try LogFile(opening: path, maxLineLength: maxLineLength, clock: now)
+        let f = try LogFile(opening: path, maxLineLength: maxLineLength, clock: now)
+        // A file being read as rotated is at the path again (a symlink moved back, a file
+        // renamed back): it goes on from where it stands, not from its start.
+        if let i = rotated.firstIndex(where: { $0.identity == f.identity }) {
+            current = rotated.remove(at: i)
+        } else {
+            current = f
+        }
         gapFloor = wallNanoseconds()
         everOpened = true
     }

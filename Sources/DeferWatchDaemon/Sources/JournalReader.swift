@@ -38,6 +38,7 @@ public final class JournalReader {
         if (st.st_mode & S_IFMT) == S_IFDIR {
             rc = sd_journal_open_directory(&j, path, 0)
         } else {
+            checksSequence = false
             rc = path.withCString { p in
                 var files: [UnsafePointer<CChar>?] = [p, nil]
                 return files.withUnsafeMutableBufferPointer { sd_journal_open_files(&j, $0.baseAddress, 0) }
@@ -86,7 +87,7 @@ public final class JournalReader {
             if moved {
                 moved = false
                 notePosition(j)
-                if !perEntry, let first { checkBatch(first: first, last: sequence(j), count: batch) }
+                if checksSequence && !perEntry, let first { checkBatch(first: first, last: sequence(j), count: batch) }
             }
         }
         while true {
@@ -97,7 +98,8 @@ public final class JournalReader {
             if rc == 0 { return false }
             entries += 1
             moved = true
-            if perEntry {
+            if !checksSequence {
+            } else if perEntry {
                 if let s = sequence(j) { note(s) }
             } else if batch == 0 {
                 first = sequence(j)
@@ -130,6 +132,9 @@ public final class JournalReader {
     /// sequence-number ids (a journal-remote directory of several hosts). With one id,
     /// a batch's first and last numbers and its count say the same, for two cursors a batch.
     private var perEntry = false
+    /// Off for a single journal file: journald numbers the entries of all its files (the
+    /// system's and each user's) in one sequence, so one file alone has gaps by design.
+    private var checksSequence = true
 
     private func checkBatch(first: (id: UInt64, seq: UInt64), last: (id: UInt64, seq: UInt64)?, count: Int) {
         guard let last else { return }
