@@ -1403,6 +1403,10 @@ def main() -> int:
                     shutil.rmtree(STATE_DIR, ignore_errors=True)
             except HarnessError as e:
                 log(f"could not purge the packages: {e}")
+        # The scratch directory (pid files, the binary's copy, sockets, the daemons' state):
+        # its processes are stopped, then it goes, also after a failure.
+        stop_leftover_processes()
+        shutil.rmtree(WORK, ignore_errors=True)
 
     print()
     tables = []
