@@ -27,6 +27,25 @@ import Testing
         return (path, clock, follower(path, clock: clock), T.Collector())
     }
 
+    /// The log path a symlink to a.log (lines 0..<10), b.log empty beside it, a follower of
+    /// the path on a test clock and a collector.
+    static func symlinked() -> (path: String, a: String, b: String, clock: Clock, follower: FileFollower, lines: T.Collector) {
+        let dir = TestPaths.temporaryDirectory("rotation")
+        let path = dir.appendingPathComponent("mail.log").path
+        let a = dir.appendingPathComponent("a.log").path, b = dir.appendingPathComponent("b.log").path
+        T.append(a, T.numbered(0..<10))
+        T.append(b, "")
+        symlink(a, path)
+        let clock = Clock()
+        return (path, a, b, clock, follower(path, clock: clock), T.Collector())
+    }
+
+    /// Moves the symlink at `path` to `target`.
+    static func point(_ path: String, to target: String) {
+        unlink(path)
+        symlink(target, path)
+    }
+
     static func counts(_ lines: [String]) -> [String: Int] { lines.reduce(into: [:]) { $0[$1, default: 0] += 1 } }
 
     /// Every expected line once, none other: the order of lines of different files may differ.
@@ -64,7 +83,7 @@ import Testing
 
     /// `dateext` names (`mail.log-20261201`), two rotations between polls.
     @Test func dateextNamesAreFollowed() throws {
-        let (path, clock, f, c) = Self.fresh()
+        let (path, _, f, c) = Self.fresh()
         T.append(path, T.numbered(0..<50))
         try c.poll(f)
         T.append(path, T.numbered(50..<100))
@@ -103,18 +122,10 @@ import Testing
 
     /// A symlinked log path swapped to another target; the old target is written on.
     @Test func aSwappedSymlinkKeepsTheOldTargetUntilQuiet() throws {
-        let dir = TestPaths.temporaryDirectory("rotation")
-        let path = dir.appendingPathComponent("mail.log").path
-        let a = dir.appendingPathComponent("a.log").path, b = dir.appendingPathComponent("b.log").path
-        T.append(a, T.numbered(0..<10))
-        symlink(a, path)
-        let clock = Clock()
-        let f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, a, b, clock, f, c) = Self.symlinked()
         try c.poll(f)
         T.append(b, T.numbered(10..<20))
-        unlink(path)
-        symlink(b, path)
+        Self.point(path, to: b)
         try c.poll(f)
         T.append(a, T.numbered(20..<320))
         try c.poll(f)
@@ -126,21 +137,11 @@ import Testing
     /// The symlink moved to another target and back again while the old one was still
     /// read: the old file goes on from where it stood, not from its start.
     @Test func aSymlinkMovedBackGoesOnWhereItStood() throws {
-        let dir = TestPaths.temporaryDirectory("rotation")
-        let path = dir.appendingPathComponent("mail.log").path
-        let a = dir.appendingPathComponent("a.log").path, b = dir.appendingPathComponent("b.log").path
-        T.append(a, T.numbered(0..<10))
-        T.append(b, "")
-        symlink(a, path)
-        let clock = Clock()
-        let f = Self.follower(path, clock: clock)
-        let c = T.Collector()
+        let (path, a, b, clock, f, c) = Self.symlinked()
         try c.poll(f)
-        unlink(path)
-        symlink(b, path)
+        Self.point(path, to: b)
         try c.poll(f)
-        unlink(path)
-        symlink(a, path)
+        Self.point(path, to: a)
         T.append(a, T.numbered(10..<20))
         try c.poll(f)
         clock.advance(seconds: 6)
@@ -190,7 +191,7 @@ import Testing
     /// The log path briefly a directory, then a file again: reading goes on by itself, the
     /// new file from its start.
     @Test func aPathReplacedByADirectoryRecovers() throws {
-        let (path, clock, f, c) = Self.fresh()
+        let (path, _, f, c) = Self.fresh()
         T.append(path, T.numbered(0..<10))
         try c.poll(f)
         rename(path, path + ".1")

@@ -96,17 +96,15 @@ extension DeferralTracker {
 
     /// A destination deferring for the cause of a storm: counted in its wider alert.
     mutating func fold(_ key: DestinationKey, into id: Int, at t: Int64) {
-        guard var a = open[id] else { return }
-        let cause = a.cause
-        var set = folded[cause] ?? []
-        if set.count < Self.foldedCap, set.insert(key.aggregate.hashValue).inserted {
-            a.destinations = (a.destinations ?? 0) + 1
-            alertsFolded &+= 1
+        guard let cause = open[id]?.cause else { return }
+        // In place: a copy of the set per deferral would cost as much as the storm is wide.
+        let new = (folded[cause]?.count ?? 0) < Self.foldedCap && folded[cause, default: []].insert(key.aggregate.hashValue).inserted
+        if new { alertsFolded &+= 1 }
+        updateOpen(id) { a in
+            if new { a.destinations = (a.destinations ?? 0) &+ 1 }
+            a.deferrals &+= 1
+            a.attempts &+= 1
+            a.lastSeen = max(a.lastSeen, t)
         }
-        folded[cause] = set
-        a.deferrals &+= 1
-        a.attempts &+= 1
-        a.lastSeen = max(a.lastSeen, t)
-        open[id] = a
     }
 }

@@ -252,7 +252,7 @@ public struct DeferralTracker {
 
     /// Changes an open alert in place: through the dictionary's values, as `open[id]!.x`
     /// copied the whole alert (and its recipient set, on an insert) for every field.
-    private mutating func updateOpen(_ id: Int, _ body: (inout Alert) -> Void) {
+    mutating func updateOpen(_ id: Int, _ body: (inout Alert) -> Void) {
         if let i = open.index(forKey: id) { body(&open.values[i]) }
     }
 

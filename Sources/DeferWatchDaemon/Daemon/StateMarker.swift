@@ -16,21 +16,15 @@ struct StateMarker: Codable, Equatable {
     /// The marker at `path`, when it is one for `directory` (a hostile or foreign file is
     /// no marker).
     static func load(_ path: String, for directory: String) -> StateMarker? {
-        let (dir, name) = split(path)
+        let (dir, name) = splitPath(path)
         guard let m = try? CheckpointStore(directory: dir).load(StateMarker.self, from: name),
               m.directory == directory, m.savedAt > 0, m.savedAt < Int64(1) << 60 else { return nil }
         return m
     }
 
     func save(to path: String) throws(InputError) {
-        let (dir, name) = Self.split(path)
+        let (dir, name) = splitPath(path)
         try CheckpointStore(directory: dir).save(self, as: name)
-    }
-
-    private static func split(_ path: String) -> (String, String) {
-        guard let slash = path.lastIndex(of: "/") else { return (".", path) }
-        let dir = slash == path.startIndex ? "/" : String(path[..<slash])
-        return (dir, String(path[path.index(after: slash)...]))
     }
 }
 

@@ -55,10 +55,14 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         guard let watermarkPath else { return }
         if watermarkFD >= 0 { close(watermarkFD) }
         watermarkFD = open(watermarkPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        if watermarkFD >= 0 {
-            var v = sentThrough
-            _ = withUnsafeBytes(of: &v) { pwrite(watermarkFD, $0.baseAddress, 8, 0) }
-        }
+        writeWatermark()
+    }
+
+    /// Under the lock: `sentThrough` into its file (8 bytes at offset 0).
+    private func writeWatermark() {
+        guard watermarkFD >= 0 else { return }
+        var v = sentThrough
+        _ = withUnsafeBytes(of: &v) { pwrite(watermarkFD, $0.baseAddress, 8, 0) }
     }
 
     /// Largest datagram written; longer lines are cut (rsyslog's default limit is 8 KiB).
@@ -104,10 +108,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     private func passed(_ seq: Int64) {
         guard seq > sentThrough else { return }
         sentThrough = seq
-        if watermarkFD >= 0 {
-            var v = seq
-            _ = withUnsafeBytes(of: &v) { pwrite(watermarkFD, $0.baseAddress, 8, 0) }
-        }
+        writeWatermark()
     }
 
     public var currentStats: Stats {
@@ -266,44 +267,27 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     /// Whether a datagram socket at `path` takes a connection now; nil when it does, else
     /// what is wrong (for the start's message: the sink itself finds out by sending).
     public static func probe(_ path: String) -> String? {
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return "path too long" }
-        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
+        guard path.utf8.count < Self.maxSocketPath else { return "path too long" }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return "socket: \(String(cString: strerror(errno)))" }
         defer { close(fd) }
-        let rc = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        return rc == 0 ? nil : "connect: \(String(cString: strerror(errno)))"
+        return connectUnix(fd, path) == 0 ? nil : "connect: \(String(cString: strerror(errno)))"
     }
+
+    /// sun_path's size, its terminating NUL included.
+    static let maxSocketPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
 
     /// Sends one datagram; nil on success, else what went wrong.
     private func send(_ message: [UInt8]) -> String? {
         if fd < 0 {
             fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
             if fd < 0 { return "socket: \(String(cString: strerror(errno)))" }
-            var addr = sockaddr_un()
-            addr.sun_family = sa_family_t(AF_UNIX)
-            let path = Array(config.socket.utf8)
-            guard path.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            guard config.socket.utf8.count < Self.maxSocketPath else {
                 close(fd)
                 fd = -1
                 return "\(config.socket): path too long"
             }
-            withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-                raw.copyBytes(from: path)
-                raw[path.count] = 0
-            }
-            let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-            }
-            if rc != 0 {
+            if connectUnix(fd, config.socket) != 0 {
                 let e = errno
                 close(fd)
                 fd = -1

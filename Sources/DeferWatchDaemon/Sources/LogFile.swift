@@ -181,9 +181,7 @@ enum RotatedNames {
     /// The regular files with a rotated name of `path`, oldest first (by modification time,
     /// then a higher number first, then by name).
     static func siblings(of path: String) -> [Sibling] {
-        let slash = path.lastIndex(of: "/")
-        let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        let (dir, base) = splitPath(path)
         guard !base.isEmpty, let d = opendir(dir) else { return [] }
         defer { closedir(d) }
         var out: [Sibling] = []
@@ -206,4 +204,11 @@ enum RotatedNames {
             return $0.name < $1.name
         }
     }
+}
+
+/// A path's directory ("." when it has none, "/" at the root) and its last component.
+func splitPath(_ path: String) -> (directory: String, name: String) {
+    guard let slash = path.lastIndex(of: "/") else { return (".", path) }
+    let dir = slash == path.startIndex ? "/" : String(path[..<slash])
+    return (dir, String(path[path.index(after: slash)...]))
 }
