@@ -1,4 +1,5 @@
 import DeferWatchCore
+import DeferWatchTestSupport
 import Testing
 
 /// `find` (memchr on the first byte, or on the second after a leading space) agrees with a
@@ -15,7 +16,7 @@ import Testing
     }
 
     @Test func findAgreesWithAPlainSearch() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         let needles: [[UInt8]] = [" H=", " C=\"", ": ", "H=", " ", "  ", " x", "defer ("].map { Array($0.utf8) }
         let alphabet = Array(" H=C\"x:(defr".utf8)
         for _ in 0..<3000 {

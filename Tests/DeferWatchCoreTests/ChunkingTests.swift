@@ -38,7 +38,7 @@ import Testing
         let whole = Self.run(bytes, chunks: [bytes.count])
         #expect(whole.count > 20)
         #expect(Self.run(bytes, chunks: [1]) == whole, "byte by byte")
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         for _ in 0..<20 {
             let sizes = (0..<50).map { _ in Int.random(in: 1...300, using: &rng) }
             let got = Self.run(bytes, chunks: sizes)

@@ -18,7 +18,7 @@ import Testing
     /// Long texts are scanned as interleaved pieces: every needle is still found, wherever
     /// it sits (across a cut too), and none that is absent, against a plain search.
     @Test func interleavedScanFindsWhatAPlainSearchFinds() {
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         let alphabet = Array("abcde 4.7-".utf8)
         func word(_ n: Int) -> [UInt8] { (0..<n).map { _ in alphabet.randomElement(using: &rng)! } }
         for round in 0..<300 {

@@ -52,7 +52,7 @@ import Testing
         let good = dir.appendingPathComponent("good.log")
         try Self.good.write(to: good, atomically: true, encoding: .utf8)
 
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         let garbage = dir.appendingPathComponent("random.bin")
         try Data((0..<200_000).map { _ in UInt8.random(in: 0...255, using: &rng) }).write(to: garbage)
         let nul = dir.appendingPathComponent("nul.log")

@@ -112,7 +112,7 @@ import Testing
     @Test func killNineAndRestartCountsEveryLineOnce() throws {
         let s = try Self.setup()
         var written = 0
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         let cycles = 12
         for cycle in 0..<cycles {
             let p = try Self.start(s)
@@ -157,7 +157,7 @@ import Testing
         let s = try Self.setup()
         var p = try Self.start(s)
         for _ in 0..<200 where Self.counters(s) == nil { usleep(20_000) }
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         var written = 0
         var kills = 0
         func burst() {
@@ -465,7 +465,7 @@ struct JournalFollowTests {
         try config.write(to: s.config, atomically: true, encoding: .utf8)
 
         var written = 1
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         var cycles = 0
         // Enough entries for systemd-journal-remote to rotate its file (about 175,000).
         while written < 230_000 {
@@ -705,7 +705,7 @@ struct AlertsOnceAfterKillTests {
         let server = try RsyslogServer()
         defer { server.stop() }
         let s = try Daemon.setup(socket: server.socket.path)
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         let storms = 30
         var p = try Daemon.start(s)
         for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }

@@ -219,7 +219,7 @@ extension FileFollowerTests {
     @Test func randomCutsAndRestartsCountEveryLineOnce() throws {
         let dir = TestPaths.temporaryDirectory()
         let path = dir.appendingPathComponent("mail.log").path
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         let text = Array(Self.numbered(0..<20_000).utf8)
         var written = 0
         var saved: FileCheckpoint?

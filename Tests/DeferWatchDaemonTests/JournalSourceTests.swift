@@ -72,7 +72,7 @@ struct DamagedJournalTests {
         var tail: UInt64 = 0
         _ = withUnsafeMutableBytes(of: &tail) { pread(fd, $0.baseAddress, 8, 0x88) } // tail_object_offset
         var garbage = [UInt8](repeating: 0, count: 65_536)
-        var rng = SystemRandomNumberGenerator()
+        var rng = SeededRandom.fromEnvironment()
         for i in garbage.indices { garbage[i] = UInt8.random(in: 0...255, using: &rng) }
         _ = garbage.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(tail) - 65_536 - 4096) }
         try JournalFile.append(entries(1000..<2000), to: file)

@@ -25,6 +25,7 @@ extension DeferralTracker {
     }
 
     mutating func register(_ a: Alert) {
+        due.push(dueTime(a), a.id)
         for r in Self.relations(of: a) { related[r, default: []].insert(a.id) }
         if a.key.scope == .all { wide[a.cause] = a.id }
     }

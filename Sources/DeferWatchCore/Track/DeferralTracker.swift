@@ -49,6 +49,13 @@ public struct DeferralTracker {
     /// past it, moved on by `advance(to:)` while the log is quiet.
     public private(set) var newestEvent: Int64 = Int64.min
     private var nextTick: Int64 = Int64.min
+    /// When each open alert next needs the periodic check (DueQueue.swift).
+    var due = DueQueue()
+    /// Open alerts the periodic checks looked at, all told (the tests' measure of its cost).
+    public private(set) var alertsExamined = 0
+    /// Tests only: look at every open alert at each check, as before the due queue, to
+    /// show that looking only at the due ones changes nothing.
+    public var examineEveryAlert = false
     /// The latest log time the caller allows (`run`: the wall clock plus `clockLeap`); nil
     /// in `analyze`, where only the lines say what time it is.
     public var ceiling: Int64?
@@ -88,6 +95,9 @@ public struct DeferralTracker {
         if new.maxMessages != config.maxMessages { messages = BoundedMap(capacity: max(16, new.maxMessages)) }
         config = new
         self.hints = hints
+        // The thresholds that say when an alert is due may have changed.
+        due.removeAll()
+        for a in open.values { due.push(dueTime(a), a.id) }
     }
 
     /// What must survive a restart: the open alerts and the next alert number.
@@ -426,9 +436,17 @@ public struct DeferralTracker {
         if t > now && (ceiling.map { t <= $0 } ?? true) { now = t }
         guard now >= nextTick else { return [] }
         nextTick = (now / config.bucket + 1) * config.bucket
-        guard !open.isEmpty else { return [] }
+        guard !open.isEmpty else {
+            due.removeAll()
+            return []
+        }
         var out: [AlertTransition] = []
-        for a in openAlerts {
+        // Only the alerts that may be due, in the order of their ids (the order of the
+        // transitions): the others would neither resolve, escalate nor remind.
+        let candidates = due.popDue(now)
+        for id in examineEveryAlert ? open.keys.sorted() : candidates.sorted() {
+            guard let a = open[id] else { continue }
+            alertsExamined &+= 1
             let th = config.thresholds(a.cause)
             let quiet = now - a.lastSeen
             let flowing = (a.lastSuccess ?? Int64.min) > a.lastSeen
@@ -439,6 +457,7 @@ public struct DeferralTracker {
                 close(a.id)
                 continue
             }
+            defer { due.push(max(dueTime(open[id]!), nextTick), id) }
             guard quiet < th.resolveAfter else { continue }
             if a.escalations == 0 && now - a.openedAt >= th.escalateAfter {
                 open[a.id]!.escalations = 1
@@ -451,6 +470,16 @@ public struct DeferralTracker {
             }
         }
         return out
+    }
+
+    /// The earliest log time at which the periodic check could act on `a`: it cannot
+    /// resolve before `resolveAfter` of quiet, escalate before `escalateAfter` from its
+    /// opening, nor remind before `nextRemind`.
+    func dueTime(_ a: Alert) -> Int64 {
+        let th = config.thresholds(a.cause)
+        var t = min(a.lastSeen &+ th.resolveAfter, a.nextRemind)
+        if a.escalations == 0 { t = min(t, a.openedAt &+ th.escalateAfter) }
+        return t
     }
 
     /// The alerts still open when the input ends, as `open` summaries.
