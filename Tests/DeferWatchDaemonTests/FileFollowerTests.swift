@@ -105,6 +105,29 @@ import Testing
         #expect(c.lines == Self.expected(0..<10))
     }
 
+    /// What the follower does with files is said (the daemon puts it on stderr): a rotation
+    /// seen, the new file read from its start, the old one finished with.
+    @Test func rotationsAreSaid() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        var clock: Int64 = 0
+        let f = FileFollower(path: path, checkpoint: nil, start: .beginning, rotatedQuiet: 1_000_000, clock: { clock })
+        var notes: [String] = []
+        f.note = { notes.append($0) }
+        let c = Collector()
+        Self.append(path, Self.numbered(0..<5))
+        try c.poll(f)
+        rename(path, path + ".1")
+        Self.append(path, Self.numbered(5..<7))
+        try c.poll(f)
+        clock += 2_000_000
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<7))
+        #expect(notes.count == 4, "\(notes)")
+        #expect(notes.first?.contains("from its start") == true, "\(notes)")
+        #expect(notes.contains { $0.contains("was rotated away") && $0.contains("offset 35") }, "\(notes)")
+        #expect(notes.contains { $0.hasPrefix("finished with inode") }, "\(notes)")
+    }
+
     @Test func copytruncateStartsAgainAtTheBeginning() throws {
         let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
         let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)

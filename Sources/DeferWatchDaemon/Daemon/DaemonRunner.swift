@@ -247,6 +247,7 @@ public final class DaemonRunner {
         for path in sources.files {
             let cp = saved.files.first { $0.path == path }
             let f = FileFollower(path: path, checkpoint: cp, start: start, rotatedQuiet: sources.rotatedQuiet)
+            f.note = { writeStderr("deferwatch: " + $0) }
             do {
                 try f.pinStart()
             } catch {

@@ -24,16 +24,26 @@ extension FileFollower {
             // Created and already rotated away before the first poll: those files first.
             siblingsAtStart = nil
             for s in RotatedNames.siblings(of: path) where !before.contains(s.identity) && s.identity != FileIdentity(st) {
-                if let f = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now) { rotated.append(f) }
+                if let f = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now) {
+                    rotated.append(f)
+                    note?("reading \(f.describe) from its start: created and rotated before the first poll")
+                }
             }
         }
-        try openCurrent(now: now)
+        let from: String
+        switch start {
+        case .beginning: from = "from its start"
+        case .end: from = "from its end (first start)"
+        case .since: from = "from the first line in the lookback (first start)"
+        }
+        try openCurrent(now: now, said: false)
         guard let c = current else { return }
         switch start {
         case .beginning: break
         case .end: c.seek(to: c.size)
         case .since(let time, let lineTime): c.seek(to: Self.firstLine(fd: c.fd, size: c.size, since: time, lineTime: lineTime))
         }
+        note?("reading \(c.describe) \(from), offset \(c.offset)")
         start = .beginning
     }
 
@@ -52,6 +62,7 @@ extension FileFollower {
                   let f = try? LogFile(opening: n, maxLineLength: maxLineLength, clock: now) else { continue }
             f.resume(from: r)
             rotated.append(f)
+            note?("resuming \(f.describe), rotated, at offset \(f.offset) (checkpoint: \(r.offset))")
         }
         var atPath: LogFile?
         if let n = name(of: cp), let f = n == path ? try LogFile(opening: n, maxLineLength: maxLineLength, clock: now)
@@ -62,9 +73,11 @@ extension FileFollower {
                 f.seek(to: cp.offset)
                 f.fingerprint = Fingerprint(hash: cp.fingerprint, length: cp.fingerprintLength)
                 atPath = f
+                note?("resuming \(f.describe) at offset \(cp.offset)")
             } else {
                 f.resume(from: cp)
                 rotated.append(f)
+                note?("resuming \(f.describe), rotated while deferwatch was down, at offset \(f.offset) (checkpoint: \(cp.offset))")
             }
         }
         if let seen = cp.seenAt {
@@ -107,6 +120,7 @@ extension FileFollower {
                       Fingerprint(fd: copy.fd, length: before.length) == before else { continue }
                 // From the start of the partial line the emptied file was holding.
                 copy.seek(to: c.lineStart)
+                note?("\(path) was truncated (copytruncate): reading the rest from \(copy.describe) at offset \(c.lineStart)")
                 var all = Int.max
                 _ = try? copy.read(budget: &all, buffer: buffer, clock: now, emit)
                 copy.finish(emit)
@@ -117,6 +131,7 @@ extension FileFollower {
             // The copy (under any name) holds nothing a later scan should read again.
             remember(FileIdentity(device: 0, inode: 0), before)
         }
+        note?("\(c.describe) was truncated at offset \(c.offset) (no copy found): read again from its start")
         c.restart(emit)
     }
 }

@@ -68,6 +68,9 @@ public final class FileFollower {
     let clock: () -> Int64
     let maxLineLength: Int
     var closedOversized = 0
+    /// Told what the follower does with files (rotations seen, files adopted, resumed,
+    /// closed), one sentence each: the daemon puts them on stderr, for the operator.
+    public var note: ((String) -> Void)?
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
 
     public static let fingerprintBytes = 64
@@ -212,6 +215,7 @@ public final class FileFollower {
     /// The open file is no longer at the path: read on until it has been quiet for
     /// `rotatedQuiet` from now.
     private func rotateAway(_ c: LogFile, now: Int64) {
+        note?("\(path) was rotated away (inode \(c.identity.inode)): read on until quiet, from offset \(c.offset)")
         c.lastGrowth = now
         rotated.append(c)
         current = nil
@@ -220,14 +224,17 @@ public final class FileFollower {
     }
 
     /// Opens the file at the path, from its start.
-    func openCurrent(now: Int64) throws(InputError) {
+    func openCurrent(now: Int64, said: Bool = true) throws(InputError) {
         let f = try LogFile(opening: path, maxLineLength: maxLineLength, clock: now)
         // A file being read as rotated is at the path again (a symlink moved back, a file
         // renamed back): it goes on from where it stands, not from its start.
         if let i = rotated.firstIndex(where: { $0.identity == f.identity }) {
-            current = rotated.remove(at: i)
+            let back = rotated.remove(at: i)
+            current = back
+            note?("\(back.describe) is at the path again; read on from offset \(back.offset)")
         } else {
             current = f
+            if said { note?("reading \(f.describe) from its start") }
         }
         gapFloor = wallNanoseconds()
         everOpened = true
@@ -246,6 +253,7 @@ public final class FileFollower {
             if f.fingerprint.isFull && copies.contains(f.fingerprint) { continue }
             known.insert(f.identity)
             rotated.append(f)
+            note?("reading \(f.describe) from its start: rotated while no poll looked")
         }
     }
 
@@ -267,6 +275,7 @@ public final class FileFollower {
     /// A file no longer read: its last line handed out, and remembered as read.
     func retire(_ f: LogFile, _ emit: (Bytes) -> Void) {
         f.finish(emit)
+        note?("finished with inode \(f.identity.inode) (opened as \(f.name)) at offset \(f.offset)")
         closedOversized += f.oversizedLines
         remember(f.identity, f.fingerprint)
     }

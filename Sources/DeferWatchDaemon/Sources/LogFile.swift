@@ -86,6 +86,9 @@ final class LogFile {
 
     deinit { close(fd) }
 
+    /// The name and identity, for the notes: "/var/log/mail.log.1 (inode 1234)".
+    var describe: String { "\(name) (inode \(identity.inode))" }
+
     var size: Int64 {
         var st = stat()
         return fstat(fd, &st) == 0 ? Int64(st.st_size) : offset
