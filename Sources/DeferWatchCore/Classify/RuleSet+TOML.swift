@@ -91,7 +91,7 @@ extension RuleSet {
             var r = TOMLReader(source: source, table: t) { source.line(ofArray: "rule", index: i, key: $0) }
             let line = source.line(ofArray: "rule", index: i)
             let id = r.string("id") ?? ""
-            if id.isEmpty || !id.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 45 || $0 == 95 || $0 == 46 }) {
+            if id.isEmpty || !id.utf8.allSatisfy({ ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }) {
                 r.problem("id", "rule id \"\(id)\" must be non-empty lower-case letters, digits, '-', '_' or '.'")
             }
             if ids.contains(id) { r.problem("id", "duplicate rule id \"\(id)\"") }

@@ -170,11 +170,11 @@ public struct RuleSet: Sendable {
         var v: Int32 = 0
         var digits = 0
         for b in d.utf8 {
-            if b >= 48 && b <= 57 {
+            if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") {
                 guard digits < 3 else { return nil }
                 v = v * 10 + Int32(b - 48)
                 digits += 1
-            } else if b == 46 {
+            } else if b == UInt8(ascii: ".") {
                 guard digits > 0, parts.count < 2 else { return nil }
                 parts.append(v)
                 v = 0

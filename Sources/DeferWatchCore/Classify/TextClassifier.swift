@@ -127,7 +127,7 @@ public struct TextClassifier {
             let start = i
             while i < t.count, Self.isHostByte(t[i]) { i += 1 }
             let token = t.slice(start, i)
-            if token.index(of: 46) != nil, let p = rules.providerIndex(relay: token.string.asciiLowercased, domain: nil) {
+            if token.index(of: UInt8(ascii: ".")) != nil, let p = rules.providerIndex(relay: token.string.asciiLowercased, domain: nil) {
                 return p
             }
         }
@@ -135,6 +135,6 @@ public struct TextClassifier {
     }
 
     private static func isHostByte(_ b: UInt8) -> Bool {
-        (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) || b == 46 || b == 45
+        (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: ".") || b == UInt8(ascii: "-")
     }
 }

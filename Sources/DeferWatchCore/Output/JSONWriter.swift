@@ -295,7 +295,7 @@ public final class JSONWriter {
         }
         while i < u.count {
             let b = u[i]
-            if b < 32 || b == 34 || b == 92 || b == 127 { return i }
+            if b < UInt8(ascii: " ") || b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") || b == 0x7F { return i }
             i += 1
         }
         return u.count

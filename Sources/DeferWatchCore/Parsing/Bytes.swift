@@ -126,7 +126,7 @@ extension UnsafeBufferPointer where Element == UInt8 {
     /// The bytes as a string, ASCII letters lower-cased (domains and host names); one copy.
     @inlinable public var lowercasedString: String {
         var upper = false
-        for b in self where b >= 65 && b <= 90 { upper = true; break }
+        for b in self where b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") { upper = true; break }
         guard upper else { return String(decoding: self, as: UTF8.self) }
         return String(unsafeUninitializedCapacity: count) { out in
             for i in 0..<count { out[i] = asciiLower(self[i]) }
@@ -144,13 +144,13 @@ extension UnsafeBufferPointer where Element == UInt8 {
     }
 }
 
-@inlinable func asciiLower(_ b: UInt8) -> UInt8 { (b >= 65 && b <= 90) ? b | 0x20 : b }
+@inlinable func asciiLower(_ b: UInt8) -> UInt8 { (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) ? b | 0x20 : b }
 
 extension String {
     /// ASCII-only lower-casing (domains and host names), cheap for the common case.
     @inlinable var asciiLowercased: String {
         var needs = false
-        for b in utf8 where b >= 65 && b <= 90 { needs = true; break }
+        for b in utf8 where b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z") { needs = true; break }
         guard needs else { return self }
         return String(decoding: utf8.map(asciiLower), as: UTF8.self)
     }

@@ -11,21 +11,21 @@ public struct EximParser {
     public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames) -> DeliveryEvent? {
         var m = record.message
         // Exim through syslog may keep its own timestamp and pid inside the message.
-        if m.count > 20, m[4] == 45, m[7] == 45, m[10] == 32, m[13] == 58, m.isDigit(at: 0) {
+        if m.count > 20, m[4] == UInt8(ascii: "-"), m[7] == UInt8(ascii: "-"), m[10] == UInt8(ascii: " "), m[13] == UInt8(ascii: ":"), m.isDigit(at: 0) {
             var i = 19
-            while i < m.count, m[i] != 32 { i += 1 } // fraction / zone-less end
+            while i < m.count, m[i] != UInt8(ascii: " ") { i += 1 } // fraction / zone-less end
             i += 1
-            if i + 5 < m.count, m[i] == 43 || m[i] == 45, m.isDigit(at: i + 1), m.isDigit(at: i + 4), i + 5 < m.count, m[i + 5] == 32 {
+            if i + 5 < m.count, m[i] == UInt8(ascii: "+") || m[i] == UInt8(ascii: "-"), m.isDigit(at: i + 1), m.isDigit(at: i + 4), i + 5 < m.count, m[i + 5] == UInt8(ascii: " ") {
                 i += 6
             }
-            if i < m.count, m[i] == 91, let close = m.index(of: 93, from: i) { i = close + 2 }
+            if i < m.count, m[i] == UInt8(ascii: "["), let close = m.index(of: UInt8(ascii: "]"), from: i) { i = close + 2 }
             m = m.dropFirst(i)
         }
         // Message id, flag, address.
         // 6-6-2 (16 bytes) before Exim 4.97, 6-11-4 (23 bytes) since.
-        guard let idEnd = m.index(of: 32), idEnd >= 16, idEnd <= 23, m[6] == 45,
-              m[idEnd - 3] == 45 || m[idEnd - 5] == 45,
-              idEnd + 4 <= m.count, m[idEnd + 3] == 32 else { return nil }
+        guard let idEnd = m.index(of: UInt8(ascii: " ")), idEnd >= 16, idEnd <= 23, m[6] == UInt8(ascii: "-"),
+              m[idEnd - 3] == UInt8(ascii: "-") || m[idEnd - 5] == UInt8(ascii: "-"),
+              idEnd + 4 <= m.count, m[idEnd + 3] == UInt8(ascii: " ") else { return nil }
         let f0 = m[idEnd + 1], f1 = m[idEnd + 2]
         let status: DeliveryStatus
         switch (f0, f1) {
@@ -35,17 +35,17 @@ public struct EximParser {
         default: return nil
         }
         let rest = m.dropFirst(idEnd + 4)
-        let addrEnd = rest.index(of: 32) ?? rest.count
+        let addrEnd = rest.index(of: UInt8(ascii: " ")) ?? rest.count
         var addressBytes = rest.slice(0, addrEnd)
         if addressBytes.hasSuffix(":") { addressBytes = addressBytes.slice(0, addressBytes.count - 1) }
         var after = addrEnd
         // `=> alias <orig@domain>` / `=> /path (parent@domain) <orig@domain>`: prefer an email address.
-        while after + 1 < rest.count, rest[after] == 32, rest[after + 1] == 60 || rest[after + 1] == 40 {
-            let close: UInt8 = rest[after + 1] == 60 ? 62 : 41
+        while after + 1 < rest.count, rest[after] == UInt8(ascii: " "), rest[after + 1] == UInt8(ascii: "<") || rest[after + 1] == UInt8(ascii: "(") {
+            let close: UInt8 = rest[after + 1] == UInt8(ascii: "<") ? UInt8(ascii: ">") : UInt8(ascii: ")")
             guard let end = rest.index(of: close, from: after + 2) else { break }
-            if addressBytes.index(of: 64) == nil {
+            if addressBytes.index(of: UInt8(ascii: "@")) == nil {
                 let inner = rest.slice(after + 2, end)
-                if inner.index(of: 64) != nil { addressBytes = inner }
+                if inner.index(of: UInt8(ascii: "@")) != nil { addressBytes = inner }
             }
             after = end + 1
         }
@@ -64,7 +64,7 @@ public struct EximParser {
                     (relay, relayProvider) = relays.name(host)
                     relayIP = ip.string
                 } else {
-                    let end = fields.index(of: 32, from: h + 3) ?? fields.count
+                    let end = fields.index(of: UInt8(ascii: " "), from: h + 3) ?? fields.count
                     (relay, relayProvider) = relays.name(fields.slice(h + 3, end))
                 }
             }
@@ -74,9 +74,9 @@ public struct EximParser {
             }
         } else {
             var textStart: Int?
-            if let d = fields.find("defer (") ?? fields.find("error ("), let close = fields.index(of: 41, from: d) {
+            if let d = fields.find("defer (") ?? fields.find("error ("), let close = fields.index(of: UInt8(ascii: ")"), from: d) {
                 var i = close + 1
-                if i + 3 < fields.count, fields[i] == 32, fields.matches("H=", at: i + 1) {
+                if i + 3 < fields.count, fields[i] == UInt8(ascii: " "), fields.matches("H=", at: i + 1) {
                     if let (host, ip, end) = ReplyScanner.eximHostAndIP(fields, i + 3) {
                         (relay, relayProvider) = relays.name(host)
                         relayIP = ip.string
@@ -92,7 +92,7 @@ public struct EximParser {
                 }
                 if let colon = fields.find(": ") {
                     textStart = colon + 2
-                } else if addrEnd > 0, rest[addrEnd - 1] == 58 {
+                } else if addrEnd > 0, rest[addrEnd - 1] == UInt8(ascii: ":") {
                     text = fields.trimmed()
                 }
             }
@@ -100,7 +100,7 @@ public struct EximParser {
             if relay == nil {
                 // Older Exims name the host inside the text: "...: host mx.example [1.2.3.4]: 450 ..."
                 // and "SMTP timeout while connected to mx.example [1.2.3.4] after ...".
-                if let h = text.find(": host ") ?? text.find("H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, text[h] == 58 ? h + 7 : h + 2) {
+                if let h = text.find(": host ") ?? text.find("H="), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, text[h] == UInt8(ascii: ":") ? h + 7 : h + 2) {
                     (relay, relayProvider) = relays.name(host)
                     relayIP = ip.string
                 } else if let c = text.find("connected to "), let (host, ip, _) = ReplyScanner.eximHostAndIP(text, c + 13) {
@@ -148,7 +148,7 @@ public struct EximParser {
         out.reserveCapacity(text.count)
         var i = 0
         while i < text.count {
-            if text[i] == 92, i + 1 < text.count, text[i + 1] == 110 {
+            if text[i] == UInt8(ascii: "\\"), i + 1 < text.count, text[i + 1] == UInt8(ascii: "n") {
                 out.append(32)
                 i += 2
             } else {

@@ -52,12 +52,12 @@ public struct LineHeaderParser {
     public mutating func parse(_ line: Bytes, defaultHostBuffer: Bytes) -> LogRecord? {
         guard line.count >= 16 else { return nil }
         let c0 = line[0]
-        if c0 >= 65 && c0 <= 90 {
+        if c0 >= UInt8(ascii: "A") && c0 <= UInt8(ascii: "Z") {
             return parseRFC3164(line)
         }
-        if c0 >= 48 && c0 <= 57 && line.count >= 20 && line[4] == 45 && line[7] == 45 {
-            if line[10] == 84 { return parseRFC3339(line) }
-            if line[10] == 32 { return parseEximMainlog(line, host: defaultHostBuffer) }
+        if c0 >= UInt8(ascii: "0") && c0 <= UInt8(ascii: "9") && line.count >= 20 && line[4] == UInt8(ascii: "-") && line[7] == UInt8(ascii: "-") {
+            if line[10] == UInt8(ascii: "T") { return parseRFC3339(line) }
+            if line[10] == UInt8(ascii: " ") { return parseEximMainlog(line, host: defaultHostBuffer) }
         }
         return nil
     }
@@ -65,24 +65,24 @@ public struct LineHeaderParser {
     // MARK: - RFC 3164
 
     private mutating func parseRFC3164(_ line: Bytes) -> LogRecord? {
-        guard let month = CivilTime.month(line[0], line[1], line[2]), line[3] == 32 else { return nil }
+        guard let month = CivilTime.month(line[0], line[1], line[2]), line[3] == UInt8(ascii: " ") else { return nil }
         var day: Int
-        if line[4] == 32 {
+        if line[4] == UInt8(ascii: " ") {
             guard let d = line.decimal(at: 5, digits: 1) else { return nil }
             day = d
         } else {
             guard let d = line.decimal(at: 4, digits: 2) else { return nil }
             day = d
         }
-        guard line[6] == 32,
-              let hour = line.decimal(at: 7, digits: 2), line[9] == 58,
-              let minute = line.decimal(at: 10, digits: 2), line[12] == 58,
+        guard line[6] == UInt8(ascii: " "),
+              let hour = line.decimal(at: 7, digits: 2), line[9] == UInt8(ascii: ":"),
+              let minute = line.decimal(at: 10, digits: 2), line[12] == UInt8(ascii: ":"),
               let second = line.decimal(at: 13, digits: 2),
               CivilTime.isValid(month: month, day: day, hour: hour, minute: minute, second: second)
         else { return nil }
         var i = 15
         let micros = fraction(line, &i)
-        guard i < line.count, line[i] == 32 else { return nil }
+        guard i < line.count, line[i] == UInt8(ascii: " ") else { return nil }
         let y = inferYear(month: month, day: day)
         let local = epochSeconds(year: y, month: month, day: day, hour: hour, minute: minute, second: second)
         let offset = localOffset(year: y, month: month, day: day, hour: hour)
@@ -136,7 +136,7 @@ public struct LineHeaderParser {
 
     /// Optional `.digits` at `i`; returns microseconds and advances `i`.
     private func fraction(_ line: Bytes, _ i: inout Int) -> Int64 {
-        guard i < line.count, line[i] == 46 || line[i] == 44 else { return 0 }
+        guard i < line.count, line[i] == UInt8(ascii: ".") || line[i] == UInt8(ascii: ",") else { return 0 }
         i += 1
         var micros: Int64 = 0
         var digits = 0
@@ -152,7 +152,7 @@ public struct LineHeaderParser {
 
     private mutating func parseRFC3339(_ line: Bytes) -> LogRecord? {
         guard let (local, micros, offset, end) = isoTimestamp(line, dateTimeSeparator: 84) else { return nil }
-        guard let offset, end < line.count, line[end] == 32 else { return nil }
+        guard let offset, end < line.count, line[end] == UInt8(ascii: " ") else { return nil }
         return syslogTail(line, from: end + 1, time: (local - Int64(offset)) * CivilTime.microsPerSecond + micros)
     }
 
@@ -163,8 +163,8 @@ public struct LineHeaderParser {
               let mo = line.decimal(at: 5, digits: 2),
               let d = line.decimal(at: 8, digits: 2),
               line[10] == dateTimeSeparator,
-              let h = line.decimal(at: 11, digits: 2), line[13] == 58,
-              let mi = line.decimal(at: 14, digits: 2), line[16] == 58,
+              let h = line.decimal(at: 11, digits: 2), line[13] == UInt8(ascii: ":"),
+              let mi = line.decimal(at: 14, digits: 2), line[16] == UInt8(ascii: ":"),
               let s = line.decimal(at: 17, digits: 2),
               CivilTime.isValid(month: mo, day: d, hour: h, minute: mi, second: s)
         else { return nil }
@@ -172,13 +172,13 @@ public struct LineHeaderParser {
         let micros = fraction(line, &i)
         let local = epochSeconds(year: y, month: mo, day: d, hour: h, minute: mi, second: s)
         var offset: Int?
-        if i < line.count && line[i] == 90 { // Z
+        if i < line.count && line[i] == UInt8(ascii: "Z") { // Z
             offset = 0
             i += 1
-        } else if i < line.count && (line[i] == 43 || line[i] == 45) {
-            let sign = line[i] == 45 ? -1 : 1
+        } else if i < line.count && (line[i] == UInt8(ascii: "+") || line[i] == UInt8(ascii: "-")) {
+            let sign = line[i] == UInt8(ascii: "-") ? -1 : 1
             if let oh = line.decimal(at: i + 1, digits: 2) {
-                if i + 3 < line.count, line[i + 3] == 58, let om = line.decimal(at: i + 4, digits: 2) {
+                if i + 3 < line.count, line[i + 3] == UInt8(ascii: ":"), let om = line.decimal(at: i + 4, digits: 2) {
                     offset = sign * (oh * 3600 + om * 60)
                     i += 6
                 } else if let om = line.decimal(at: i + 3, digits: 2) {
@@ -197,13 +197,13 @@ public struct LineHeaderParser {
         var i = end0
         var offset: Int?
         // log_timezone: ` +0100` / ` -0200` after the time.
-        if i + 5 < line.count, line[i] == 32, line[i + 1] == 43 || line[i + 1] == 45,
+        if i + 5 < line.count, line[i] == UInt8(ascii: " "), line[i + 1] == UInt8(ascii: "+") || line[i + 1] == UInt8(ascii: "-"),
            let oh = line.decimal(at: i + 2, digits: 2), let om = line.decimal(at: i + 4, digits: 2),
-           i + 6 == line.count || line[i + 6] == 32 {
-            offset = (line[i + 1] == 45 ? -1 : 1) * (oh * 3600 + om * 60)
+           i + 6 == line.count || line[i + 6] == UInt8(ascii: " ") {
+            offset = (line[i + 1] == UInt8(ascii: "-") ? -1 : 1) * (oh * 3600 + om * 60)
             i += 6
         }
-        guard i < line.count, line[i] == 32 else { return nil }
+        guard i < line.count, line[i] == UInt8(ascii: " ") else { return nil }
         i += 1
         if offset == nil {
             let hourKey = local / 3600
@@ -215,9 +215,9 @@ public struct LineHeaderParser {
             offset = hourCacheOffset
         }
         // Optional `[pid]` (log_selector +pid).
-        if i < line.count, line[i] == 91, let close = line.index(of: 93, from: i), close - i < 24 {
+        if i < line.count, line[i] == UInt8(ascii: "["), let close = line.index(of: UInt8(ascii: "]"), from: i), close - i < 24 {
             i = close + 1
-            if i < line.count, line[i] == 32 { i += 1 }
+            if i < line.count, line[i] == UInt8(ascii: " ") { i += 1 }
         }
         let time = (local - Int64(offset!)) * CivilTime.microsPerSecond + micros
         return LogRecord(time: time, host: host, program: eximProgram, message: line.dropFirst(i))
@@ -227,7 +227,7 @@ public struct LineHeaderParser {
 
     /// ` host program[pid]: message` starting at `from` (the host's first byte).
     private func syslogTail(_ line: Bytes, from: Int, time: Int64) -> LogRecord? {
-        guard let hostEnd = line.index(of: 32, from: from), hostEnd > from else { return nil }
+        guard let hostEnd = line.index(of: UInt8(ascii: " "), from: from), hostEnd > from else { return nil }
         let host = line.slice(from, hostEnd)
         let tagStart = hostEnd + 1
         // The tag ends at `[` (pid follows) or at `:`; it never contains a space.
@@ -235,20 +235,20 @@ public struct LineHeaderParser {
         var programEnd = -1
         while i < line.count {
             let b = line[i]
-            if b == 91 { // [
+            if b == UInt8(ascii: "[") { // [
                 programEnd = i
-                guard let close = line.index(of: 93, from: i) else { return nil }
+                guard let close = line.index(of: UInt8(ascii: "]"), from: i) else { return nil }
                 i = close + 1
-                guard i < line.count, line[i] == 58 else { return nil }
+                guard i < line.count, line[i] == UInt8(ascii: ":") else { return nil }
                 break
             }
-            if b == 58 { programEnd = i; break }
-            if b == 32 { return nil }
+            if b == UInt8(ascii: ":") { programEnd = i; break }
+            if b == UInt8(ascii: " ") { return nil }
             i += 1
         }
         guard programEnd > tagStart, i < line.count else { return nil }
         var msgStart = i + 1
-        if msgStart < line.count, line[msgStart] == 32 { msgStart += 1 }
+        if msgStart < line.count, line[msgStart] == UInt8(ascii: " ") { msgStart += 1 }
         return LogRecord(time: time, host: host, program: line.slice(tagStart, programEnd), message: line.dropFirst(msgStart))
     }
 }

@@ -8,7 +8,7 @@ public struct PostfixParser {
     /// `name/service` whose last part is a Postfix service (custom `syslog_name`).
     public static func isPostfix(program: Bytes) -> Bool {
         if program.hasPrefix("postfix") { return true }
-        guard let slash = program.lastIndex(of: 47) else { return false }
+        guard let slash = program.lastIndex(of: UInt8(ascii: "/")) else { return false }
         let service = program.dropFirst(slash + 1)
         for s in postfixServices where service.equals(s) { return true }
         return false
@@ -26,15 +26,15 @@ public struct PostfixParser {
         let m = record.message
         // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
         guard let statusAt = m.find("status=") else { return nil }
-        guard let qidEnd = m.index(of: 58), qidEnd >= 5, qidEnd <= 20, qidEnd + 2 < m.count, m[qidEnd + 1] == 32 else { return nil }
+        guard let qidEnd = m.index(of: UInt8(ascii: ":")), qidEnd >= 5, qidEnd <= 20, qidEnd + 2 < m.count, m[qidEnd + 1] == UInt8(ascii: " ") else { return nil }
         for i in 0..<qidEnd {
             let b = m[i]
-            guard (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) else { return nil }
+            guard (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z")) || (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) else { return nil }
         }
         // Status word.
         var s = statusAt + 7
         var statusEnd = s
-        while statusEnd < m.count, m[statusEnd] != 32, m[statusEnd] != 44 { statusEnd += 1 }
+        while statusEnd < m.count, m[statusEnd] != UInt8(ascii: " "), m[statusEnd] != UInt8(ascii: ",") { statusEnd += 1 }
         let word = m.slice(s, statusEnd)
         let status: DeliveryStatus
         if word.equals("deferred") { status = .deferred }
@@ -46,7 +46,7 @@ public struct PostfixParser {
 
         let fields = m.slice(qidEnd + 2, statusAt)
         var recipientBytes: Bytes?
-        if fields.hasPrefix("to=<"), let close = fields.index(of: 62, from: 4) {
+        if fields.hasPrefix("to=<"), let close = fields.index(of: UInt8(ascii: ">"), from: 4) {
             recipientBytes = fields.slice(4, close)
         } else if status == .expired, fields.hasPrefix("from=<") {
             recipientBytes = nil // qmgr: the whole message expired
@@ -78,9 +78,9 @@ public struct PostfixParser {
 
         // Text: `(...)` after the status word, up to the last `)`.
         var textBytes = Bytes(start: nil, count: 0)
-        if s + 1 < m.count, m[s] == 32, m[s + 1] == 40, let close = m.lastIndex(of: 41), close > s + 1 {
+        if s + 1 < m.count, m[s] == UInt8(ascii: " "), m[s + 1] == UInt8(ascii: "("), let close = m.lastIndex(of: UInt8(ascii: ")")), close > s + 1 {
             textBytes = m.slice(s + 2, close)
-        } else if s + 2 < m.count, m[s] == 44 {
+        } else if s + 2 < m.count, m[s] == UInt8(ascii: ",") {
             textBytes = m.slice(s + 2, m.count).trimmed() // "status=expired, returned to sender"
         }
         var reasonBytes = textBytes
@@ -134,14 +134,14 @@ public struct PostfixParser {
     /// The lower-cased part after the last `@`, or nil.
     /// `domain(of:)` on the address's bytes, before a String is made of it.
     static func domain(ofBytes b: Bytes) -> String? {
-        guard let at = b.lastIndex(of: 64), at + 1 < b.count else { return nil }
+        guard let at = b.lastIndex(of: UInt8(ascii: "@")), at + 1 < b.count else { return nil }
         return b.slice(at + 1, b.count).lowercasedString
     }
 
     static func domain(of address: String) -> String? {
         var a = address
         return a.withUTF8 { b in
-            guard let at = b.lastIndex(of: 64), at + 1 < b.count else { return nil }
+            guard let at = b.lastIndex(of: UInt8(ascii: "@")), at + 1 < b.count else { return nil }
             return b.slice(at + 1, b.count).lowercasedString
         }
     }

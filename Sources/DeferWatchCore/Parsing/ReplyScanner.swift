@@ -5,9 +5,9 @@ enum ReplyScanner {
     /// after `": "`, with the enhanced status code that follows it if any.
     static func reply(in text: Bytes, from: Int = 0) -> (code: Int, dsn: String?, at: Int)? {
         var i = from
-        while let colon = text.index(of: 58, from: i) {
+        while let colon = text.index(of: UInt8(ascii: ":"), from: i) {
             i = colon + 1
-            guard i < text.count, text[i] == 32 else { continue }
+            guard i < text.count, text[i] == UInt8(ascii: " ") else { continue }
             let c = i + 1
             if let (code, dsn) = codeAt(text, c) { return (code, dsn, c) }
         }
@@ -18,44 +18,44 @@ enum ReplyScanner {
     static func codeAt(_ text: Bytes, _ c: Int) -> (Int, String?)? {
         guard let code = text.decimal(at: c, digits: 3), code >= 200, code <= 599 else { return nil }
         let after = c + 3
-        guard after == text.count || text[after] == 32 || text[after] == 45 else { return nil }
+        guard after == text.count || text[after] == UInt8(ascii: " ") || text[after] == UInt8(ascii: "-") else { return nil }
         return (code, enhancedCode(text, after + 1))
     }
 
     /// `x.y.z` at `i` (1-3 digit parts, first part 2, 4 or 5), or nil.
     static func enhancedCode(_ text: Bytes, _ i: Int) -> String? {
         guard i + 5 <= text.count, let cls = text.decimal(at: i, digits: 1), cls == 2 || cls == 4 || cls == 5,
-              text[i + 1] == 46 else { return nil }
+              text[i + 1] == UInt8(ascii: ".") else { return nil }
         var j = i + 2
         var parts = 0
         var digits = 0
         while j < text.count {
             let b = text[j]
-            if b >= 48 && b <= 57 { digits += 1; if digits > 3 { return nil } }
-            else if b == 46 && digits > 0 && parts == 0 { parts = 1; digits = 0 }
+            if b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") { digits += 1; if digits > 3 { return nil } }
+            else if b == UInt8(ascii: ".") && digits > 0 && parts == 0 { parts = 1; digits = 0 }
             else { break }
             j += 1
         }
         guard parts == 1, digits > 0 else { return nil }
-        if j < text.count, text[j] != 32, text[j] != 44, text[j] != 59, text[j] != 41, text[j] != 93 { return nil }
+        if j < text.count, text[j] != UInt8(ascii: " "), text[j] != UInt8(ascii: ","), text[j] != UInt8(ascii: ";"), text[j] != UInt8(ascii: ")"), text[j] != UInt8(ascii: "]") { return nil }
         return text.slice(i, j).string
     }
 
     /// `host[ip]` or `host[ip]:port` starting at `i`: the host and the address.
     static func hostAndIP(_ text: Bytes, _ i: Int) -> (host: Bytes, ip: Bytes, end: Int)? {
-        guard let open = text.index(of: 91, from: i), let close = text.index(of: 93, from: open) else { return nil }
+        guard let open = text.index(of: UInt8(ascii: "["), from: i), let close = text.index(of: UInt8(ascii: "]"), from: open) else { return nil }
         let host = text.slice(i, open)
         // A host name has no spaces; reject when the bracket is far away.
-        if host.index(of: 32) != nil { return nil }
+        if host.index(of: UInt8(ascii: " ")) != nil { return nil }
         return (host, text.slice(open + 1, close), close + 1)
     }
 
     /// Exim style `host [ip]` starting at `i`.
     static func eximHostAndIP(_ text: Bytes, _ i: Int) -> (host: Bytes, ip: Bytes, end: Int)? {
-        guard let sp = text.index(of: 32, from: i), sp + 1 < text.count, text[sp + 1] == 91,
-              let close = text.index(of: 93, from: sp + 1) else {
+        guard let sp = text.index(of: UInt8(ascii: " "), from: i), sp + 1 < text.count, text[sp + 1] == UInt8(ascii: "["),
+              let close = text.index(of: UInt8(ascii: "]"), from: sp + 1) else {
             // `H=[1.2.3.4]` with no name
-            if i < text.count, text[i] == 91, let close = text.index(of: 93, from: i) {
+            if i < text.count, text[i] == UInt8(ascii: "["), let close = text.index(of: UInt8(ascii: "]"), from: i) {
                 let ip = text.slice(i + 1, close)
                 return (ip, ip, close + 1)
             }

@@ -314,7 +314,7 @@ final class ParallelReader: @unchecked Sendable {
                 while found == nil && pos < size {
                     let n = probe.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(pos)) }
                     if n <= 0 { break }
-                    if let i = probe[0..<n].firstIndex(of: 10) { found = pos + Int64(i) + 1 } else { pos += Int64(n) }
+                    if let i = probe[0..<n].firstIndex(of: UInt8(ascii: "\n")) { found = pos + Int64(i) + 1 } else { pos += Int64(n) }
                 }
                 end = found ?? size
             }
