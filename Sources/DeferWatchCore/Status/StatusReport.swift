@@ -260,7 +260,7 @@ extension StatusReport.AlertStatus {
 }
 
 extension StatusReport.DestinationStatus {
-    public init(_ d: DeferralTracker.DestinationSummary, alerts: [Int]) {
+    public init(_ d: DeferralTracker.DeferringDestination, alerts: [Int]) {
         scope = d.key.scope.rawValue
         key = d.key.name
         host = d.key.host

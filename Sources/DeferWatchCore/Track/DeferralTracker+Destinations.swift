@@ -1,6 +1,6 @@
 extension DeferralTracker {
     /// One destination deferring now: its counts in the current window.
-    public struct DestinationSummary: Sendable, Equatable {
+    public struct DeferringDestination: Sendable, Equatable {
         public var key: DestinationKey
         /// The provider (for a provider key, its name).
         public var provider: String?
@@ -22,10 +22,10 @@ extension DeferralTracker {
 
     /// The destinations with deferrals in the current window, most deferred first (ties by
     /// key), at most `limit`. Walks every tracked key: for status snapshots, not per line.
-    public func deferringDestinations(limit: Int) -> [DestinationSummary] {
+    public func deferringDestinations(limit: Int) -> [DeferringDestination] {
         guard now != Int64.min, limit > 0 else { return [] }
         let bucket = now / config.bucket
-        var out: [DestinationSummary] = []
+        var out: [DeferringDestination] = []
         windows.forEach { key, w in
             guard w.hasCauses else { return }
             let s = w.summary(now: bucket)
@@ -34,7 +34,7 @@ extension DeferralTracker {
                 .sorted { $0.deferrals != $1.deferrals ? $0.deferrals > $1.deferrals : $0.cause < $1.cause }
             let first = s.causes.compactMap(\.totals.firstDeferral).min()
             let lead = s.causes.first { $0.cause == causes[0].cause }?.sample ?? ""
-            out.append(DestinationSummary(key: key, provider: key.scope == .provider ? key.name : w.provider, attempts: s.attempts, deferrals: causes.reduce(0) { $0 + $1.deferrals },
+            out.append(DeferringDestination(key: key, provider: key.scope == .provider ? key.name : w.provider, attempts: s.attempts, deferrals: causes.reduce(0) { $0 + $1.deferrals },
                                           causes: causes, firstDeferral: first, sample: lead))
         }
         out.sort { a, b in

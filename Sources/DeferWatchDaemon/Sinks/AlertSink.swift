@@ -31,10 +31,3 @@ public final class TextAlertSink: AlertSink {
         writer.write(CivilTime.rfc3339(t.time) + " " + t.logLine + "\n")
     }
 }
-
-/// Keeps transitions in memory (tests, the status snapshot).
-public final class MemoryAlertSink: AlertSink {
-    public private(set) var transitions: [AlertTransition] = []
-    public init() {}
-    public func write(_ t: AlertTransition) { transitions.append(t) }
-}
