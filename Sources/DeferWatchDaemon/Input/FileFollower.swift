@@ -243,15 +243,19 @@ public final class FileFollower {
     /// Files with a rotated name, modified since `floor`, that no one has read: the logs of
     /// rotations no poll saw. Read before the file at the path, oldest first.
     func adoptGapFiles(since floor: Int64, excluding exclude: FileIdentity?, now: Int64) {
-        var known = Set(rotated.map(\.identity) + done.map(\.identity))
-        if let c = current { known.insert(c.identity) }
-        if let exclude { known.insert(exclude) }
+        var reading = Set(rotated.map(\.identity))
+        if let c = current { reading.insert(c.identity) }
+        if let exclude { reading.insert(exclude) }
         let copies = done.map(\.fingerprint).filter(\.isFull)
-        for s in RotatedNames.siblings(of: path) where s.mtime >= floor &- Self.mtimeSlack && !known.contains(s.identity) {
+        for s in RotatedNames.siblings(of: path) where s.mtime >= floor &- Self.mtimeSlack && !reading.contains(s.identity) {
             guard let f = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now) else { continue }
+            // A file read before: the same number and the same first bytes. The same number
+            // alone is not enough: ext4 gives a new file the number of one just deleted.
+            if done.contains(where: { $0.identity == f.identity && $0.fingerprint.length > 0
+                                        && Fingerprint(fd: f.fd, length: $0.fingerprint.length) == $0.fingerprint }) { continue }
             // A copy of a file already read (copytruncate's) holds nothing new.
             if f.fingerprint.isFull && copies.contains(f.fingerprint) { continue }
-            known.insert(f.identity)
+            reading.insert(f.identity)
             rotated.append(f)
             note?("reading \(f.describe) from its start: rotated while no poll looked")
         }
