@@ -3,42 +3,47 @@ import Foundation
 import Testing
 
 /// Reading with several threads changes nothing: `--events`, the report and `--alerts` are
-/// byte for byte those of one thread, over rotated files (two of them gzipped), a file whose
+/// byte for byte those of one thread, over rotated files (the oldest gzipped), a file whose
 /// last line has no newline, over-long lines and garbage, and an Exim mainlog with
 /// "retry time not reached" lines that inherit causes across segment and file boundaries.
 @Suite struct ParallelAnalyzeTests {
-    @Test(.enabled(if: TestPaths.genlog != nil, "../shared/bench/genlog.py is not there"))
-    func severalThreadsGiveTheSameOutput() throws {
+    /// Logs made by ../shared/bench/genlog.py and committed, so the test runs in every clone
+    /// (Fixtures/parallel-*.log.gz: `--lines 24000 --seed 21` and `--format exim --lines 12000
+    /// --seed 22 --rate 25`, both with `--episodes` of Fixtures/parallel-episodes.json).
+    static func fixture(_ name: String) throws -> String {
+        let gz = TestPaths.packageRoot.appendingPathComponent("Tests/DeferWatchDaemonTests/Fixtures/\(name).gz").path
+        let r = try ProcessRunner.run(URL(fileURLWithPath: "/bin/gzip"), ["-dc", gz])
+        guard r.status == 0 else { throw FixtureError(message: "gzip -dc \(gz): \(r.stderr)") }
+        return r.stdoutText
+    }
+
+    @Test func severalThreadsGiveTheSameOutput() throws {
         let dir = TestPaths.temporaryDirectory("parallel")
-        func gen(_ name: String, _ args: [String]) throws -> String {
-            let path = dir.appendingPathComponent(name).path
-            let r = try ProcessRunner.run(URL(fileURLWithPath: "/usr/bin/python3"), [TestPaths.genlog!.path] + args + ["--out", path])
-            #expect(r.status == 0, "\(r.stderr)")
-            return try String(contentsOfFile: path, encoding: .utf8)
-        }
-        // 300k Postfix lines cut into four rotated files, the two oldest gzipped.
-        let postfix = try gen("all.log", ["--lines", "300000", "--seed", "21"]).split(separator: "\n", omittingEmptySubsequences: false)
-        let quarter = postfix.count / 4
+        // 24k Postfix lines cut into three rotated files: the oldest gzipped, the two
+        // others over 1 MiB, so each is read as two segments.
+        let postfix = try Self.fixture("parallel-postfix.log").split(separator: "\n", omittingEmptySubsequences: false)
+        let cuts = [0, postfix.count / 4, postfix.count * 5 / 8, postfix.count]
         var files: [String] = []
-        for (i, name) in ["mail.log.3", "mail.log.2", "mail.log.1", "mail.log"].enumerated() {
-            var text = postfix[(i * quarter)..<(i == 3 ? postfix.count : (i + 1) * quarter)].joined(separator: "\n")
-            if i < 3 { text += "\n" }
+        for (i, name) in ["mail.log.2", "mail.log.1", "mail.log"].enumerated() {
+            var text = postfix[cuts[i]..<cuts[i + 1]].joined(separator: "\n")
+            if i < 2 { text += "\n" }
             if i == 1 { text += String(repeating: "x", count: 100_000) + "\n\u{1}\u{2}garbage \u{FF}\n" }
             let path = dir.appendingPathComponent(name).path
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             // Oldest first by modification time, as after real rotations.
             var times = [timespec(tv_sec: 1_700_000_000 + i * 1000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000 + i * 1000, tv_nsec: 0)]
             utimensat(AT_FDCWD, path, &times, 0)
-            if i < 2 {
+            if i == 0 {
                 let gz = try ProcessRunner.run(URL(fileURLWithPath: "/bin/gzip"), ["-n", path])
                 #expect(gz.status == 0)
                 files.append(path + ".gz")
             } else {
+                #expect(text.utf8.count > (1 << 20) * 5 / 4, "\(name) is read as one segment only")
                 files.append(path)
             }
         }
         let exim = dir.appendingPathComponent("mainlog").path
-        _ = try gen("mainlog", ["--format", "exim", "--lines", "150000", "--seed", "22"])
+        try Self.fixture("parallel-exim.log").write(toFile: exim, atomically: true, encoding: .utf8)
 
         for (inputs, modes) in [(files, [["--events"], [], ["--json"], ["--alerts", "--json"]]),
                                 ([exim], [["--events"], ["--alerts", "--json"]])] {
