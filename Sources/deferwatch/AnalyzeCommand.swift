@@ -65,12 +65,15 @@ struct AnalyzeCommand: ParsableCommand {
         if events {
             result = analyzer.runEventLines { out.write($0) }
         } else if alerts {
-            var tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
+            // The daemon's engine, fed the events the batch reader classified.
+            var engine = Engine(tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))
             let sink: any AlertSink = json ? JSONLinesAlertSink(writer: out) : TextAlertSink(writer: out)
             result = analyzer.run { e in
-                for t in tracker.record(e) { sink.write(t) }
+                engine.ingest(e)
+                for t in engine.takeTransitions() { sink.write(t) }
             }
-            for t in tracker.summariesAtEnd() { sink.write(t) }
+            for t in engine.summariesAtEnd() { sink.write(t) }
+            let tracker = engine.tracker
             if tracker.futureOutliers > 0 {
                 writeStderr("deferwatch: \(tracker.futureOutliers) delivery lines were dated far ahead of the lines around them (a wrong clock?) and were not tracked")
             }

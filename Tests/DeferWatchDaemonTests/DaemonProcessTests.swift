@@ -97,7 +97,8 @@ import Testing
         let s = try Self.setup(socket: server.socket.path)
         let p = try Self.start(s)
         defer { ProcessRunner.stop(p) }
-        usleep(300_000)
+        // A first start reads from the end of the log: the lines go in once it has started.
+        for _ in 0..<500 where Self.counters(s) == nil { usleep(20_000) }
         let sample = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("samples/mail.log"), encoding: .utf8)
         Self.append(s.log, sample)
         let lines = server.waitForLines(3, timeout: 20)

@@ -22,8 +22,9 @@ public final class DaemonRunner {
     private let signals: SignalWatcher
     private var loaded: LoadedConfig
     private let options: Options
-    private var pipeline: LogPipeline
-    private var tracker: DeferralTracker
+    /// The pipeline, the tracker and the counters: lines in, alert transitions out.
+    private var engine: Engine
+    private var tracker: DeferralTracker { engine.tracker }
     private var followers: [FileFollower] = []
     private var journal: JournalReader?
     private var sink: SyslogSink
@@ -44,7 +45,6 @@ public final class DaemonRunner {
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
     private var server: StatusServer?
-    private var deliveries = DeliveryCounters()
     private let startedWall = wallMicroseconds()
     private let startedMono = monotonicSeconds()
     private var lastPublish = -1.0
@@ -62,7 +62,7 @@ public final class DaemonRunner {
         self.loaded = loaded
         self.options = options
         let today = SystemTimeZone.date(of: Int64(time(nil)))
-        pipeline = LogPipeline(
+        var pipeline = LogPipeline(
             header: LineHeaderParser(yearHint: today.year, monthHint: today.month, dayHint: today.day, zone: SystemTimeZone(),
                                      defaultHost: SystemTimeZone.hostName()),
             rules: loaded.rules)
@@ -70,7 +70,7 @@ public final class DaemonRunner {
         // Nothing the daemon keeps or shows reads the reply texts or the recipients of
         // successful deliveries.
         pipeline.fields = .tracking
-        tracker = DeferralTracker(config: loaded.config.tracker, hints: loaded.hints)
+        engine = Engine(pipeline: pipeline, tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))
         sink = SyslogSink(config: loaded.config.syslog, watermark: "\(loaded.config.stateDirectory)/syslog-written")
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
             : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : nil
@@ -114,8 +114,8 @@ public final class DaemonRunner {
         while !stop {
             // Classic syslog lines take the latest year that does not put them in the future.
             let today = SystemTimeZone.date(of: Int64(time(nil)))
-            pipeline.header.setReference(year: today.year, month: today.month, day: today.day)
-            tracker.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
+            engine.setReference(year: today.year, month: today.month, day: today.day)
+            engine.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
             readSources()
             for sig in signals.pending() {
                 switch sig {
@@ -163,7 +163,10 @@ public final class DaemonRunner {
         if tracker.newestEvent != quietSince.event { quietSince = (tracker.newestEvent, wall) }
         guard quietSince.event != Int64.min else { return }
         let target = min(wall, quietSince.event &+ max(0, wall &- quietSince.wall))
-        if target > tracker.now { emit(tracker.advance(to: target)) }
+        if target > tracker.now {
+            engine.tick(to: target)
+            emitPending()
+        }
     }
 
     /// One line on stderr at the start: what is read, where alerts go, and whether they
@@ -211,12 +214,11 @@ public final class DaemonRunner {
                 sink.reopenWatermark()
             }
         }
-        pipeline.counters = saved.counters
-        // Restored together with the line counters, so the status text adds up.
-        if let d = saved.deliveries { deliveries = d }
-        tracker.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
+        engine.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
+        // The delivery counters restored together with the line counters, so the status
+        // text adds up.
+        engine.restore(counters: saved.counters, deliveries: saved.deliveries, tracker: saved.tracker)
         if let t = saved.tracker {
-            tracker.restore(t)
             if tracker.restoredOverCap > 0 {
                 writeStderr("deferwatch: the saved state held \(t.alerts.count) open alerts; the \(t.alerts.count - tracker.restoredOverCap) most recently active are kept (max_open_alerts)")
             }
@@ -236,7 +238,7 @@ public final class DaemonRunner {
         if !firstStart {
             start = .beginning
         } else if lookback > 0 {
-            let header = pipeline.header
+            let header = engine.header!
             start = .since(time: wallMicroseconds() - lookback) { line in
                 var h = header
                 return h.parse(line, defaultHostBuffer: Bytes(start: nil, count: 0))?.time
@@ -275,9 +277,10 @@ public final class DaemonRunner {
         backlog = false
         for f in followers {
             do {
-                try f.poll(budget: Self.fileBudget) { line in pipeline.process(line: line, handle: { e in handle(e) }) }
+                try f.poll(budget: Self.fileBudget) { line in engine.ingest(line: line) }
+                emitPending()
                 if f.hasMore { backlog = true }
-                if let t = pipeline.lastTime { sourceTimes[f.path] = t }
+                if let t = engine.lastTime { sourceTimes[f.path] = t }
                 if sourceErrors.removeValue(forKey: f.path) != nil { writeStderr("deferwatch: \(f.path) readable again") }
             } catch {
                 if sourceErrors[f.path] != "\(error)" { writeStderr("deferwatch: \(error)") }
@@ -289,8 +292,9 @@ public final class DaemonRunner {
                 var last: Int64?
                 let more = try journal.readToEnd(limit: Self.journalBudget) { record in
                     if let t = record.time { last = t }
-                    pipeline.process(record: record, handle: { e in handle(e) })
+                    engine.ingest(record: record)
                 }
+                emitPending()
                 if let last { sourceTimes[journal.path] = last }
                 if journal.unreadable > reportedUnreadable && monotonicSeconds() - lastUnreadableReport >= 60 {
                     lastUnreadableReport = monotonicSeconds()
@@ -333,14 +337,10 @@ public final class DaemonRunner {
 
     private var outbox = AlertOutbox()
 
-    private func handle(_ e: DeliveryEvent) {
-        deliveries.count(e)
-        emit(tracker.record(e))
-    }
-
-    /// Alerts are written by `flushAlerts`, after the checkpoint that holds them.
-    private func emit(_ transitions: [AlertTransition]) {
-        for t in transitions { outbox.add(t, line: sink.format(t.logLine, severity: t.severity)) }
+    /// The engine's transitions into the outbox; `flushAlerts` writes them, after the
+    /// checkpoint that holds them.
+    private func emitPending() {
+        for t in engine.takeTransitions() { outbox.add(t, line: sink.format(t.logLine, severity: t.severity)) }
     }
 
     // MARK: - State
@@ -376,10 +376,10 @@ public final class DaemonRunner {
 
     private func checkpoint() {
         lastCheckpoint = monotonicSeconds()
-        var counters = pipeline.counters
+        var counters = engine.counters
         counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
         var state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters,
-                               deliveries: deliveries, tracker: tracker.snapshot)
+                               deliveries: engine.deliveries, tracker: tracker.snapshot)
         state.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
         state.nextSeq = outbox.nextSeq
         do {
@@ -408,8 +408,7 @@ public final class DaemonRunner {
         Notifier.send("RELOADING=1")
         do {
             let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
-            pipeline.use(EventClassifier(rules: fresh.rules))
-            tracker.reconfigure(config: fresh.config.tracker, hints: fresh.hints)
+            engine.reconfigure(rules: fresh.rules, tracker: fresh.config.tracker, hints: fresh.hints)
             if fresh.config.status != loaded.config.status || fresh.config.sources != loaded.config.sources
                 || fresh.config.stateDirectory != loaded.config.stateDirectory {
                 writeStderr("deferwatch: changes to [sources], [state] and [status] take effect at the next restart")
@@ -435,7 +434,7 @@ public final class DaemonRunner {
         let mono = monotonicSeconds()
         lastPublish = mono
         let wall = wallMicroseconds()
-        let c = pipeline.counters
+        let c = engine.counters
         rateSamples.append((mono, c.lines))
         while let first = rateSamples.first, mono - first.time > 10, rateSamples.count > 2 { rateSamples.removeFirst() }
         var perSecond = 0.0
@@ -486,7 +485,7 @@ public final class DaemonRunner {
             uptimeSeconds: Int(mono - startedMono), logTime: tracker.newestEvent == Int64.min ? nil : CivilTime.rfc3339(tracker.newestEvent),
             windowEnd: tracker.now == Int64.min ? nil : CivilTime.rfc3339(tracker.now),
             sources: sources, lines: .init(counters, perSecond: perSecond, timeOutliers: tracker.futureOutliers),
-            attempts: deliveries.attemptCounts, deferrals: deliveries.deferralCounts,
+            attempts: engine.deliveries.attemptCounts, deferrals: engine.deliveries.deferralCounts,
             syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued,
                           error: stats.lastError),
             state: .init(directory: loaded.config.stateDirectory, lastCheckpoint: lastCheckpointWall.map(CivilTime.rfc3339),
@@ -507,7 +506,7 @@ public final class DaemonRunner {
     }
 
     private func statusLine() -> String {
-        let c = pipeline.counters
+        let c = engine.counters
         var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
         if let stateError { s += "; CANNOT SAVE STATE: \(stateError)" }
         let drops = sink.currentStats.dropped

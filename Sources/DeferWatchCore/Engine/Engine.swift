@@ -1,0 +1,116 @@
+/// The one engine behind `deferwatch run` and `analyze --alerts`: lines, journal records or
+/// classified events in, alert transitions out, with the counters the status and the
+/// checkpoints show. It owns the pipeline (parsers and classifier), the alert tracker and
+/// the per-status delivery counters. Pure, like its parts: time comes from the records and
+/// from `tick(to:)`; the transitions wait in `pending` until the caller takes them.
+///
+/// `analyze` reads with several threads in front of it (BatchAnalyzer) and hands it the
+/// classified events; `run` hands it lines and records.
+public struct Engine {
+    /// Nil when the events are read and classified elsewhere (`analyze`).
+    private var pipeline: LogPipeline?
+    private var alerts: Alerts
+
+    /// What the events feed: a part of its own, so a line's event reaches it while the
+    /// pipeline is still busy with the line.
+    struct Alerts {
+        var tracker: DeferralTracker
+        var deliveries = DeliveryCounters()
+        var pending: [AlertTransition] = []
+
+        mutating func take(_ e: DeliveryEvent) {
+            deliveries.count(e)
+            let out = tracker.record(e)
+            if !out.isEmpty { pending += out }
+        }
+    }
+
+    /// Lines and records go through `pipeline`.
+    public init(pipeline: LogPipeline, tracker: DeferralTracker) {
+        self.pipeline = pipeline
+        alerts = Alerts(tracker: tracker)
+    }
+
+    /// For events read and classified elsewhere (`analyze`, which reads with several
+    /// threads in front of the engine): only `ingest(_:)` and `tick(to:)`.
+    public init(tracker: DeferralTracker) {
+        pipeline = nil
+        alerts = Alerts(tracker: tracker)
+    }
+
+    /// What the pipeline saw, line by line.
+    public var counters: LineCounters { pipeline?.counters ?? LineCounters() }
+    /// The time of the newest record that had one.
+    public var lastTime: Int64? { pipeline?.lastTime }
+    /// The pipeline's line-header parser (the daemon's lookback reads line times with it).
+    public var header: LineHeaderParser? { pipeline?.header }
+
+    public var tracker: DeferralTracker { alerts.tracker }
+    public var deliveries: DeliveryCounters { alerts.deliveries }
+    /// Transitions raised and not taken yet (`takeTransitions`), oldest first.
+    public var pending: [AlertTransition] { alerts.pending }
+
+    /// One text line (no newline).
+    public mutating func ingest(line: Bytes) {
+        guard pipeline != nil else { preconditionFailure("Engine.ingest(line:) without a pipeline") }
+        Self.feed(line: line, &pipeline!, &alerts)
+    }
+
+    /// One record of a structured source (the journal).
+    public mutating func ingest(record: LogRecord) {
+        guard pipeline != nil else { preconditionFailure("Engine.ingest(record:) without a pipeline") }
+        Self.feed(record: record, &pipeline!, &alerts)
+    }
+
+    private static func feed(line: Bytes, _ p: inout LogPipeline, _ a: inout Alerts) {
+        p.process(line: line, handle: { e in a.take(e) })
+    }
+
+    private static func feed(record: LogRecord, _ p: inout LogPipeline, _ a: inout Alerts) {
+        p.process(record: record, handle: { e in a.take(e) })
+    }
+
+    /// One classified delivery event (read and classified elsewhere).
+    public mutating func ingest(_ e: DeliveryEvent) { alerts.take(e) }
+
+    /// Moves log time on while no line comes: alerts resolve, escalate and are reminded of.
+    public mutating func tick(to t: Int64) {
+        let out = alerts.tracker.advance(to: t)
+        if !out.isEmpty { alerts.pending += out }
+    }
+
+    /// The transitions raised since the last call.
+    public mutating func takeTransitions() -> [AlertTransition] {
+        guard !alerts.pending.isEmpty else { return [] }
+        defer { alerts.pending = [] }
+        return alerts.pending
+    }
+
+    /// The alerts still open at the end of the input, as `open` summaries (`analyze`).
+    public func summariesAtEnd() -> [AlertTransition] { tracker.summariesAtEnd() }
+
+    /// The latest log time the caller allows (`run`: the wall clock plus `clock_leap`).
+    public var ceiling: Int64? {
+        get { alerts.tracker.ceiling }
+        set { alerts.tracker.ceiling = newValue }
+    }
+
+    /// The reference date of classic syslog lines (they carry no year).
+    public mutating func setReference(year: Int, month: Int, day: Int) {
+        pipeline?.header.setReference(year: year, month: month, day: day)
+    }
+
+    /// Takes back what an earlier run saved: the line counters, the delivery counters and
+    /// the open alerts, together (so the status adds up).
+    public mutating func restore(counters: LineCounters, deliveries: DeliveryCounters?, tracker snapshot: DeferralTracker.Snapshot?) {
+        pipeline?.counters = counters
+        if let deliveries { alerts.deliveries = deliveries }
+        if let snapshot { alerts.tracker.restore(snapshot) }
+    }
+
+    /// A reloaded configuration: new rules and thresholds; open alerts carry on.
+    public mutating func reconfigure(rules: RuleSet, tracker config: TrackerConfig, hints: HintBook) {
+        pipeline?.use(EventClassifier(rules: rules))
+        alerts.tracker.reconfigure(config: config, hints: hints)
+    }
+}
