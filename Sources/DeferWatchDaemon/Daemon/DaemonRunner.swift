@@ -25,8 +25,8 @@ public final class DaemonRunner {
     /// The pipeline, the tracker and the counters: lines in, alert transitions out.
     private var engine: Engine
     private var tracker: DeferralTracker { engine.tracker }
-    private var followers: [FileFollower] = []
-    private var journal: JournalReader?
+    /// The files and the journal; nil until `openSources`.
+    private var sources: SourceSet!
     private var sink: SyslogSink
     private let stdoutSink: (any AlertSink)?
     private let stdoutWriter = FDWriter(fd: 1)
@@ -37,22 +37,15 @@ public final class DaemonRunner {
     private var stateError: String?
     private var stateWarning: String?
     private var reloadError: String?
-    private var reportedUnreadable = 0
-    private var lastUnreadableReport = -Double.infinity
     private var lastMarkerWall: Int64?
     private var markerFailed = false
     private var stopping = false
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
     private var server: StatusServer?
-    private let startedWall = wallMicroseconds()
-    private let startedMono = monotonicSeconds()
+    private var snapshots = StatusAssembler()
     private var lastPublish = -1.0
     private var lastCheckpointWall: Int64?
-    private var rateSamples: [(time: Double, lines: Int)] = []
-    private var sourceTimes: [String: Int64] = [:]
-    private var sourceErrors: [String: String] = [:]
-    private var journalBehind = false
 
     public init(loaded: LoadedConfig, options: Options) {
         // First, before the syslog sink starts its thread, so every thread blocks them.
@@ -133,9 +126,9 @@ public final class DaemonRunner {
                 Notifier.send("WATCHDOG=1")
                 lastWatchdog = now
             }
-            if !backlog { advanceWhileQuiet() }
+            if !sources.backlog { advanceWhileQuiet() }
             flushAlerts(force: stop)
-            if !stop && !backlog { waitForInput() }
+            if !stop && !sources.backlog { sources.wait(microseconds: UInt64(loaded.config.sources.pollInterval)) }
         }
         Notifier.send("STOPPING=1")
         stopping = true
@@ -172,8 +165,7 @@ public final class DaemonRunner {
     /// One line on stderr at the start: what is read, where alerts go, and whether they
     /// can get there.
     private func sayWhatIsFollowed() {
-        var read = followers.map { "following \($0.path)" + (sourceErrors[$0.path].map { " (\($0))" } ?? "") }
-        if let journal { read.append("following \(journal.path)" + (journal.hasFiles ? "" : " (NO JOURNAL FILES TO READ)")) }
+        var read = sources.described
         if read.isEmpty { read = ["following nothing (no [sources] files, journal = false)"] }
         let sys = loaded.config.syslog
         var alerts = "alerts go to syslog at \(sys.socket) (facility \(sys.facility))"
@@ -246,71 +238,14 @@ public final class DaemonRunner {
         } else {
             start = .end
         }
-        for path in sources.files {
-            let cp = saved.files.first { $0.path == path }
-            let f = FileFollower(path: path, checkpoint: cp, start: start, rotatedQuiet: sources.rotatedQuiet)
-            f.note = { writeStderr("deferwatch: " + $0) }
-            do {
-                try f.pinStart()
-            } catch {
-                // Reported again by the polls, which keep trying.
-                writeStderr("deferwatch: \(error)")
-                sourceErrors[path] = "\(error)"
-            }
-            followers.append(f)
-        }
-        if sources.journal {
-            let reader: JournalReader
-            if let d = sources.journalDirectory { reader = try JournalReader(path: d) } else { reader = try JournalReader(system: ()) }
-            reader.seek(after: saved.journal, lookback: firstStart && lookback > 0 ? lookback : nil,
-                        firstStart: firstStart)
-            journal = reader
-        }
+        self.sources = try SourceSet(sources: sources, saved: saved, start: start, firstStart: firstStart, lookback: lookback)
     }
 
-    /// A backlog is read in slices, so checkpoints, signals and the watchdog keep coming.
-    static let fileBudget = 8 << 20
-    static let journalBudget = 20_000
-    private var backlog = false
-
     private func readSources() {
-        backlog = false
-        for f in followers {
-            do {
-                try f.poll(budget: Self.fileBudget) { line in engine.ingest(line: line) }
-                emitPending()
-                if f.hasMore { backlog = true }
-                if let t = engine.lastTime { sourceTimes[f.path] = t }
-                if sourceErrors.removeValue(forKey: f.path) != nil { writeStderr("deferwatch: \(f.path) readable again") }
-            } catch {
-                if sourceErrors[f.path] != "\(error)" { writeStderr("deferwatch: \(error)") }
-                sourceErrors[f.path] = "\(error)"
-            }
+        sources.read(into: &engine) { message in
+            sink.enqueue(sink.format("alert=source-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
         }
-        if let journal {
-            do {
-                var last: Int64?
-                let more = try journal.readToEnd(limit: Self.journalBudget) { record in
-                    if let t = record.time { last = t }
-                    engine.ingest(record: record)
-                }
-                emitPending()
-                if let last { sourceTimes[journal.path] = last }
-                if journal.unreadable > reportedUnreadable && monotonicSeconds() - lastUnreadableReport >= 60 {
-                    lastUnreadableReport = monotonicSeconds()
-                    let message = "journal \(journal.path): \(journal.unreadable) entries could not be read so far (a damaged journal file: journalctl --verify says where); reading on past them"
-                    writeStderr("deferwatch: \(message)")
-                    sink.enqueue(sink.format("alert=source-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
-                    reportedUnreadable = journal.unreadable
-                }
-                journalBehind = more
-                if more { backlog = true }
-                sourceErrors[journal.path] = nil
-            } catch {
-                if sourceErrors[journal.path] != "\(error)" { writeStderr("deferwatch: \(error)") }
-                sourceErrors[journal.path] = "\(error)"
-            }
-        }
+        emitPending()
         flushAlerts(force: false)
     }
 
@@ -321,18 +256,13 @@ public final class DaemonRunner {
     /// reading.
     private func flushAlerts(force: Bool) {
         guard !outbox.pending.isEmpty else { return }
-        if !force && backlog && monotonicSeconds() - lastCheckpoint < 1 { return }
+        if !force && sources.backlog && monotonicSeconds() - lastCheckpoint < 1 { return }
         checkpoint()
         for (entry, t) in outbox.takePending() {
             sink.enqueue(Array(entry.line.utf8), seq: entry.seq)
             stdoutSink?.write(t)
         }
         stdoutWriter.flush()
-    }
-
-    private func waitForInput() {
-        let usec = UInt64(loaded.config.sources.pollInterval)
-        if let journal { journal.wait(timeout: usec) } else { usleep(useconds_t(usec)) }
     }
 
     private var outbox = AlertOutbox()
@@ -377,8 +307,8 @@ public final class DaemonRunner {
     private func checkpoint() {
         lastCheckpoint = monotonicSeconds()
         var counters = engine.counters
-        counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
-        var state = SavedState(files: followers.compactMap(\.checkpoint), journal: journal?.position, counters: counters,
+        counters.oversizedLines = sources.oversizedLines
+        var state = SavedState(files: sources.fileCheckpoints, journal: sources.journal?.position, counters: counters,
                                deliveries: engine.deliveries, tracker: tracker.snapshot)
         state.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
         state.nextSeq = outbox.nextSeq
@@ -431,69 +361,11 @@ public final class DaemonRunner {
 
     /// Builds the status snapshot and hands it to the board (about once a second).
     private func publish() {
-        let mono = monotonicSeconds()
-        lastPublish = mono
-        let wall = wallMicroseconds()
-        let c = engine.counters
-        rateSamples.append((mono, c.lines))
-        while let first = rateSamples.first, mono - first.time > 10, rateSamples.count > 2 { rateSamples.removeFirst() }
-        var perSecond = 0.0
-        if let first = rateSamples.first, mono - first.time > 0.5 {
-            perSecond = (Double(c.lines - first.lines) / (mono - first.time) * 10).rounded() / 10
-        }
-        var counters = c
-        counters.oversizedLines = followers.reduce(0) { $0 + $1.oversizedLines }
-
-        func lag(_ name: String, behind: Bool) -> Double {
-            guard behind, let t = sourceTimes[name] else { return 0 }
-            return max(0, Double(wall - t) / 1e6)
-        }
-        var sources: [StatusReport.SourceStatus] = []
-        if let journal {
-            sources.append(.init(kind: "journal", name: journal.path, position: journal.position?.cursor ?? "",
-                                 lagBytes: nil, lagSeconds: lag(journal.path, behind: journalBehind),
-                                 lastEntry: sourceTimes[journal.path].map(CivilTime.rfc3339),
-                                 state: sourceErrors[journal.path] ?? (journal.hasFiles ? "following"
-                                     : "no journal files to read (is journald running, and may deferwatch read its files?)"),
-                                 unreadable: journal.unreadable > 0 ? journal.unreadable : nil))
-        }
-        for f in followers {
-            let unread = f.unreadBytes
-            sources.append(.init(kind: "file", name: f.path, position: f.checkpoint.map { String($0.offset) } ?? "0",
-                                 lagBytes: unread, lagSeconds: lag(f.path, behind: unread > 0),
-                                 lastEntry: sourceTimes[f.path].map(CivilTime.rfc3339),
-                                 state: sourceErrors[f.path] ?? (f.isOpen ? "following" : access(f.path, F_OK) == 0 ? "starting" : "waiting for the file")))
-        }
-        let open = tracker.openAlertStates
-        let alerts = open.map(StatusReport.AlertStatus.init)
-        var byKey: [String: [Int]] = [:]
-        for t in open { byKey[t.alert.key.description, default: []].append(t.alert.id) }
-        // With one sending host, its per-host keys repeat the others: shown once.
-        let oneHost = tracker.sendingHosts.count <= 1
-        let destinations = tracker.deferringDestinations(limit: loaded.config.status.maxDestinations * (oneHost ? 2 : 1))
-            .filter { !oneHost || $0.key.host == nil }
-            .prefix(loaded.config.status.maxDestinations)
-            .map { d in
-                // An alert on the host's key belongs to the shared key shown.
-                let ids = (byKey[d.key.description] ?? []) + (oneHost ? tracker.sendingHosts.flatMap { byKey[d.key.withHost($0).description] ?? [] } : [])
-                return StatusReport.DestinationStatus(d, alerts: ids.sorted())
-            }
-        let stats = sink.currentStats
-        let report = StatusReport(
-            version: DeferWatchVersion.string, pid: Int(getpid()),
-            startedAt: CivilTime.rfc3339(startedWall), generatedAt: CivilTime.rfc3339(wall),
-            uptimeSeconds: Int(mono - startedMono), logTime: tracker.newestEvent == Int64.min ? nil : CivilTime.rfc3339(tracker.newestEvent),
-            windowEnd: tracker.now == Int64.min ? nil : CivilTime.rfc3339(tracker.now),
-            sources: sources, lines: .init(counters, perSecond: perSecond, timeOutliers: tracker.futureOutliers),
-            attempts: engine.deliveries.attemptCounts, deferrals: engine.deliveries.deferralCounts,
-            syslog: .init(socket: loaded.config.syslog.socket, sent: stats.sent, dropped: stats.dropped, queued: stats.queued,
-                          error: stats.lastError),
-            state: .init(directory: loaded.config.stateDirectory, lastCheckpoint: lastCheckpointWall.map(CivilTime.rfc3339),
-                         checkpointAgeSeconds: lastCheckpointWall.map { (Double(wall - $0) / 1e5).rounded() / 10 },
-                         error: stateError, warning: stateWarning),
-            trackedDestinations: tracker.trackedKeys, alerts: alerts, destinations: Array(destinations),
-            window: AlertTransition.duration(loaded.config.tracker.window), configError: reloadError)
-        board.publish(report)
+        lastPublish = monotonicSeconds()
+        let state = StatusAssembler.StateView(directory: loaded.config.stateDirectory, lastCheckpointWall: lastCheckpointWall,
+                                              error: stateError, warning: stateWarning)
+        board.publish(snapshots.report(engine: engine, sources: sources, syslog: sink.currentStats, config: loaded.config,
+                                    state: state, configError: reloadError))
     }
 
     /// A thousand status clients need a thousand descriptors: raise the soft limit to the
