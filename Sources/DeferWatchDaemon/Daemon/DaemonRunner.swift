@@ -30,22 +30,18 @@ public final class DaemonRunner {
     private var sink: SyslogSink
     private let stdoutSink: (any AlertSink)?
     private let stdoutWriter = FDWriter(fd: 1)
-    private var store: CheckpointStore
+    /// The saved state: loaded at the start, saved at each checkpoint.
+    private var state: StateKeeper!
     private var lastCheckpoint = monotonicSeconds()
     private var lastWatchdog = monotonicSeconds()
     private let watchdogInterval: Double?
-    private var stateError: String?
-    private var stateWarning: String?
     private var reloadError: String?
-    private var lastMarkerWall: Int64?
-    private var markerFailed = false
     private var stopping = false
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
     private var server: StatusServer?
     private var snapshots = StatusAssembler()
     private var lastPublish = -1.0
-    private var lastCheckpointWall: Int64?
 
     public init(loaded: LoadedConfig, options: Options) {
         // First, before the syslog sink starts its thread, so every thread blocks them.
@@ -67,7 +63,10 @@ public final class DaemonRunner {
         sink = SyslogSink(config: loaded.config.syslog, watermark: "\(loaded.config.stateDirectory)/syslog-written")
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
             : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : nil
-        store = CheckpointStore(directory: loaded.config.stateDirectory)
+        let sink = self.sink
+        state = StateKeeper(directory: loaded.config.stateDirectory, markerPath: loaded.config.stateMarkerPath,
+                            report: { sink.enqueue(sink.format("alert=state-error severity=error summary=\(AlertTransition.quote($0))", severity: .error)) },
+                            madeDirectory: { sink.reopenWatermark() })
         if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {
             watchdogInterval = Double(usec) / 2_000_000
         } else {
@@ -180,32 +179,8 @@ public final class DaemonRunner {
 
     private func openSources() throws(InputError) {
         let sources = loaded.config.sources
-        var loadedState: SavedState?
-        do {
-            loadedState = try store.load(SavedState.self, from: "checkpoints.json")
-        } catch where error.operation == "damaged state file" {
-            refuseState(error.detail ?? "not a state file")
-        }
-        if let problems = loadedState?.problems, !problems.isEmpty {
-            refuseState(problems.prefix(5).joined(separator: "; "))
-            loadedState = nil
-        }
-        let saved = loadedState ?? SavedState()
-        let firstStart = loadedState == nil
-        // No state: a first start, unless a marker says a run saved state here before.
-        var lostSince: Int64?
-        if firstStart {
-            let dir = loaded.config.stateDirectory
-            if let mp = loaded.config.stateMarkerPath, let m = StateMarker.load(mp, for: dir) {
-                lostSince = m.savedAt
-                warnState("saved state in \(dir) is missing (a run saved it there at \(CivilTime.rfc3339(m.savedAt)), says \(mp)): "
-                          + "the lines logged since then are read again, and the counters start at zero")
-            }
-            if access(dir, F_OK) != 0 {
-                if makeDirectories(dir) { writeStderr("deferwatch: made the state directory \(dir)") }
-                sink.reopenWatermark()
-            }
-        }
+        let found = try state.load()
+        let saved = found.saved, firstStart = found.firstStart, lostSince = found.lostSince
         engine.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
         // The delivery counters restored together with the line counters, so the status
         // text adds up.
@@ -275,63 +250,15 @@ public final class DaemonRunner {
 
     // MARK: - State
 
-    /// A state file no run could have written is set aside (`.refused`), said on stderr and
-    /// in syslog, and this start begins afresh, as a first start does.
-    private func refuseState(_ why: String) {
-        let path = "\(store.directory)/checkpoints.json"
-        let kept = rename(path, path + ".refused") == 0 ? "it is kept as \(path).refused" : "it could not be set aside"
-        warnState("state file \(path) refused (\(why)); \(kept); this start begins afresh")
-    }
-
-    /// Something went wrong with the state and was dealt with: stderr, syslog and status.
-    private func warnState(_ message: String) {
-        stateWarning = message
-        writeStderr("deferwatch: \(message)")
-        sink.enqueue(sink.format("alert=state-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
-    }
-
-    /// The marker that says this run saves state (at most once a minute, and at the end).
-    private func saveMarker(force: Bool) {
-        guard let mp = loaded.config.stateMarkerPath else { return }
-        let wall = wallMicroseconds()
-        if !force, let last = lastMarkerWall, wall - last < 60_000_000 { return }
-        lastMarkerWall = wall
-        do {
-            try StateMarker(directory: loaded.config.stateDirectory, savedAt: wall).save(to: mp)
-        } catch {
-            if !markerFailed { writeStderr("deferwatch: cannot write the state marker (a removed state directory will look like a first start): \(error)") }
-            markerFailed = true
-        }
-    }
-
     private func checkpoint() {
         lastCheckpoint = monotonicSeconds()
         var counters = engine.counters
         counters.oversizedLines = sources.oversizedLines
-        var state = SavedState(files: sources.fileCheckpoints, journal: sources.journal?.position, counters: counters,
+        var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journal?.position, counters: counters,
                                deliveries: engine.deliveries, tracker: tracker.snapshot)
-        state.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
-        state.nextSeq = outbox.nextSeq
-        do {
-            do {
-                try store.save(state, as: "checkpoints.json")
-            } catch where access(store.directory, F_OK) != 0 && errno == ENOENT && makeDirectories(store.directory) {
-                warnState("the state directory \(store.directory) was removed while deferwatch was running; it was made again and the state saved there")
-                sink.reopenWatermark()
-                try store.save(state, as: "checkpoints.json")
-            }
-            saveMarker(force: stopping)
-            lastCheckpointWall = wallMicroseconds()
-            if stateError != nil { writeStderr("deferwatch: state directory writable again") }
-            stateError = nil
-        } catch {
-            // Reported loudly, retried at the next checkpoint; analysis goes on.
-            if stateError == nil {
-                writeStderr("deferwatch: cannot save checkpoints: \(error)")
-                sink.enqueue(sink.format("alert=state-error severity=error summary=\(AlertTransition.quote("cannot save checkpoints: \(error)"))", severity: .error))
-            }
-            stateError = "\(error)"
-        }
+        saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
+        saved.nextSeq = outbox.nextSeq
+        state.save(saved, final: stopping)
     }
 
     private func reload() {
@@ -362,10 +289,10 @@ public final class DaemonRunner {
     /// Builds the status snapshot and hands it to the board (about once a second).
     private func publish() {
         lastPublish = monotonicSeconds()
-        let state = StatusAssembler.StateView(directory: loaded.config.stateDirectory, lastCheckpointWall: lastCheckpointWall,
-                                              error: stateError, warning: stateWarning)
+        let view = StatusAssembler.StateView(directory: state.directory, lastCheckpointWall: state.lastSavedWall,
+                                             error: state.error, warning: state.warning)
         board.publish(snapshots.report(engine: engine, sources: sources, syslog: sink.currentStats, config: loaded.config,
-                                    state: state, configError: reloadError))
+                                       state: view, configError: reloadError))
     }
 
     /// A thousand status clients need a thousand descriptors: raise the soft limit to the
@@ -380,7 +307,7 @@ public final class DaemonRunner {
     private func statusLine() -> String {
         let c = engine.counters
         var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
-        if let stateError { s += "; CANNOT SAVE STATE: \(stateError)" }
+        if let e = state.error { s += "; CANNOT SAVE STATE: \(e)" }
         let drops = sink.currentStats.dropped
         if drops > 0 { s += "; \(drops) syslog lines dropped" }
         return s

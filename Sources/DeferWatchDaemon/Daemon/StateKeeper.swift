@@ -1,0 +1,127 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeferWatchCore
+
+/// The saved state of `deferwatch run`: loaded at the start (a state file no run could have
+/// written is refused; state that a marker says a run saved, and that is gone, is said),
+/// saved at each checkpoint (a removed directory is made again), and the marker that says
+/// state is saved here. What goes wrong is said on stderr, in syslog (`report`) and in the
+/// status (`error`, `warning`).
+final class StateKeeper {
+    let store: CheckpointStore
+    private let markerPath: String?
+    /// Why the last save failed; nil once a save works again.
+    private(set) var error: String?
+    /// Something that went wrong with the state and was dealt with.
+    private(set) var warning: String?
+    /// When the state was last saved (wall clock, microseconds).
+    private(set) var lastSavedWall: Int64?
+    private var lastMarkerWall: Int64?
+    private var markerFailed = false
+    /// Puts a line into syslog (an `alert=state-error` line).
+    private let report: (String) -> Void
+    /// The state directory was made (again): what keeps files there opens them anew.
+    private let madeDirectory: () -> Void
+
+    static let file = "checkpoints.json"
+
+    init(directory: String, markerPath: String?, report: @escaping (String) -> Void, madeDirectory: @escaping () -> Void) {
+        store = CheckpointStore(directory: directory)
+        self.markerPath = markerPath
+        self.report = report
+        self.madeDirectory = madeDirectory
+    }
+
+    var directory: String { store.directory }
+
+    /// What the start found: the saved state (empty on a first start), and when state that
+    /// should be here was last saved, if it is gone.
+    struct Found {
+        var saved: SavedState
+        var firstStart: Bool
+        var lostSince: Int64?
+    }
+
+    /// Throws when the state file is there but cannot be read (it is not refused: it may be
+    /// fine, and the operator must see why).
+    func load() throws(InputError) -> Found {
+        var state: SavedState?
+        do {
+            state = try store.load(SavedState.self, from: Self.file)
+        } catch where error.operation == "damaged state file" {
+            refuse(error.detail ?? "not a state file")
+        }
+        if let problems = state?.problems, !problems.isEmpty {
+            refuse(problems.prefix(5).joined(separator: "; "))
+            state = nil
+        }
+        guard let state else {
+            // No state: a first start, unless a marker says a run saved state here before.
+            var lost: Int64?
+            if let mp = markerPath, let m = StateMarker.load(mp, for: directory) {
+                lost = m.savedAt
+                warn("saved state in \(directory) is missing (a run saved it there at \(CivilTime.rfc3339(m.savedAt)), says \(mp)): "
+                     + "the lines logged since then are read again, and the counters start at zero")
+            }
+            if access(directory, F_OK) != 0 {
+                if makeDirectories(directory) { writeStderr("deferwatch: made the state directory \(directory)") }
+                madeDirectory()
+            }
+            return Found(saved: SavedState(), firstStart: true, lostSince: lost)
+        }
+        return Found(saved: state, firstStart: false, lostSince: nil)
+    }
+
+    /// Saves a checkpoint; `final` (the stop) writes the marker whatever its age.
+    func save(_ state: SavedState, final: Bool) {
+        do {
+            do {
+                try store.save(state, as: Self.file)
+            } catch where access(directory, F_OK) != 0 && errno == ENOENT && makeDirectories(directory) {
+                warn("the state directory \(directory) was removed while deferwatch was running; it was made again and the state saved there")
+                madeDirectory()
+                try store.save(state, as: Self.file)
+            }
+            saveMarker(force: final)
+            lastSavedWall = wallMicroseconds()
+            if error != nil { writeStderr("deferwatch: state directory writable again") }
+            error = nil
+        } catch {
+            // Reported loudly, retried at the next checkpoint; analysis goes on.
+            if self.error == nil {
+                writeStderr("deferwatch: cannot save checkpoints: \(error)")
+                report("cannot save checkpoints: \(error)")
+            }
+            self.error = "\(error)"
+        }
+    }
+
+    /// A state file no run could have written is set aside (`.refused`), and this start
+    /// begins afresh, as a first start does.
+    private func refuse(_ why: String) {
+        let path = "\(directory)/\(Self.file)"
+        let kept = rename(path, path + ".refused") == 0 ? "it is kept as \(path).refused" : "it could not be set aside"
+        warn("state file \(path) refused (\(why)); \(kept); this start begins afresh")
+    }
+
+    private func warn(_ message: String) {
+        warning = message
+        writeStderr("deferwatch: \(message)")
+        report(message)
+    }
+
+    /// The marker that says this run saves state (at most once a minute, and at the end).
+    private func saveMarker(force: Bool) {
+        guard let mp = markerPath else { return }
+        let wall = wallMicroseconds()
+        if !force, let last = lastMarkerWall, wall - last < 60_000_000 { return }
+        lastMarkerWall = wall
+        do {
+            try StateMarker(directory: directory, savedAt: wall).save(to: mp)
+        } catch {
+            if !markerFailed { writeStderr("deferwatch: cannot write the state marker (a removed state directory will look like a first start): \(error)") }
+            markerFailed = true
+        }
+    }
+}
