@@ -83,7 +83,7 @@ public final class DaemonRunner {
             Notifier.send("STATUS=cannot open sources: \(error)")
             return 1
         }
-        Self.raiseFileLimit()
+        SystemLimits.raiseFileLimit()
         let status = loaded.config.status
         if !status.socket.isEmpty || status.metricsPort > 0 {
             let s = StatusServer(config: status, board: board)
@@ -194,26 +194,7 @@ public final class DaemonRunner {
         let resend = outbox.restore(saved.outbox ?? [], nextSeq: saved.nextSeq, writtenThrough: sink.writtenThrough)
         for e in resend { sink.enqueue(Array(e.line.utf8), seq: e.seq) }
         if !resend.isEmpty { writeStderr("deferwatch: \(resend.count) alert lines of the last run that syslog did not have are written now") }
-        // First start: at the end of each file, or at its first line within the lookback.
-        let start: FileFollower.Start
-        // Lost state: from the last time it was saved (a second early: the clocks' grain).
-        // A marker dated ahead of the clock (the clock was set back): the last hour.
-        let lookback = max(sources.lookback, lostSince.map { t in
-            let back = wallMicroseconds() &- t
-            return back < 0 ? TrackerConfig.hour : back &+ 1_000_000
-        } ?? 0)
-        if !firstStart {
-            start = .beginning
-        } else if lookback > 0 {
-            let header = engine.header!
-            start = .since(time: wallMicroseconds() - lookback) { line in
-                var h = header
-                return h.parse(line, defaultHostBuffer: Bytes(start: nil, count: 0))?.time
-            }
-        } else {
-            start = .end
-        }
-        self.sources = try SourceSet(sources: sources, saved: saved, start: start, firstStart: firstStart, lookback: lookback)
+        self.sources = try SourceSet(sources: sources, saved: saved, firstStart: firstStart, lostSince: lostSince, header: engine.header!)
     }
 
     private func readSources() {
@@ -295,15 +276,6 @@ public final class DaemonRunner {
                                        state: view, configError: reloadError))
     }
 
-    /// A thousand status clients need a thousand descriptors: raise the soft limit to the
-    /// hard one (systemd's default soft limit is 1024).
-    static func raiseFileLimit() {
-        var lim = rlimit()
-        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim) == 0, lim.rlim_cur < lim.rlim_max else { return }
-        lim.rlim_cur = min(lim.rlim_max, 65536)
-        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lim)
-    }
-
     private func statusLine() -> String {
         let c = engine.counters
         var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
@@ -311,43 +283,5 @@ public final class DaemonRunner {
         let drops = sink.currentStats.dropped
         if drops > 0 { s += "; \(drops) syslog lines dropped" }
         return s
-    }
-}
-
-/// The wall clock in microseconds since the epoch.
-func wallMicroseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
-}
-
-/// sd_notify with a preformatted string (sd_notifyf is variadic): silently nothing when not
-/// started by systemd.
-public enum Notifier {
-    public static func send(_ state: String) {
-        _ = sd_notify(0, state)
-    }
-}
-
-/// Receives SIGTERM, SIGINT and SIGHUP synchronously: they are blocked (before any thread
-/// starts, so every thread inherits the mask) and collected with sigtimedwait in the loop.
-final class SignalWatcher {
-    private var set = sigset_t()
-
-    init(_ signals: [Int32]) {
-        sigemptyset(&set)
-        for s in signals { sigaddset(&set, s) }
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-    }
-
-    func pending() -> [Int32] {
-        var out: [Int32] = []
-        var zero = timespec(tv_sec: 0, tv_nsec: 0)
-        while true {
-            let s = sigtimedwait(&set, nil, &zero)
-            if s <= 0 { break }
-            out.append(s)
-        }
-        return out
     }
 }

@@ -23,10 +23,28 @@ final class SourceSet {
     static let fileBudget = 8 << 20
     static let journalBudget = 20_000
 
-    /// Follows `files` from their checkpoints in `saved` (or from `start`), and the journal
-    /// when configured.
-    init(sources: SourcesConfig, saved: SavedState, start: FileFollower.Start, firstStart: Bool,
-         lookback: Int64) throws(InputError) {
+    /// Follows the files from their checkpoints in `saved`, and the journal when configured.
+    /// A first start begins at the end of each, or at the first line within the lookback;
+    /// when state was lost (`lostSince`, a marker's date), at the lines since then.
+    init(sources: SourcesConfig, saved: SavedState, firstStart: Bool, lostSince: Int64?,
+         header: LineHeaderParser) throws(InputError) {
+        // Lost state: from the last time it was saved (a second early: the clocks' grain).
+        // A marker dated ahead of the clock (the clock was set back): the last hour.
+        let lookback = max(sources.lookback, lostSince.map { t in
+            let back = wallMicroseconds() &- t
+            return back < 0 ? TrackerConfig.hour : back &+ 1_000_000
+        } ?? 0)
+        let start: FileFollower.Start
+        if !firstStart {
+            start = .beginning
+        } else if lookback > 0 {
+            start = .since(time: wallMicroseconds() - lookback) { line in
+                var h = header
+                return h.parse(line, defaultHostBuffer: Bytes(start: nil, count: 0))?.time
+            }
+        } else {
+            start = .end
+        }
         for path in sources.files {
             let cp = saved.files.first { $0.path == path }
             let f = FileFollower(path: path, checkpoint: cp, start: start, rotatedQuiet: sources.rotatedQuiet)
