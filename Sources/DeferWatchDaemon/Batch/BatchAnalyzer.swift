@@ -218,12 +218,6 @@ public final class BatchAnalyzer {
     }
 }
 
-func monotonicSeconds() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
-
 private func writeProgress(_ s: String) {
     // Carriage return and clear-to-end-of-line: one line that updates in place.
     let text = "\r\u{1B}[K" + s

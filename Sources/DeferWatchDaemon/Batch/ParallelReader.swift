@@ -27,51 +27,6 @@ final class ParallelReader: @unchecked Sendable {
         var work: Work
     }
 
-    /// What one thread made of a segment (or of a piece of a stream).
-    struct Batch {
-        var events: [DeliveryEvent] = {
-            var a: [DeliveryEvent] = []
-            a.reserveCapacity(512)
-            return a
-        }()
-        var counters = LineCounters()
-        var samples: [String] = []
-        var oversized = 0
-        var bytes: Int64 = 0
-        var error: InputError?
-        /// The thread that made it: the consumer hands it back there to be freed, so memory
-        /// is released by the thread that allocated it (far cheaper for malloc).
-        var worker = 0
-        /// With `renderLines`: the events' JSON lines, one after the other, and where each
-        /// ends in `rendered` (-1: not rendered, its cause is still to be inherited).
-        var rendered: [UInt8] = []
-        var lineEnds: [Int32] = []
-
-        /// Appends the event by moving it in (no copy, so no retain and release of each of
-        /// its strings), leaving an empty event behind.
-        mutating func take(_ e: inout DeliveryEvent, _ writer: JSONWriter?, hash: Bool) {
-            if hash && !e.awaitsSettling { e.hashDestinations() }
-            if let writer {
-                if e.awaitsSettling {
-                    lineEnds.append(-1)
-                } else {
-                    writer.reset()
-                    e.writeJSON(to: writer)
-                    writer.newline()
-                    writer.withBytes { rendered.append(contentsOf: $0) }
-                    lineEnds.append(Int32(truncatingIfNeeded: rendered.count))
-                }
-            }
-            withUnsafeMutablePointer(to: &e) { p in
-                events.append(p.move())
-                p.initialize(to: Self.placeholder)
-            }
-        }
-
-        private static let placeholder = DeliveryEvent(time: nil, mta: .postfix, host: "", queueID: "", recipient: nil,
-                                                       domain: nil, status: .sent)
-    }
-
     final class Output {
         var batches: [Batch] = []
         var done = false
@@ -289,38 +244,5 @@ final class ParallelReader: @unchecked Sendable {
         guard n > 0 else { return nil }
         let link = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return link.split(separator: "/").last.flatMap { Int($0) }
-    }
-
-    // MARK: - Segments
-
-    static func isCompressed(_ fd: Int32) -> Bool {
-        var magic: [UInt8] = [0, 0]
-        return pread(fd, &magic, 2, 0) == 2 && magic[0] == 0x1F && magic[1] == 0x8B
-    }
-
-    /// Cuts a file into segments of about `segmentBytes` that end just after a newline.
-    static func segments(fd: Int32, size: Int64) -> [(Int64, Int64)] {
-        var out: [(Int64, Int64)] = []
-        var start: Int64 = 0
-        var probe = [UInt8](repeating: 0, count: 64 * 1024)
-        while start < size {
-            var end = start + segmentBytes
-            if end >= size - segmentBytes / 4 {
-                end = size
-            } else {
-                // The first newline at or after the nominal end.
-                var pos = end - 1
-                var found: Int64?
-                while found == nil && pos < size {
-                    let n = probe.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(pos)) }
-                    if n <= 0 { break }
-                    if let i = probe[0..<n].firstIndex(of: UInt8(ascii: "\n")) { found = pos + Int64(i) + 1 } else { pos += Int64(n) }
-                }
-                end = found ?? size
-            }
-            out.append((start, end))
-            start = end
-        }
-        return out
     }
 }

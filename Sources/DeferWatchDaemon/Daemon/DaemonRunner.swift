@@ -20,22 +20,22 @@ public final class DaemonRunner {
     }
 
     private let signals: SignalWatcher
-    private var loaded: LoadedConfig
-    private let options: Options
+    var loaded: LoadedConfig
+    let options: Options
     /// The pipeline, the tracker and the counters: lines in, alert transitions out.
-    private var engine: Engine
-    private var tracker: DeferralTracker { engine.tracker }
+    var engine: Engine
+    var tracker: DeferralTracker { engine.tracker }
     /// The files and the journal; nil until `openSources`.
-    private var sources: SourceSet!
-    private var sink: SyslogSink
+    var sources: SourceSet!
+    var sink: SyslogSink
     private let stdoutSink: (any AlertSink)?
     private let stdoutWriter = FDWriter(fd: 1)
     /// The saved state: loaded at the start, saved at each checkpoint.
-    private var state: StateKeeper!
+    var state: StateKeeper!
     private var lastCheckpoint = monotonicSeconds()
     private var lastWatchdog = monotonicSeconds()
     private let watchdogInterval: Double?
-    private var reloadError: String?
+    var reloadError: String?
     private var stopping = false
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
@@ -161,20 +161,6 @@ public final class DaemonRunner {
         }
     }
 
-    /// One line on stderr at the start: what is read, where alerts go, and whether they
-    /// can get there.
-    private func sayWhatIsFollowed() {
-        var read = sources.described
-        if read.isEmpty { read = ["following nothing (no [sources] files, journal = false)"] }
-        let sys = loaded.config.syslog
-        var alerts = "alerts go to syslog at \(sys.socket) (facility \(sys.facility))"
-        if let problem = SyslogSink.probe(sys.socket) {
-            alerts += ": not available (\(problem)); they wait, up to \(sys.queue), and are retried"
-        }
-        let status = loaded.config.status.socket.isEmpty ? "" : "; status on \(loaded.config.status.socket)"
-        writeStderr("deferwatch: " + read.joined(separator: ", ") + "; " + alerts + status)
-    }
-
     // MARK: - Sources
 
     private func openSources() throws(InputError) {
@@ -242,27 +228,6 @@ public final class DaemonRunner {
         state.save(saved, final: stopping)
     }
 
-    private func reload() {
-        Notifier.send("RELOADING=1")
-        do {
-            let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
-            engine.reconfigure(rules: fresh.rules, tracker: fresh.config.tracker, hints: fresh.hints)
-            if fresh.config.status != loaded.config.status || fresh.config.sources != loaded.config.sources
-                || fresh.config.stateDirectory != loaded.config.stateDirectory {
-                writeStderr("deferwatch: changes to [sources], [state] and [status] take effect at the next restart")
-            }
-            loaded = LoadedConfig(path: fresh.path, config: fresh.config, rules: fresh.rules, hints: fresh.hints)
-            writeStderr("deferwatch: configuration reloaded from \(fresh.path ?? "built-in defaults")")
-            reloadError = nil
-        } catch {
-            reloadError = "\(error)"
-            // A bad new configuration is reported; the old one keeps running.
-            writeStderr("deferwatch: configuration not reloaded, keeping the running one:\n\(error)")
-            sink.enqueue(sink.format("alert=config-error severity=error summary=\(AlertTransition.quote("configuration not reloaded: \(error)"))", severity: .error))
-        }
-        Notifier.send("READY=1\nSTATUS=\(statusLine())")
-    }
-
     // MARK: - Status snapshots
 
     static let publishEvery = 1.0
@@ -276,12 +241,4 @@ public final class DaemonRunner {
                                        state: view, configError: reloadError))
     }
 
-    private func statusLine() -> String {
-        let c = engine.counters
-        var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
-        if let e = state.error { s += "; CANNOT SAVE STATE: \(e)" }
-        let drops = sink.currentStats.dropped
-        if drops > 0 { s += "; \(drops) syslog lines dropped" }
-        return s
-    }
 }

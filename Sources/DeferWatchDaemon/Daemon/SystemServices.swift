@@ -3,13 +3,6 @@ import Glibc
 #endif
 import CSystemd
 
-/// The wall clock in microseconds since the epoch.
-func wallMicroseconds() -> Int64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec / 1000)
-}
-
 /// sd_notify with a preformatted string (sd_notifyf is variadic): silently nothing when not
 /// started by systemd.
 public enum Notifier {

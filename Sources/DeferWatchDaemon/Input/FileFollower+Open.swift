@@ -4,6 +4,15 @@ import Glibc
 import DeferWatchCore
 
 extension FileFollower {
+    /// On a first start (no checkpoint), opens the file now and fixes where reading begins
+    /// (its end, or the first line in the lookback), so that lines written from this moment
+    /// on are read, however late the first `poll` comes, and a checkpoint taken before that
+    /// poll already holds the position. Nothing to do with a checkpoint or without the file.
+    public func pinStart() throws(InputError) {
+        guard current == nil, resumeFrom == nil else { return }
+        try openInitial(now: clock())
+    }
+
     /// The first open, and every open after the path was gone or unreadable: resume the
     /// checkpoint (the rotated files first), or begin where `start` says.
     func openInitial(now: Int64) throws(InputError) {

@@ -23,10 +23,10 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         public var lastError: String?
     }
 
-    private let config: SyslogConfig
-    private let hostname: String
-    private let pid = getpid()
-    private let condition = NSCondition()
+    let config: SyslogConfig
+    let hostname: String
+    let pid = getpid()
+    let condition = NSCondition()
     private var queue: [[UInt8]] = []
     private var head = 0
     private var stats = Stats()
@@ -40,30 +40,12 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     private var seqs: [Int64] = []
     private var inFlightSeq: Int64 = 0
     /// Every tracked message up to this sequence number was written or dropped.
-    private var sentThrough: Int64 = 0
+    var sentThrough: Int64 = 0
     /// Where `sentThrough` is kept (8 bytes, rewritten after each tracked message): a
     /// write(2) that returned survives the process being killed, so a restart knows which
     /// lines of the checkpoint's outbox syslog already has.
-    private var watermarkFD: Int32 = -1
-    private let watermarkPath: String?
-
-    /// Opens the watermark file again (the state directory was made again, or made only
-    /// after the sink started), keeping the number reached.
-    public func reopenWatermark() {
-        condition.lock()
-        defer { condition.unlock() }
-        guard let watermarkPath else { return }
-        if watermarkFD >= 0 { close(watermarkFD) }
-        watermarkFD = open(watermarkPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
-        writeWatermark()
-    }
-
-    /// Under the lock: `sentThrough` into its file (8 bytes at offset 0).
-    private func writeWatermark() {
-        guard watermarkFD >= 0 else { return }
-        var v = sentThrough
-        _ = withUnsafeBytes(of: &v) { pwrite(watermarkFD, $0.baseAddress, 8, 0) }
-    }
+    var watermarkFD: Int32 = -1
+    let watermarkPath: String?
 
     /// Largest datagram written; longer lines are cut (rsyslog's default limit is 8 KiB).
     public static let maxMessage = 8000
@@ -86,29 +68,6 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     deinit {
         if fd >= 0 { close(fd) }
         if watermarkFD >= 0 { close(watermarkFD) }
-    }
-
-    /// The highest sequence number written to syslog (or dropped) so far, this run or an
-    /// earlier one.
-    public var writtenThrough: Int64 {
-        condition.lock()
-        defer { condition.unlock() }
-        return sentThrough
-    }
-
-    /// The watermark file's number; 0 when it is missing, short or not a plausible number.
-    static func readWatermark(fd: Int32) -> Int64 {
-        guard fd >= 0 else { return 0 }
-        var v: Int64 = 0
-        let n = withUnsafeMutableBytes(of: &v) { pread(fd, $0.baseAddress, 8, 0) }
-        return n == 8 && v >= 0 && v < Int64(1) << 52 ? v : 0
-    }
-
-    /// Under the lock: `seq` was written or dropped.
-    private func passed(_ seq: Int64) {
-        guard seq > sentThrough else { return }
-        sentThrough = seq
-        writeWatermark()
     }
 
     public var currentStats: Stats {
@@ -188,32 +147,6 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
         condition.unlock()
     }
 
-    // MARK: - Formatting
-
-    /// The datagram for one message: RFC 3164 (`<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, what
-    /// /dev/log readers expect) or RFC 5424.
-    public func format(_ message: String, severity: Severity, now: Date = Date()) -> [UInt8] {
-        let pri = config.facilityNumber * 8 + severity.syslogPriority
-        var header: String
-        switch config.format {
-        case .rfc3164:
-            var t = time_t(now.timeIntervalSince1970)
-            var tmv = tm()
-            localtime_r(&t, &tmv)
-            let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-            let day = tmv.tm_mday < 10 ? " \(tmv.tm_mday)" : "\(tmv.tm_mday)"
-            func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-            header = "<\(pri)>\(months[Int(tmv.tm_mon)]) \(day) \(two(tmv.tm_hour)):\(two(tmv.tm_min)):\(two(tmv.tm_sec)) \(config.identifier)[\(pid)]: "
-        case .rfc5424:
-            let micros = Int64(now.timeIntervalSince1970 * 1_000_000)
-            header = "<\(pri)>1 \(CivilTime.rfc3339(micros)) \(hostname) \(config.identifier) \(pid) - - "
-        }
-        var bytes = Array(header.utf8)
-        let body = Array(message.utf8)
-        bytes.append(contentsOf: body.prefix(max(0, Self.maxMessage - bytes.count)))
-        return bytes
-    }
-
     // MARK: - Sending
 
     private func run() {
@@ -263,19 +196,6 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
             }
         }
     }
-
-    /// Whether a datagram socket at `path` takes a connection now; nil when it does, else
-    /// what is wrong (for the start's message: the sink itself finds out by sending).
-    public static func probe(_ path: String) -> String? {
-        guard path.utf8.count < Self.maxSocketPath else { return "path too long" }
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return "socket: \(String(cString: strerror(errno)))" }
-        defer { close(fd) }
-        return connectUnix(fd, path) == 0 ? nil : "connect: \(String(cString: strerror(errno)))"
-    }
-
-    /// sun_path's size, its terminating NUL included.
-    static let maxSocketPath = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
 
     /// Sends one datagram; nil on success, else what went wrong.
     private func send(_ message: [UInt8]) -> String? {

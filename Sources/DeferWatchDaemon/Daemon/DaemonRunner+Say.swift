@@ -1,0 +1,52 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import DeferWatchCore
+
+/// What the runner says (the line at the start, the status line for systemd) and the
+/// reload on SIGHUP.
+extension DaemonRunner {
+    /// One line on stderr at the start: what is read, where alerts go, and whether they
+    /// can get there.
+    func sayWhatIsFollowed() {
+        var read = sources.described
+        if read.isEmpty { read = ["following nothing (no [sources] files, journal = false)"] }
+        let sys = loaded.config.syslog
+        var alerts = "alerts go to syslog at \(sys.socket) (facility \(sys.facility))"
+        if let problem = SyslogSink.probe(sys.socket) {
+            alerts += ": not available (\(problem)); they wait, up to \(sys.queue), and are retried"
+        }
+        let status = loaded.config.status.socket.isEmpty ? "" : "; status on \(loaded.config.status.socket)"
+        writeStderr("deferwatch: " + read.joined(separator: ", ") + "; " + alerts + status)
+    }
+
+    func reload() {
+        Notifier.send("RELOADING=1")
+        do {
+            let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
+            engine.reconfigure(rules: fresh.rules, tracker: fresh.config.tracker, hints: fresh.hints)
+            if fresh.config.status != loaded.config.status || fresh.config.sources != loaded.config.sources
+                || fresh.config.stateDirectory != loaded.config.stateDirectory {
+                writeStderr("deferwatch: changes to [sources], [state] and [status] take effect at the next restart")
+            }
+            loaded = LoadedConfig(path: fresh.path, config: fresh.config, rules: fresh.rules, hints: fresh.hints)
+            writeStderr("deferwatch: configuration reloaded from \(fresh.path ?? "built-in defaults")")
+            reloadError = nil
+        } catch {
+            reloadError = "\(error)"
+            // A bad new configuration is reported; the old one keeps running.
+            writeStderr("deferwatch: configuration not reloaded, keeping the running one:\n\(error)")
+            sink.enqueue(sink.format("alert=config-error severity=error summary=\(AlertTransition.quote("configuration not reloaded: \(error)"))", severity: .error))
+        }
+        Notifier.send("READY=1\nSTATUS=\(statusLine())")
+    }
+
+    func statusLine() -> String {
+        let c = engine.counters
+        var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
+        if let e = state.error { s += "; CANNOT SAVE STATE: \(e)" }
+        let drops = sink.currentStats.dropped
+        if drops > 0 { s += "; \(drops) syslog lines dropped" }
+        return s
+    }
+}
