@@ -623,6 +623,7 @@ struct JournalFollowTests {
         ("tracker.nextID", #"{"files":[],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0},"tracker":{"alerts":[],"nextID":9223372036854775807,"now":0}}"#),
         ("tracker.now", #"{"files":[],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0},"tracker":{"alerts":[],"nextID":1,"now":9223372036854775807}}"#),
         ("fingerprintLength", #"{"files":[{"path":"LOG","device":1,"inode":1,"offset":0,"fingerprint":0,"fingerprintLength":1000000000000}],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
+        ("files[0].read", #"{"files":[{"path":"LOG","device":1,"inode":1,"offset":0,"fingerprint":0,"fingerprintLength":0,"read":[{"device":1,"inode":2,"fingerprint":0,"fingerprintLength":1000000000000}]}],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
         ("not JSON", "{\"files\": [garbage"),
     ])
     func hostileStateIsRefusedAndTheDaemonRuns(_ field: String, _ json: String) throws {

@@ -203,6 +203,35 @@ import Testing
         #expect(c.lines == Self.expected(0..<40))
     }
 
+    /// A restart just after a copytruncate (the soak found it: one copy, 21 MB, read twice):
+    /// the copy was read by the run before, and the next run must not take it for a file
+    /// rotated while no one looked. What a run finished reading is in its checkpoint.
+    @Test func aRestartJustAfterACopytruncateDoesNotReadTheCopyAgain() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        let c = Collector()
+        Self.append(path, Self.numbered(0..<5))
+        try c.poll(f)
+        Self.append(path, Self.numbered(5..<9))
+        try FileManager.default.copyItem(atPath: path, toPath: path + ".1")
+        truncate(path, 0)
+        Self.append(path, Self.numbered(9..<12))
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<12))
+        // Restarted at once, from the checkpoint taken after the copytruncate.
+        let cp = try #require(f.checkpoint)
+        let again = FileFollower(path: path, checkpoint: cp, startAtEnd: false)
+        Self.append(path, Self.numbered(12..<14))
+        try c.poll(again)
+        #expect(c.lines == Self.expected(0..<14))
+        // Also when the checkpoint went through JSON, as the daemon's does.
+        let decoded = try JSONDecoder().decode(FileCheckpoint.self, from: JSONEncoder().encode(cp))
+        let third = FileFollower(path: path, checkpoint: decoded, startAtEnd: false)
+        var more: [String] = []
+        try third.poll { more.append($0.string) }
+        #expect(more == Self.expected(12..<14))
+    }
+
     /// First start with a lookback: reading begins at the first line stamped at or after the
     /// cutoff, found by bisection, past untimed and over-long lines.
     @Test func lookbackStartsAtTheFirstLineInTheWindow() throws {

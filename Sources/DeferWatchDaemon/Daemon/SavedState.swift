@@ -38,6 +38,9 @@ struct SavedState: Codable {
                 }
             }
             if let t = f.seenAt, t < 0 { out.append("files[\(i)].seenAt \(t) is out of range") }
+            if let r = f.read, r.count > 1000 || r.contains(where: { !(0...FileFollower.fingerprintBytes).contains($0.fingerprintLength) }) {
+                out.append("files[\(i)].read holds \(r.count) entries or a fingerprint out of range")
+            }
         }
         if files.count > 10_000 { out.append("files holds \(files.count) entries") }
         if let j = journal, j.cursor.utf8.count > 4096 || j.bootID.utf8.count > 64 { out.append("journal.cursor or journal.bootID is too long") }

@@ -89,6 +89,11 @@ extension FileFollower {
                 note?("resuming \(f.describe), rotated while deferwatch was down, at offset \(f.offset) (checkpoint: \(cp.offset))")
             }
         }
+        // What the last run finished reading (copies of copytruncate among them): not read
+        // again as files rotated while no one looked.
+        for r in cp.read ?? [] {
+            remember(FileIdentity(device: r.device, inode: r.inode), Fingerprint(hash: r.fingerprint, length: r.fingerprintLength))
+        }
         if let seen = cp.seenAt {
             // A file that starts as a checkpointed one is its copy (copytruncate while
             // deferwatch was down): its tail is read by handleTruncation, never all of it.

@@ -18,6 +18,17 @@ public struct FileCheckpoint: Codable, Equatable, Sendable {
     /// When the file was last seen at the path (wall clock, nanoseconds): a file with a
     /// rotated name modified since may have been the log while no one looked.
     public var seenAt: Int64?
+    /// Files read to their end, and copies left by copytruncate (inode 0: a copy under any
+    /// name), newest last: the next run must not read them again as rotated files.
+    public var read: [ReadFile]?
+
+    /// A file read to its end: its identity and first bytes.
+    public struct ReadFile: Codable, Equatable, Sendable {
+        public var device: UInt64
+        public var inode: UInt64
+        public var fingerprint: UInt64
+        public var fingerprintLength: Int
+    }
 
     public init(path: String, device: UInt64, inode: UInt64, offset: Int64, fingerprint: UInt64,
                 fingerprintLength: Int, rotated: [FileCheckpoint]? = nil, seenAt: Int64? = nil) {
@@ -74,6 +85,8 @@ public final class FileFollower {
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
 
     public static let fingerprintBytes = 64
+    /// Files read to their end that a checkpoint keeps (the newest).
+    public static let savedRead = 16
     /// Rotated files read at once; beyond, the oldest is read to its end and closed.
     public static let maxRotated = 16
     /// Modification times are compared with this much slack (coarse file-system clocks).
@@ -124,6 +137,12 @@ public final class FileFollower {
         if current != nil || !rotated.isEmpty {
             cp.rotated = rotated.isEmpty ? nil : rotated.map { $0.checkpoint(as: $0.name) }
             cp.seenAt = gapFloor
+        }
+        if !done.isEmpty {
+            cp.read = done.suffix(Self.savedRead).map {
+                FileCheckpoint.ReadFile(device: $0.identity.device, inode: $0.identity.inode,
+                                        fingerprint: $0.fingerprint.hash, fingerprintLength: $0.fingerprint.length)
+            }
         }
         return cp
     }
