@@ -109,6 +109,13 @@ scope `all` per cause.
 History: before a10eb57, opening an alert walked every open alert (10,000 alerts: 398.6 s,
 then 9.6 s, debug build); before 21a4ef4, the periodic check sorted and copied every open
 alert once a minute of log time (100,000 open at 400 lines/s: 23.6 us a line, then 11.4 us).
+
+With the shipped `max_tracked_keys` (50,000), a storm of 100,000 destinations with 4
+deferrals each used to raise nothing at all: their windows were dropped before they
+filled. Since f91a9a9, while windows are being dropped, 1,000 distinct destinations
+deferring for one cause (at the cause's usual share of all attempts) are the storm's `all`
+alert: on that workload it opened 38 s into the storm and held 100,000 destinations at the
+end (debug build, 134 MB peak RSS; measured by hand, not by this script).
 """
     print(text)
     if a.write:
