@@ -105,20 +105,29 @@ public struct DeliveryEvent: Sendable, Equatable {
     /// classifier does not look the relay up again; nil: to be looked up.
     var relayProvider: ProviderHint?
 
-    struct ProviderHint: Sendable, Equatable {
+    struct ProviderHint: Sendable {
         var index: Int32
         init(_ index: Int32) { self.index = index }
-        /// Derived from the event's relay: never makes two events differ.
-        static func == (_: Self, _: Self) -> Bool { true }
     }
 
-    struct DestinationHashes: Sendable, Equatable {
+    struct DestinationHashes: Sendable {
         var domain: Int?
         var relay: Int?
         var provider: Int?
         var message: Int
-        /// Derived from the event's own fields: never makes two events differ.
-        static func == (_: Self, _: Self) -> Bool { true }
+    }
+
+    /// Two events are equal when they say the same: the record's fields and the
+    /// classification. What the stages keep on the event for the next one (the relay's
+    /// provider hint, the destination hashes, the classifier's pending steps) is derived
+    /// from those fields or transient, and is not compared.
+    public static func == (a: DeliveryEvent, b: DeliveryEvent) -> Bool {
+        a.time == b.time && a.mta == b.mta && a.host == b.host && a.queueID == b.queueID && a.recipient == b.recipient
+            && a.domain == b.domain && a.status == b.status && a.relay == b.relay && a.relayIP == b.relayIP
+            && a.dsn == b.dsn && a.code == b.code && a.stage == b.stage && a.text == b.text
+            && a.reasonStart == b.reasonStart && a.wantsInheritedCause == b.wantsInheritedCause
+            && a.cause == b.cause && a.rule == b.rule && a.confidence == b.confidence && a.provider == b.provider
+            && a.inherited == b.inherited
     }
 
     /// The part of `text` the classifier matches.
