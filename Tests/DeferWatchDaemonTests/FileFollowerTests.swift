@@ -189,34 +189,32 @@ import Testing
     /// logrotate's copytruncate: lines written after the last poll went to the copy; they
     /// are read from there before the emptied file starts again.
     @Test func copytruncateReadsTheUnreadTailFromTheCopy() throws {
+        // Written again, beyond the old length, before the next poll: caught by the first bytes.
+        let (_, _, c) = try Self.copytruncated(after: 40)
+        #expect(c.lines == Self.expected(0..<40))
+    }
+
+    /// Lines 0-4 read, 5-8 written and left unread, the file copied to `.1` and emptied,
+    /// lines 9..<`end` written to it again, and a poll.
+    static func copytruncated(after end: Int) throws -> (String, FileFollower, Collector) {
         let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
         let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
         let c = Collector()
-        Self.append(path, Self.numbered(0..<5))
+        append(path, numbered(0..<5))
         try c.poll(f)
-        Self.append(path, Self.numbered(5..<9))
+        append(path, numbered(5..<9))
         try FileManager.default.copyItem(atPath: path, toPath: path + ".1")
         truncate(path, 0)
-        // Written again, beyond the old length, before the next poll: caught by the first bytes.
-        Self.append(path, Self.numbered(9..<40))
+        append(path, numbered(9..<end))
         try c.poll(f)
-        #expect(c.lines == Self.expected(0..<40))
+        return (path, f, c)
     }
 
     /// A restart just after a copytruncate (the soak found it: one copy, 21 MB, read twice):
     /// the copy was read by the run before, and the next run must not take it for a file
     /// rotated while no one looked. What a run finished reading is in its checkpoint.
     @Test func aRestartJustAfterACopytruncateDoesNotReadTheCopyAgain() throws {
-        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
-        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
-        let c = Collector()
-        Self.append(path, Self.numbered(0..<5))
-        try c.poll(f)
-        Self.append(path, Self.numbered(5..<9))
-        try FileManager.default.copyItem(atPath: path, toPath: path + ".1")
-        truncate(path, 0)
-        Self.append(path, Self.numbered(9..<12))
-        try c.poll(f)
+        let (path, f, c) = try Self.copytruncated(after: 12)
         #expect(c.lines == Self.expected(0..<12))
         // Restarted at once, from the checkpoint taken after the copytruncate.
         let cp = try #require(f.checkpoint)
