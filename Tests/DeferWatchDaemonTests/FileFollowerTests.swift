@@ -210,6 +210,25 @@ import Testing
         return (path, f, c)
     }
 
+    /// A copytruncate with nothing left unread: the copy is found all the same (and said so),
+    /// not reported as missing.
+    @Test func aCopytruncateWithNothingUnreadFindsTheCopy() throws {
+        let path = TestPaths.temporaryDirectory().appendingPathComponent("mail.log").path
+        let f = FileFollower(path: path, checkpoint: nil, startAtEnd: false)
+        var notes: [String] = []
+        f.note = { notes.append($0) }
+        let c = Collector()
+        Self.append(path, Self.numbered(0..<5))
+        try c.poll(f)
+        try FileManager.default.copyItem(atPath: path, toPath: path + ".1")
+        truncate(path, 0)
+        Self.append(path, Self.numbered(5..<7))
+        try c.poll(f)
+        #expect(c.lines == Self.expected(0..<7))
+        #expect(notes.contains { $0.contains("holds nothing unread") }, "\(notes)")
+        #expect(!notes.contains { $0.contains("no copy found") }, "\(notes)")
+    }
+
     /// A restart just after a copytruncate (the soak found it: one copy, 21 MB, read twice):
     /// the copy was read by the run before, and the next run must not take it for a file
     /// rotated while no one looked. What a run finished reading is in its checkpoint.

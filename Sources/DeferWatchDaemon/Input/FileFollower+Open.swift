@@ -129,12 +129,14 @@ extension FileFollower {
         guard truncated else { return }
         let before = c.fingerprint
         if before.length > 0 {
-            for s in RotatedNames.siblings(of: path).reversed() where s.identity != c.identity && s.size > c.offset {
+            // A copy as long as what was read is the copy too (nothing was left unread).
+            for s in RotatedNames.siblings(of: path).reversed() where s.identity != c.identity && s.size >= c.offset {
                 guard let copy = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now),
                       Fingerprint(fd: copy.fd, length: before.length) == before else { continue }
                 // From the start of the partial line the emptied file was holding.
                 copy.seek(to: c.lineStart)
-                note?("\(path) was truncated (copytruncate): reading the rest from \(copy.describe) at offset \(c.lineStart)")
+                note?("\(path) was truncated (copytruncate): " + (copy.size > c.lineStart
+                    ? "reading the rest from \(copy.describe) at offset \(c.lineStart)" : "its copy \(copy.describe) holds nothing unread"))
                 var all = Int.max
                 _ = try? copy.read(budget: &all, buffer: buffer, clock: now, emit)
                 copy.finish(emit)
