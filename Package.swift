@@ -63,7 +63,8 @@ let package = Package(
         ),
         .testTarget(
             name: "DeferWatchDaemonTests",
-            dependencies: ["DeferWatchDaemon", "DeferWatchCore", "DeferWatchTestSupport"]
+            dependencies: ["DeferWatchDaemon", "DeferWatchCore", "DeferWatchTestSupport"],
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

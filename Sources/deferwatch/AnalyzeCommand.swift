@@ -78,7 +78,7 @@ struct AnalyzeCommand: ParsableCommand {
                 writeStderr("deferwatch: \(tracker.futureOutliers) delivery lines were dated far ahead of the lines around them (a wrong clock?) and were not tracked")
             }
             if stats {
-                writeStderr("deferwatch: tracker: \(tracker.trackedKeys) destination keys tracked (cap \(tracker.config.maxKeys)), \(tracker.openAlerts.count) alerts open at the end")
+                writeStderr("deferwatch: tracker: \(tracker.trackedKeys) destination keys tracked (cap \(tracker.config.maxKeys)), \(tracker.openAlertCount) alerts open at the end")
             }
         } else {
             var builder = ReportBuilder()

@@ -20,7 +20,10 @@ public struct Engine {
 
         mutating func take(_ e: DeliveryEvent) {
             deliveries.count(e)
-            let out = tracker.record(e)
+            keep(tracker.record(e))
+        }
+
+        mutating func keep(_ out: [AlertTransition]) {
             if !out.isEmpty { pending += out }
         }
     }
@@ -45,10 +48,10 @@ public struct Engine {
     /// The pipeline's line-header parser (the daemon's lookback reads line times with it).
     public var header: LineHeaderParser? { pipeline?.header }
 
-    public var tracker: DeferralTracker { alerts.tracker }
-    public var deliveries: DeliveryCounters { alerts.deliveries }
-    /// Transitions raised and not taken yet (`takeTransitions`), oldest first.
-    public var pending: [AlertTransition] { alerts.pending }
+    /// Read in place (`_read`): the daemon looks at the tracker's clock every loop, and a
+    /// copy of the tracker retains every one of its tables.
+    public var tracker: DeferralTracker { _read { yield alerts.tracker } }
+    public var deliveries: DeliveryCounters { _read { yield alerts.deliveries } }
 
     /// One text line (no newline).
     public mutating func ingest(line: Bytes) {
@@ -75,8 +78,7 @@ public struct Engine {
 
     /// Moves log time on while no line comes: alerts resolve, escalate and are reminded of.
     public mutating func tick(to t: Int64) {
-        let out = alerts.tracker.advance(to: t)
-        if !out.isEmpty { alerts.pending += out }
+        alerts.keep(alerts.tracker.advance(to: t))
     }
 
     /// The transitions raised since the last call.

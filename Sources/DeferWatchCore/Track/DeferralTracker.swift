@@ -150,6 +150,9 @@ public struct DeferralTracker {
     /// The alerts open now, oldest first.
     public var openAlerts: [Alert] { open.values.sorted { $0.id < $1.id } }
 
+    /// How many alerts are open (without sorting them).
+    public var openAlertCount: Int { open.count }
+
     /// Destination keys currently holding a window (bounded by `config.maxKeys`).
     public var trackedKeys: Int { windows.count }
 

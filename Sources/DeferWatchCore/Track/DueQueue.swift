@@ -8,8 +8,6 @@
 struct DueQueue {
     private var heap: [(time: Int64, id: Int)] = []
 
-    var count: Int { heap.count }
-
     mutating func removeAll() { heap.removeAll(keepingCapacity: false) }
 
     mutating func push(_ time: Int64, _ id: Int) {

@@ -36,14 +36,14 @@ extension DaemonRunner {
             reloadError = "\(error)"
             // A bad new configuration is reported; the old one keeps running.
             writeStderr("deferwatch: configuration not reloaded, keeping the running one:\n\(error)")
-            sink.enqueue(sink.format("alert=config-error severity=error summary=\(AlertTransition.quote("configuration not reloaded: \(error)"))", severity: .error))
+            sink.enqueueProblem("config-error", "configuration not reloaded: \(error)")
         }
         Notifier.send("READY=1\nSTATUS=\(statusLine())")
     }
 
     func statusLine() -> String {
         let c = engine.counters
-        var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlerts.count) alerts open"
+        var s = "\(c.lines) lines, \(c.deliveries) attempts, \(tracker.openAlertCount) alerts open"
         if let e = state.error { s += "; CANNOT SAVE STATE: \(e)" }
         let drops = sink.currentStats.dropped
         if drops > 0 { s += "; \(drops) syslog lines dropped" }

@@ -24,7 +24,7 @@ public final class DaemonRunner {
     let options: Options
     /// The pipeline, the tracker and the counters: lines in, alert transitions out.
     var engine: Engine
-    var tracker: DeferralTracker { engine.tracker }
+    var tracker: DeferralTracker { _read { yield engine.tracker } }
     /// The files and the journal; nil until `openSources`.
     var sources: SourceSet!
     var sink: SyslogSink
@@ -65,7 +65,7 @@ public final class DaemonRunner {
             : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : nil
         let sink = self.sink
         state = StateKeeper(directory: loaded.config.stateDirectory, markerPath: loaded.config.stateMarkerPath,
-                            report: { sink.enqueue(sink.format("alert=state-error severity=error summary=\(AlertTransition.quote($0))", severity: .error)) },
+                            report: { sink.enqueueProblem("state-error", $0) },
                             madeDirectory: { sink.reopenWatermark() })
         if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {
             watchdogInterval = Double(usec) / 2_000_000
@@ -184,9 +184,7 @@ public final class DaemonRunner {
     }
 
     private func readSources() {
-        sources.read(into: &engine) { message in
-            sink.enqueue(sink.format("alert=source-error severity=error summary=\(AlertTransition.quote(message))", severity: .error))
-        }
+        sources.read(into: &engine) { sink.enqueueProblem("source-error", $0) }
         emitPending()
         flushAlerts(force: false)
     }
@@ -219,9 +217,7 @@ public final class DaemonRunner {
 
     private func checkpoint() {
         lastCheckpoint = monotonicSeconds()
-        var counters = engine.counters
-        counters.oversizedLines = sources.oversizedLines
-        var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journal?.position, counters: counters,
+        var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journal?.position, counters: lineCounters,
                                deliveries: engine.deliveries, tracker: tracker.snapshot)
         saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
         saved.nextSeq = outbox.nextSeq
@@ -237,8 +233,15 @@ public final class DaemonRunner {
         lastPublish = monotonicSeconds()
         let view = StatusAssembler.StateView(directory: state.directory, lastCheckpointWall: state.lastSavedWall,
                                              error: state.error, warning: state.warning)
-        board.publish(snapshots.report(engine: engine, sources: sources, syslog: sink.currentStats, config: loaded.config,
-                                       state: view, configError: reloadError))
+        board.publish(snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,
+                                       config: loaded.config, state: view, configError: reloadError))
+    }
+
+    /// The pipeline's line counters with the lines the readers skipped for being too long.
+    private var lineCounters: LineCounters {
+        var c = engine.counters
+        c.oversizedLines = sources.oversizedLines
+        return c
     }
 
 }

@@ -19,19 +19,17 @@ struct StatusAssembler {
         var warning: String?
     }
 
-    mutating func report(engine: Engine, sources: SourceSet, syslog stats: SyslogSink.Stats, config: DeferWatchConfig,
-                         state: StateView, configError: String?) -> StatusReport {
+    mutating func report(engine: Engine, counters: LineCounters, sources: SourceSet, syslog stats: SyslogSink.Stats,
+                         config: DeferWatchConfig, state: StateView, configError: String?) -> StatusReport {
         let mono = monotonicSeconds()
         let wall = wallMicroseconds()
         let tracker = engine.tracker
-        var counters = engine.counters
         rateSamples.append((mono, counters.lines))
         while let first = rateSamples.first, mono - first.time > 10, rateSamples.count > 2 { rateSamples.removeFirst() }
         var perSecond = 0.0
         if let first = rateSamples.first, mono - first.time > 0.5 {
             perSecond = (Double(counters.lines - first.lines) / (mono - first.time) * 10).rounded() / 10
         }
-        counters.oversizedLines = sources.oversizedLines
 
         let open = tracker.openAlertStates
         var byKey: [String: [Int]] = [:]

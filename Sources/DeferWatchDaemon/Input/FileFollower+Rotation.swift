@@ -11,18 +11,22 @@ extension FileFollower {
         var reading = Set(rotated.map(\.identity))
         if let c = current { reading.insert(c.identity) }
         if let exclude { reading.insert(exclude) }
-        let copies = done.map(\.fingerprint).filter(\.isFull)
         for s in RotatedNames.siblings(of: path) where s.mtime >= floor &- Self.mtimeSlack && !reading.contains(s.identity) {
-            guard let f = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now) else { continue }
-            // A file read before: the same number and the same first bytes. The same number
-            // alone is not enough: ext4 gives a new file the number of one just deleted.
-            if done.contains(where: { $0.identity == f.identity && $0.fingerprint.length > 0
-                                        && Fingerprint(fd: f.fd, length: $0.fingerprint.length) == $0.fingerprint }) { continue }
-            // A copy of a file already read (copytruncate's) holds nothing new.
-            if f.fingerprint.isFull && copies.contains(f.fingerprint) { continue }
+            guard let f = try? LogFile(opening: s.name, maxLineLength: maxLineLength, clock: now), !wasRead(f) else { continue }
             reading.insert(f.identity)
             rotated.append(f)
             note?("reading \(f.describe) from its start: rotated while no poll looked")
+        }
+    }
+
+    /// Whether `f` is a file read before, or a copy of one (copytruncate's): the same full
+    /// first bytes; for a shorter print, the same number and the same first bytes. The same
+    /// number alone is not enough: ext4 gives a new file the number of one just deleted.
+    func wasRead(_ f: LogFile) -> Bool {
+        done.contains { d in
+            if d.fingerprint.isFull { return d.fingerprint == f.fingerprint }
+            return d.identity == f.identity && d.fingerprint.length > 0
+                && Fingerprint(fd: f.fd, length: d.fingerprint.length) == d.fingerprint
         }
     }
 

@@ -29,6 +29,12 @@ extension SyslogSink {
         return bytes
     }
 
+    /// Queues a line about a problem of deferwatch itself (`alert=KIND severity=error`):
+    /// its state, a source, a reload.
+    public func enqueueProblem(_ kind: String, _ message: String) {
+        enqueue(format("alert=\(kind) severity=error summary=\(AlertTransition.quote(message))", severity: .error))
+    }
+
     /// Whether a datagram socket at `path` takes a connection now; nil when it does, else
     /// what is wrong (for the start's message: the sink itself finds out by sending).
     public static func probe(_ path: String) -> String? {
