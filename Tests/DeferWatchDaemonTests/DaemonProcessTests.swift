@@ -52,7 +52,9 @@ import Testing
         p.standardOutput = try FileHandle(forWritingTo: out)
         p.standardError = try FileHandle(forWritingTo: err)
         try p.run()
-        usleep(500_000)
+        // A first start begins at the end of the log: write only once it has opened it (it
+        // says so on stderr; a checkpoint may be there from before, or refused).
+        _ = eventually { ((try? String(contentsOf: err, encoding: .utf8)) ?? "").contains("alerts go to") }
         append(s.log, (0..<12).map { nowLine($0, sent: false) }.joined())
         return (p, waitFor(out, "\"state\":\"open\""), err)
     }
@@ -78,6 +80,14 @@ import Testing
         close(fd)
     }
 
+    /// Waits until the daemon has opened its sources and written its first checkpoint (it
+    /// does both before it reads a line), for up to `timeout` seconds; false if it never
+    /// did. Generous: on a loaded CI machine a start has taken more than two seconds.
+    @discardableResult
+    static func waitUntilStarted(_ s: Setup, timeout: Double = 60) -> Bool {
+        eventually(timeout: timeout) { counters(s) != nil }
+    }
+
     static func counters(_ s: Setup) -> [String: Any]? {
         guard let d = FileManager.default.contents(atPath: s.state.appendingPathComponent("checkpoints.json").path),
               let j = try? JSONSerialization.jsonObject(with: d) as? [String: Any] else { return nil }
@@ -98,7 +108,7 @@ import Testing
         let p = try Self.start(s)
         defer { ProcessRunner.stop(p) }
         // A first start reads from the end of the log: the lines go in once it has started.
-        for _ in 0..<500 where Self.counters(s) == nil { usleep(20_000) }
+        try #require(Self.waitUntilStarted(s), "the daemon did not start")
         let sample = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("samples/mail.log"), encoding: .utf8)
         Self.append(s.log, sample)
         let lines = server.waitForLines(3, timeout: 20)
@@ -119,7 +129,7 @@ import Testing
             let p = try Self.start(s)
             if cycle == 0 {
                 // A first start begins at the end of the log: write only once it has started.
-                for _ in 0..<200 where Self.counters(s) == nil { usleep(20_000) }
+                try #require(Self.waitUntilStarted(s), "the daemon did not start")
             }
             let bursts = Int.random(in: 3...8, using: &rng)
             for _ in 0..<bursts {
@@ -137,10 +147,9 @@ import Testing
         // A last run that is allowed to finish reading, then stops gracefully.
         let p = try Self.start(s)
         var last: [String: Any]?
-        for _ in 0..<200 {
-            usleep(50_000)
+        _ = eventually(every: 50_000) {
             last = Self.counters(s)
-            if (last?["deliveries"] as? Int) == written { break }
+            return (last?["deliveries"] as? Int) == written
         }
         ProcessRunner.stop(p)
         last = Self.counters(s)
@@ -157,7 +166,7 @@ import Testing
     @Test func rotationUnderTheRunningDaemonLosesNothing() throws {
         let s = try Self.setup()
         var p = try Self.start(s)
-        for _ in 0..<200 where Self.counters(s) == nil { usleep(20_000) }
+        try #require(Self.waitUntilStarted(s), "the daemon did not start")
         var rng = SeededRandom.fromEnvironment()
         var written = 0
         var kills = 0
@@ -217,16 +226,14 @@ import Testing
             + (10..<17).map { Self.nowLine($0, sent: true, offset: -1800) }.joined())
         let p = try Self.start(s)
         var got: Int?
-        for _ in 0..<200 {
+        _ = eventually {
             got = Self.counters(s)?["lines"] as? Int
-            if got == 7 { break }
-            usleep(25_000)
+            return got == 7
         }
         Self.append(s.log, Self.nowLine(17, sent: true))
-        for _ in 0..<200 {
+        _ = eventually {
             got = Self.counters(s)?["lines"] as? Int
-            if got == 8 { break }
-            usleep(25_000)
+            return got == 8
         }
         ProcessRunner.stop(p)
         #expect(Self.counters(s)?["lines"] as? Int == 8)
@@ -258,7 +265,7 @@ import Testing
         let s = try Self.setup(extra: "[alerts]\nwindow = \"60s\"\nbucket = \"1s\"\n[alerts.default]\nresolve_after = \"2s\"")
         let out1 = s.dir.appendingPathComponent("out1.jsonl")
         let p1 = try Self.start(s, stdout: out1)
-        for _ in 0..<200 where Self.counters(s) == nil { usleep(20_000) }
+        try #require(Self.waitUntilStarted(s), "the daemon did not start")
         Self.append(s.log, (0..<12).map { Self.nowLine($0, sent: false) }.joined())
         let first = Self.waitFor(out1, "\"state\":\"open\"")
         #expect(first.contains("\"state\":\"open\""), "\(first)")
@@ -295,7 +302,7 @@ import Testing
         let out = s.dir.appendingPathComponent("out.jsonl")
         let p = try Daemon.start(s, stdout: out)
         defer { ProcessRunner.stop(p) }
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         let old: TimeInterval = -3 * 86_400
         let lines = (0..<12).map { Daemon.nowLine($0, sent: false, offset: old + Double($0)) }
         Daemon.append(s.log, lines.joined())
@@ -321,7 +328,7 @@ import Testing
         let s = try Daemon.setup()
         let out1 = s.dir.appendingPathComponent("out1.jsonl")
         let p1 = try Daemon.start(s, stdout: out1)
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         Daemon.append(s.log, (0..<12).map { Daemon.nowLine($0, sent: false) }.joined())
         #expect(Daemon.waitFor(out1, "\"state\":\"open\"").contains("\"id\":1,"))
         Daemon.append(s.log, "2099-06-01T10:00:00.000000+00:00 mx1 postfix/smtp[1]: C000000001: to=<x@example.net>, relay=mx.example.net[192.0.2.7]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n")
@@ -335,7 +342,7 @@ import Testing
         let text = Daemon.waitFor(out1, "\"id\":2,")
         #expect(text.contains("\"id\":2,"), "no second alert after the stray line: \(text)")
         #expect(!text.contains("\"state\":\"resolve\""), "\(text)")
-        for _ in 0..<100 where (Self.status(s)["lines"] as? [String: Any])?["time_outliers"] as? Int != 1 { usleep(50_000) }
+        _ = eventually(every: 50_000) { (Self.status(s)["lines"] as? [String: Any])?["time_outliers"] as? Int == 1 }
         #expect((Self.status(s)["lines"] as? [String: Any])?["time_outliers"] as? Int == 1)
         usleep(400_000)
         ProcessRunner.stop(p1)
@@ -471,7 +478,7 @@ struct JournalFollowTests {
         // Enough entries for systemd-journal-remote to rotate its file (about 175,000).
         while written < 230_000 {
             let p = try DaemonProcessTests.start(s)
-            if cycles == 0 { for _ in 0..<250 where DaemonProcessTests.counters(s) == nil { usleep(20_000) } }
+            if cycles == 0 { try #require(DaemonProcessTests.waitUntilStarted(s), "the daemon did not start") }
             for _ in 0..<Int.random(in: 1...3, using: &rng) {
                 let n = Int.random(in: 5_000...25_000, using: &rng)
                 try JournalFile.append(entries(written..<(written + n)), to: journal)
@@ -549,10 +556,9 @@ struct JournalFollowTests {
 
     static func lines(_ s: Daemon.Setup, atLeast n: Int) -> Int {
         var got = 0
-        for _ in 0..<200 {
+        _ = eventually(every: 50_000) {
             got = Daemon.counters(s)?["lines"] as? Int ?? 0
-            if got >= n { break }
-            usleep(50_000)
+            return got >= n
         }
         return got
     }
@@ -563,7 +569,7 @@ struct JournalFollowTests {
         let s = try Daemon.setup()
         let (p, err) = try Self.startWithStderr(s, "err1.txt")
         defer { ProcessRunner.stop(p) }
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         try FileManager.default.removeItem(at: s.state)
         Daemon.append(s.log, (0..<100).map { Daemon.nowLine($0, sent: true) }.joined())
         #expect(Self.lines(s, atLeast: 100) == 100, "checkpoint written again in a recreated directory")
@@ -579,7 +585,7 @@ struct JournalFollowTests {
     @Test func aStateDirectoryRemovedWhileStoppedIsAnErrorAndLosesNoLine() throws {
         let s = try Daemon.setup()
         let (p1, _) = try Self.startWithStderr(s, "err1.txt")
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         Daemon.append(s.log, (0..<50).map { Daemon.nowLine($0, sent: true) }.joined())
         #expect(Self.lines(s, atLeast: 50) == 50)
         ProcessRunner.stop(p1)
@@ -652,7 +658,7 @@ struct JournalFollowTests {
     @Test func sigtermInABacklogStopsAtOnceAndLosesNothing() throws {
         let s = try Daemon.setup()
         var p = try Daemon.start(s)
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         ProcessRunner.stop(p)
         // A backlog of 600,000 lines written while it was down.
         let fd = open(s.log.path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
@@ -710,7 +716,7 @@ struct AlertsOnceAfterKillTests {
         var rng = SeededRandom.fromEnvironment()
         let storms = 30
         var p = try Daemon.start(s)
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         for k in 0..<storms {
             Daemon.append(s.log, Self.storm(k))
             usleep(UInt32.random(in: 0...120_000, using: &rng))

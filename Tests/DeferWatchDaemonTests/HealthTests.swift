@@ -19,10 +19,9 @@ import Testing
     /// Waits for a snapshot whose problems mention `needle`.
     static func waitForProblem(_ s: Daemon.Setup, _ needle: String) -> [String] {
         var p: [String] = []
-        for _ in 0..<100 {
+        _ = eventually(every: 50_000) {
             p = problems(s)
-            if p.contains(where: { $0.contains(needle) }) { break }
-            usleep(50_000)
+            return p.contains(where: { $0.contains(needle) })
         }
         return p
     }
@@ -65,7 +64,7 @@ import Testing
         let s = try Daemon.setup()
         let p = try Daemon.start(s)
         defer { ProcessRunner.stop(p) }
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         let good = try String(contentsOf: s.config, encoding: .utf8)
         try (good + "\n[alerts]\nwindow = \"forever\"\n").write(to: s.config, atomically: true, encoding: .utf8)
         kill(p.processIdentifier, SIGHUP)
@@ -85,7 +84,7 @@ import Testing
         let s = try Daemon.setup()
         let p = try Daemon.start(s)
         defer { ProcessRunner.stop(p) }
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         let broken = s.dir.appendingPathComponent("broken.toml")
         try (try String(contentsOf: s.config, encoding: .utf8) + "\n[alerts]\nwindwo = \"15m\"\n").write(to: broken, atomically: true, encoding: .utf8)
         var r = try ProcessRunner.run(TestPaths.binary, ["status", "--config", broken.path])

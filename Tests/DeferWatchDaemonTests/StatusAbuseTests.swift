@@ -99,7 +99,9 @@ import Testing
         var servedAfter: Int?
         let loud = try Self.run(log: log, lines: written) { s, pid in
             let path = s.dir.appendingPathComponent("status.sock").path
-            for _ in 0..<200 where access(path, F_OK) != 0 { usleep(10_000) }
+            // Not a fixed wait: on a loaded machine the start has taken over two seconds,
+            // and then every one of the thousand connections was refused.
+            #expect(Daemon.waitUntilStarted(s), "the daemon did not start")
             before = Self.openDescriptors(pid)
             // The 10 MB request, on its own thread.
             let bigDone = DispatchSemaphore(value: 0)

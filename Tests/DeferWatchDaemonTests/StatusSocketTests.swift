@@ -20,14 +20,10 @@ import Testing
 
     /// Waits until the daemon's snapshot shows `lines` lines read.
     static func waitForLines(_ s: Daemon.Setup, _ lines: Int) -> Bool {
-        for _ in 0..<300 {
-            if let r = try? get(s, "/v1/status"), r.status == 200,
-               (r.json["lines"] as? [String: Any])?["total"] as? Int == lines {
-                return true
-            }
-            usleep(50_000)
+        eventually(every: 50_000) {
+            guard let r = try? get(s, "/v1/status"), r.status == 200 else { return false }
+            return (r.json["lines"] as? [String: Any])?["total"] as? Int == lines
         }
-        return false
     }
 
     /// 30 Gmail rate-limit deferrals, 10 Outlook reputation deferrals, 40 deliveries to
@@ -47,7 +43,7 @@ import Testing
     static func startWithKnownLog() throws -> (Daemon.Setup, Process) {
         let s = try Daemon.setup()
         let p = try Daemon.start(s)
-        for _ in 0..<200 where Daemon.counters(s) == nil { usleep(20_000) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
         Daemon.append(s.log, Self.knownLog())
         #expect(Self.waitForLines(s, 80))
         return (s, p)
