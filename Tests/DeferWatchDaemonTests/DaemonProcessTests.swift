@@ -257,108 +257,6 @@ import Testing
         }
         return text
     }
-
-    /// An open alert survives a restart, kill -9 included: the restarted daemon neither
-    /// forgets it (it resolves it later, same id) nor raises it again.
-    @Test func openAlertsSurviveARestart() throws {
-        // Checks run on bucket boundaries: one-second buckets let the test see the resolve.
-        let s = try Self.setup(extra: "[alerts]\nwindow = \"60s\"\nbucket = \"1s\"\n[alerts.default]\nresolve_after = \"2s\"")
-        let out1 = s.dir.appendingPathComponent("out1.jsonl")
-        let p1 = try Self.start(s, stdout: out1)
-        try #require(Self.waitUntilStarted(s), "the daemon did not start")
-        Self.append(s.log, (0..<12).map { Self.nowLine($0, sent: false) }.joined())
-        let first = Self.waitFor(out1, "\"state\":\"open\"")
-        #expect(first.contains("\"state\":\"open\""), "\(first)")
-        kill(p1.processIdentifier, SIGKILL)
-        p1.waitUntilExit()
-
-        let out2 = s.dir.appendingPathComponent("out2.jsonl")
-        let p2 = try Self.start(s, stdout: out2)
-        defer { ProcessRunner.stop(p2) }
-        usleep(300_000)
-        Self.append(s.log, (12..<18).map { Self.nowLine($0, sent: false) }.joined())
-        usleep(500_000)
-        Self.append(s.log, (18..<30).map { Self.nowLine($0, sent: true) }.joined())
-        let second = Self.waitFor(out2, "\"state\":\"resolve\"")
-        #expect(!second.contains("\"state\":\"open\""), "raised again: \(second)")
-        #expect(second.contains("\"state\":\"resolve\""), "\(second)")
-        #expect(second.contains("\"id\":1,"), "\(second)")
-    }
-}
-
-/// The tracker's clock under the daemon: log time throughout, whatever the lines' dates.
-@Suite(.serialized) struct DaemonClockTests {
-    typealias Daemon = DaemonProcessTests
-
-    static func status(_ s: Daemon.Setup) -> [String: Any] {
-        (try? StatusSocketTests.get(s, "/v1/status"))?.json ?? [:]
-    }
-
-    /// Lines three days old (a backlog after downtime, a log shipped late) open their alert
-    /// on log time, and the wall clock does not resolve it a second later: it resolves only
-    /// after `resolve_after` of real quiet. `log_time` is the newest line's, not the wall's.
-    @Test func aBacklogIsJudgedOnLogTime() throws {
-        let s = try Daemon.setup(extra: "[alerts]\nwindow = \"60s\"\nbucket = \"1s\"\n[alerts.default]\nresolve_after = \"3s\"")
-        let out = s.dir.appendingPathComponent("out.jsonl")
-        let p = try Daemon.start(s, stdout: out)
-        defer { ProcessRunner.stop(p) }
-        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
-        let old: TimeInterval = -3 * 86_400
-        let lines = (0..<12).map { Daemon.nowLine($0, sent: false, offset: old + Double($0)) }
-        Daemon.append(s.log, lines.joined())
-        let opened = Daemon.waitFor(out, "\"state\":\"open\"")
-        #expect(opened.contains("\"state\":\"open\""), "\(opened)")
-        // Two seconds of real quiet: less than resolve_after, so still open.
-        usleep(2_000_000)
-        let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
-        #expect(!text.contains("\"state\":\"resolve\""), "resolved by the wall clock: \(text)")
-        let st = Self.status(s)
-        let newest = String(lines[11].prefix(19))
-        #expect((st["log_time"] as? String)?.hasPrefix(newest) == true, "log_time \(st["log_time"] ?? "none"), newest line \(newest)")
-        #expect((st["alerts"] as? [Any])?.count == 1, "\(st["alerts"] ?? "none")")
-        // Deliveries of the same day, then real quiet past resolve_after: it resolves.
-        Daemon.append(s.log, (20..<30).map { Daemon.nowLine($0, sent: true, offset: old + Double($0)) }.joined())
-        let resolved = Daemon.waitFor(out, "\"state\":\"resolve\"", timeout: 10)
-        #expect(resolved.contains("\"resolved\":\"delivered\""), "\(resolved)")
-    }
-
-    /// One line dated 2099 neither resolves the open alert nor silences the next storm, and
-    /// a restart keeps alerting on (the checkpoint does not carry the stray date).
-    @Test func aFutureDatedLineDoesNotSilenceTheDaemon() throws {
-        let s = try Daemon.setup()
-        let out1 = s.dir.appendingPathComponent("out1.jsonl")
-        let p1 = try Daemon.start(s, stdout: out1)
-        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
-        Daemon.append(s.log, (0..<12).map { Daemon.nowLine($0, sent: false) }.joined())
-        #expect(Daemon.waitFor(out1, "\"state\":\"open\"").contains("\"id\":1,"))
-        Daemon.append(s.log, "2099-06-01T10:00:00.000000+00:00 mx1 postfix/smtp[1]: C000000001: to=<x@example.net>, relay=mx.example.net[192.0.2.7]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n")
-        // A second destination's storm after the stray line still raises its alert.
-        let storm = (100..<112).map { i in
-            Daemon.nowLine(i, sent: false).replacingOccurrences(of: "gmail.com", with: "yahoo.com")
-                .replacingOccurrences(of: "421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. - gsmtp", with: "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints")
-                .replacingOccurrences(of: "gmail-smtp-in.l.google.com", with: "mta5.am0.yahoodns.net")
-        }
-        Daemon.append(s.log, storm.joined())
-        let text = Daemon.waitFor(out1, "\"id\":2,")
-        #expect(text.contains("\"id\":2,"), "no second alert after the stray line: \(text)")
-        #expect(!text.contains("\"state\":\"resolve\""), "\(text)")
-        _ = eventually(every: 50_000) { (Self.status(s)["lines"] as? [String: Any])?["time_outliers"] as? Int == 1 }
-        #expect((Self.status(s)["lines"] as? [String: Any])?["time_outliers"] as? Int == 1)
-        usleep(400_000)
-        ProcessRunner.stop(p1)
-
-        let out2 = s.dir.appendingPathComponent("out2.jsonl")
-        let p2 = try Daemon.start(s, stdout: out2)
-        defer { ProcessRunner.stop(p2) }
-        usleep(300_000)
-        let storm3 = (200..<212).map { i in
-            Daemon.nowLine(i, sent: false).replacingOccurrences(of: "gmail.com", with: "googlemail.com")
-        }
-        Daemon.append(s.log, storm3.joined())
-        let after = Daemon.waitFor(out2, "\"id\":3,")
-        #expect(after.contains("\"id\":3,") || after.contains("\"state\":\"open\""), "nothing raised after the restart: \(after)")
-        #expect(!after.contains("\"state\":\"resolve\""), "\(after)")
-    }
 }
 
 /// The current time as RFC 3339 (UTC) text.
@@ -547,7 +445,7 @@ struct JournalFollowTests {
     static func statusWithWarning(_ s: Daemon.Setup) -> [String: Any] {
         var st: [String: Any] = [:]
         for _ in 0..<60 {
-            st = DaemonClockTests.status(s)
+            st = (try? StatusSocketTests.get(s, "/v1/status"))?.json ?? [:]
             if (st["state"] as? [String: Any])?["warning"] != nil { break }
             usleep(50_000)
         }

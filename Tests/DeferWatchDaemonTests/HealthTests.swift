@@ -59,25 +59,6 @@ import Testing
         #expect(problems.contains { $0.contains("no journal files") }, "\(problems)")
     }
 
-    /// A failed reload shows in status and metrics until a good one.
-    @Test func aFailedReloadShowsInStatusAndMetrics() throws {
-        let s = try Daemon.setup()
-        let p = try Daemon.start(s)
-        defer { ProcessRunner.stop(p) }
-        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
-        let good = try String(contentsOf: s.config, encoding: .utf8)
-        try (good + "\n[alerts]\nwindow = \"forever\"\n").write(to: s.config, atomically: true, encoding: .utf8)
-        kill(p.processIdentifier, SIGHUP)
-        let problems = Self.waitForProblem(s, "reload")
-        #expect(problems.contains { $0.contains("reload") && $0.contains("window") }, "\(problems)")
-        #expect(Self.status(s, "/metrics").body.contains("deferwatch_config_reload_failed 1"))
-        try good.write(to: s.config, atomically: true, encoding: .utf8)
-        kill(p.processIdentifier, SIGHUP)
-        for _ in 0..<100 where Self.problems(s).contains(where: { $0.contains("reload") }) { usleep(50_000) }
-        #expect(!Self.problems(s).contains { $0.contains("reload") })
-        #expect(Self.status(s, "/metrics").body.contains("deferwatch_config_reload_failed 0"))
-    }
-
     /// `deferwatch status --config FILE` with a typo elsewhere in the file still finds the
     /// socket the file names, and warns.
     @Test func statusWorksThroughATypoInTheConfiguration() throws {

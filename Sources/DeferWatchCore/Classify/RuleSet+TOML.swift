@@ -19,6 +19,17 @@ extension RuleSet {
     /// existing rule replaces it in place (`enabled = false` removes it); a new rule is tried
     /// before the built-in rules of its layer. A user provider with an existing name replaces it.
     public static func load(files: [(name: String, text: String)]) throws(ConfigErrors) -> RuleSet {
+        if files.isEmpty { return try builtinSet.get() }
+        return try compile(files: files)
+    }
+
+    /// The built-in rules compiled once per process: every configuration without rule
+    /// files, every reload of one, and every test takes the same immutable value.
+    private static let builtinSet: Result<RuleSet, ConfigErrors> = {
+        do throws(ConfigErrors) { return .success(try compile(files: [])) } catch { return .failure(error) }
+    }()
+
+    private static func compile(files: [(name: String, text: String)]) throws(ConfigErrors) -> RuleSet {
         var problems: [ConfigProblem] = []
         var (rules, providers) = parse(name: "rules.toml (built-in)", text: builtinRulesText, problems: &problems)
         var userRules: [Rule] = []

@@ -21,7 +21,7 @@ extension DaemonRunner {
     }
 
     func reload() {
-        Notifier.send("RELOADING=1")
+        services.notify("RELOADING=1")
         do {
             let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
             engine.reconfigure(rules: fresh.rules, tracker: fresh.config.tracker, hints: fresh.hints)
@@ -38,7 +38,7 @@ extension DaemonRunner {
             writeStderr("deferwatch: configuration not reloaded, keeping the running one:\n\(error)")
             sink.enqueueProblem("config-error", "configuration not reloaded: \(error)")
         }
-        Notifier.send("READY=1\nSTATUS=\(statusLine())")
+        services.notify("READY=1\nSTATUS=\(statusLine())")
     }
 
     func statusLine() -> String {

@@ -9,6 +9,10 @@ import Foundation
 /// and the tracker, writes alerts to syslog, checkpoints positions, talks to systemd.
 /// Everything runs on the calling thread (which owns the journal handle, as libsystemd
 /// requires); only the syslog sink has a thread of its own.
+///
+/// What it takes from the world comes through DaemonServices: `run()` is `start()`, then
+/// `step()` until a stop, then `finish()`; the in-process tests call those themselves with a
+/// test clock, memory logs and a memory store.
 public final class DaemonRunner {
     public struct Options {
         public var configPath: String?
@@ -16,10 +20,13 @@ public final class DaemonRunner {
         public var alertsToStdout = false
         /// Alerts also as text lines on standard output (the demo).
         public var textAlertsToStdout = false
+        /// Alerts also to this sink (the in-process tests).
+        public var alertSink: (any AlertSink)?
         public init(configPath: String?) { self.configPath = configPath }
     }
 
-    private let signals: SignalWatcher
+    let services: DaemonServices
+    private var clock: any DaemonClock { services.clock }
     var loaded: LoadedConfig
     let options: Options
     /// The pipeline, the tracker and the counters: lines in, alert transitions out.
@@ -32,25 +39,30 @@ public final class DaemonRunner {
     private let stdoutWriter = FDWriter(fd: 1)
     /// The saved state: loaded at the start, saved at each checkpoint.
     var state: StateKeeper!
-    private var lastCheckpoint = monotonicSeconds()
-    private var lastWatchdog = monotonicSeconds()
+    private var lastCheckpoint: Double
+    private var lastWatchdog: Double
     private let watchdogInterval: Double?
     var reloadError: String?
     private var stopping = false
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
     private var server: StatusServer?
-    private var snapshots = StatusAssembler()
+    private var snapshots: StatusAssembler
     private var lastPublish = -1.0
 
-    public init(loaded: LoadedConfig, options: Options) {
-        // First, before the syslog sink starts its thread, so every thread blocks them.
-        signals = SignalWatcher([SIGTERM, SIGINT, SIGHUP])
+    /// `services`: nil is the system's (made here, first, before the syslog sink starts its
+    /// thread, so every thread blocks the signals).
+    public init(loaded: LoadedConfig, options: Options, services: DaemonServices? = nil) {
+        self.services = services ?? .system()
         // A status client that hangs up before reading its answer must not kill the daemon.
         signal(SIGPIPE, SIG_IGN)
         self.loaded = loaded
         self.options = options
-        let today = SystemTimeZone.date(of: Int64(time(nil)))
+        let clock = self.services.clock
+        lastCheckpoint = clock.monotonic()
+        lastWatchdog = clock.monotonic()
+        snapshots = StatusAssembler(clock: clock)
+        let today = SystemTimeZone.date(of: clock.wall() / 1_000_000)
         var pipeline = LogPipeline(
             header: LineHeaderParser(yearHint: today.year, monthHint: today.month, dayHint: today.day, zone: SystemTimeZone(),
                                      defaultHost: SystemTimeZone.hostName()),
@@ -62,9 +74,10 @@ public final class DaemonRunner {
         engine = Engine(pipeline: pipeline, tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))
         sink = SyslogSink(config: loaded.config.syslog, watermark: "\(loaded.config.stateDirectory)/syslog-written")
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
-            : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : nil
+            : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : options.alertSink
         let sink = self.sink
-        state = StateKeeper(directory: loaded.config.stateDirectory, markerPath: loaded.config.stateMarkerPath,
+        state = StateKeeper(store: self.services.store ?? FileStateStore(directory: loaded.config.stateDirectory), clock: clock,
+                            markerPath: self.services.store == nil ? loaded.config.stateMarkerPath : nil,
                             report: { sink.enqueueProblem("state-error", $0) },
                             madeDirectory: { sink.reopenWatermark() })
         if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {
@@ -76,22 +89,32 @@ public final class DaemonRunner {
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.
     public func run() -> Int32 {
+        let status = start()
+        if status != 0 { return status }
+        while step() {}
+        finish()
+        return 0
+    }
+
+    /// Opens the sources and the status server, saves the starting positions; 0, or the
+    /// exit status when the daemon cannot start.
+    public func start() -> Int32 {
         do {
             try openSources()
         } catch {
             writeStderr("deferwatch: \(error)")
-            Notifier.send("STATUS=cannot open sources: \(error)")
+            services.notify("STATUS=cannot open sources: \(error)")
             return 1
         }
         SystemLimits.raiseFileLimit()
         let status = loaded.config.status
-        if !status.socket.isEmpty || status.metricsPort > 0 {
+        if services.startsServer && (!status.socket.isEmpty || status.metricsPort > 0) {
             let s = StatusServer(config: status, board: board)
             do {
                 try s.start()
             } catch {
                 writeStderr("deferwatch: \(error)")
-                Notifier.send("STATUS=\(error)")
+                services.notify("STATUS=\(error)")
                 return 1
             }
             server = s
@@ -101,35 +124,45 @@ public final class DaemonRunner {
         // not turn the next start into a first start (which begins at the end of the logs).
         checkpoint()
         publish()
-        Notifier.send("READY=1\nSTATUS=\(statusLine())")
+        services.notify("READY=1\nSTATUS=\(statusLine())")
+        return 0
+    }
+
+    /// One turn of the loop: a slice of each source, the signals, the checkpoint, the status
+    /// and the watchdog when due, log time moved on while quiet, the alerts written, then
+    /// the wait for input. False once a stop was asked for (then call `finish()`).
+    public func step() -> Bool {
+        // Classic syslog lines take the latest year that does not put them in the future.
+        let today = SystemTimeZone.date(of: clock.wall() / 1_000_000)
+        engine.setReference(year: today.year, month: today.month, day: today.day)
+        engine.ceiling = clock.wall() &+ loaded.config.tracker.clockLeap
+        readSources()
         var stop = false
-        while !stop {
-            // Classic syslog lines take the latest year that does not put them in the future.
-            let today = SystemTimeZone.date(of: Int64(time(nil)))
-            engine.setReference(year: today.year, month: today.month, day: today.day)
-            engine.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
-            readSources()
-            for sig in signals.pending() {
-                switch sig {
-                case SIGHUP: reload()
-                default: stop = true
-                }
+        for sig in services.signals.pending() {
+            switch sig {
+            case SIGHUP: reload()
+            default: stop = true
             }
-            let now = monotonicSeconds()
-            if now - lastCheckpoint >= Double(loaded.config.checkpointEvery) / 1e6 {
-                checkpoint()
-                Notifier.send("STATUS=\(statusLine())")
-            }
-            if now - lastPublish >= Self.publishEvery { publish() }
-            if let w = watchdogInterval, now - lastWatchdog >= w {
-                Notifier.send("WATCHDOG=1")
-                lastWatchdog = now
-            }
-            if !sources.backlog { advanceWhileQuiet() }
-            flushAlerts(force: stop)
-            if !stop && !sources.backlog { sources.wait(microseconds: UInt64(loaded.config.sources.pollInterval)) }
         }
-        Notifier.send("STOPPING=1")
+        let now = clock.monotonic()
+        if now - lastCheckpoint >= Double(loaded.config.checkpointEvery) / 1e6 {
+            checkpoint()
+            services.notify("STATUS=\(statusLine())")
+        }
+        if now - lastPublish >= Self.publishEvery { publish() }
+        if let w = watchdogInterval, now - lastWatchdog >= w {
+            services.notify("WATCHDOG=1")
+            lastWatchdog = now
+        }
+        if !sources.backlog { advanceWhileQuiet() }
+        flushAlerts(force: stop)
+        if !stop && !sources.backlog { sources.wait(microseconds: UInt64(loaded.config.sources.pollInterval)) }
+        return !stop
+    }
+
+    /// The stop: one more slice, the alerts written, the last checkpoint.
+    public func finish() {
+        services.notify("STOPPING=1")
         stopping = true
         // One more slice of what was written just before the stop, never a whole backlog:
         // the stop must come within the unit's TimeoutStopSec, and the checkpoint keeps the
@@ -140,7 +173,12 @@ public final class DaemonRunner {
         server?.stop()
         sink.stop(timeout: 2)
         stdoutWriter.flush()
-        return 0
+    }
+
+    /// What a kill -9 leaves (the in-process tests' crash): nothing more is read, saved or
+    /// written; the syslog sink's thread ends.
+    public func abandon() {
+        sink.stop(timeout: 0)
     }
 
     /// The newest event time seen, and the wall clock when it was first seen.
@@ -151,7 +189,7 @@ public final class DaemonRunner {
     /// nothing more comes. A backlog of old lines (after downtime, a log shipped late) is
     /// judged on its own dates: the seconds spent reading it are not quiet in its log time.
     private func advanceWhileQuiet() {
-        let wall = wallMicroseconds()
+        let wall = clock.wall()
         if tracker.newestEvent != quietSince.event { quietSince = (tracker.newestEvent, wall) }
         guard quietSince.event != Int64.min else { return }
         let target = min(wall, quietSince.event &+ max(0, wall &- quietSince.wall))
@@ -167,7 +205,7 @@ public final class DaemonRunner {
         let sources = loaded.config.sources
         let found = try state.load()
         let saved = found.saved, firstStart = found.firstStart, lostSince = found.lostSince
-        engine.ceiling = wallMicroseconds() &+ loaded.config.tracker.clockLeap
+        engine.ceiling = clock.wall() &+ loaded.config.tracker.clockLeap
         // The delivery counters restored together with the line counters, so the status
         // text adds up.
         engine.restore(counters: saved.counters, deliveries: saved.deliveries, tracker: saved.tracker)
@@ -180,7 +218,13 @@ public final class DaemonRunner {
         let resend = outbox.restore(saved.outbox ?? [], nextSeq: saved.nextSeq, writtenThrough: sink.writtenThrough)
         for e in resend { sink.enqueue(Array(e.line.utf8), seq: e.seq) }
         if !resend.isEmpty { writeStderr("deferwatch: \(resend.count) alert lines of the last run that syslog did not have are written now") }
-        self.sources = try SourceSet(sources: sources, saved: saved, firstStart: firstStart, lostSince: lostSince, header: engine.header!)
+        let request = SourceSet.Request(sources: sources, saved: saved, firstStart: firstStart, lostSince: lostSince,
+                                        header: engine.header!, clock: clock)
+        let made: (sources: [any LogSource], errors: [String: String])
+        do { made = try services.makeSources(request) } catch let e as InputError { throw e } catch {
+            throw InputError(path: "sources", operation: "cannot open", detail: "\(error)")
+        }
+        self.sources = SourceSet(made, clock: clock)
     }
 
     private func readSources() {
@@ -196,7 +240,7 @@ public final class DaemonRunner {
     /// reading.
     private func flushAlerts(force: Bool) {
         guard !outbox.pending.isEmpty else { return }
-        if !force && sources.backlog && monotonicSeconds() - lastCheckpoint < 1 { return }
+        if !force && sources.backlog && clock.monotonic() - lastCheckpoint < 1 { return }
         checkpoint()
         for (entry, t) in outbox.takePending() {
             sink.enqueue(Array(entry.line.utf8), seq: entry.seq)
@@ -216,8 +260,8 @@ public final class DaemonRunner {
     // MARK: - State
 
     private func checkpoint() {
-        lastCheckpoint = monotonicSeconds()
-        var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journal?.position, counters: lineCounters,
+        lastCheckpoint = clock.monotonic()
+        var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journalPosition, counters: lineCounters,
                                deliveries: engine.deliveries, tracker: tracker.snapshot)
         saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
         saved.nextSeq = outbox.nextSeq
@@ -230,7 +274,7 @@ public final class DaemonRunner {
 
     /// Builds the status snapshot and hands it to the board (about once a second).
     private func publish() {
-        lastPublish = monotonicSeconds()
+        lastPublish = clock.monotonic()
         let view = StatusAssembler.StateView(directory: state.directory, lastCheckpointWall: state.lastSavedWall,
                                              error: state.error, warning: state.warning)
         board.publish(snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,

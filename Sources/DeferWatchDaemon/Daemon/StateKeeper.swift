@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import DeferWatchCore
+import Foundation
 
 /// The saved state of `deferwatch run`: loaded at the start (a state file no run could have
 /// written is refused; state that a marker says a run saved, and that is gone, is said),
@@ -9,7 +10,8 @@ import DeferWatchCore
 /// state is saved here. What goes wrong is said on stderr, in syslog (`report`) and in the
 /// status (`error`, `warning`).
 final class StateKeeper {
-    let store: CheckpointStore
+    let store: any StateStore
+    private let clock: any DaemonClock
     private let markerPath: String?
     /// Why the last save failed; nil once a save works again.
     private(set) var error: String?
@@ -24,16 +26,16 @@ final class StateKeeper {
     /// The state directory was made (again): what keeps files there opens them anew.
     private let madeDirectory: () -> Void
 
-    static let file = "checkpoints.json"
-
-    init(directory: String, markerPath: String?, report: @escaping (String) -> Void, madeDirectory: @escaping () -> Void) {
-        store = CheckpointStore(directory: directory)
+    init(store: any StateStore, clock: any DaemonClock, markerPath: String?, report: @escaping (String) -> Void,
+         madeDirectory: @escaping () -> Void) {
+        self.store = store
+        self.clock = clock
         self.markerPath = markerPath
         self.report = report
         self.madeDirectory = madeDirectory
     }
 
-    var directory: String { store.directory }
+    var directory: String { store.location }
 
     /// What the start found: the saved state (empty on a first start), and when state that
     /// should be here was last saved, if it is gone.
@@ -47,10 +49,10 @@ final class StateKeeper {
     /// fine, and the operator must see why).
     func load() throws(InputError) -> Found {
         var state: SavedState?
-        do {
-            state = try store.load(SavedState.self, from: Self.file)
-        } catch where error.operation == "damaged state file" {
-            refuse(error.detail ?? "not a state file")
+        if let data = try store.read() {
+            do { state = try JSONDecoder().decode(SavedState.self, from: data) } catch {
+                refuse("\(error)")
+            }
         }
         if let problems = state?.problems, !problems.isEmpty {
             refuse(problems.prefix(5).joined(separator: "; "))
@@ -64,8 +66,8 @@ final class StateKeeper {
                 warn("saved state in \(directory) is missing (a run saved it there at \(CivilTime.rfc3339(m.savedAt)), says \(mp)): "
                      + "the lines logged since then are read again, and the counters start at zero")
             }
-            if access(directory, F_OK) != 0 {
-                if makeDirectories(directory) { writeStderr("deferwatch: made the state directory \(directory)") }
+            if store.remake() {
+                writeStderr("deferwatch: made the state directory \(directory)")
                 madeDirectory()
             }
             return Found(saved: SavedState(), firstStart: true, lostSince: lost)
@@ -76,15 +78,16 @@ final class StateKeeper {
     /// Saves a checkpoint; `final` (the stop) writes the marker whatever its age.
     func save(_ state: SavedState, final: Bool) {
         do {
+            let data = try encode(state)
             do {
-                try store.save(state, as: Self.file)
-            } catch where access(directory, F_OK) != 0 && errno == ENOENT && makeDirectories(directory) {
+                try store.write(data)
+            } catch where store.remake() {
                 warn("the state directory \(directory) was removed while deferwatch was running; it was made again and the state saved there")
                 madeDirectory()
-                try store.save(state, as: Self.file)
+                try store.write(data)
             }
             saveMarker(force: final)
-            lastSavedWall = wallMicroseconds()
+            lastSavedWall = clock.wall()
             if error != nil { writeStderr("deferwatch: state directory writable again") }
             error = nil
         } catch {
@@ -97,12 +100,17 @@ final class StateKeeper {
         }
     }
 
+    private func encode(_ state: SavedState) throws(InputError) -> Data {
+        do { return try JSONEncoder().encode(state) } catch {
+            throw InputError(path: directory, operation: "cannot encode state", detail: "\(error)")
+        }
+    }
+
     /// A state file no run could have written is set aside (`.refused`), and this start
     /// begins afresh, as a first start does.
     private func refuse(_ why: String) {
-        let path = "\(directory)/\(Self.file)"
-        let kept = rename(path, path + ".refused") == 0 ? "it is kept as \(path).refused" : "it could not be set aside"
-        warn("state file \(path) refused (\(why)); \(kept); this start begins afresh")
+        let kept = store.setAside().map { "it is kept as \($0)" } ?? "it could not be set aside"
+        warn("state file \(store.savedName) refused (\(why)); \(kept); this start begins afresh")
     }
 
     private func warn(_ message: String) {
@@ -114,7 +122,7 @@ final class StateKeeper {
     /// The marker that says this run saves state (at most once a minute, and at the end).
     private func saveMarker(force: Bool) {
         guard let mp = markerPath else { return }
-        let wall = wallMicroseconds()
+        let wall = clock.wall()
         if !force, let last = lastMarkerWall, wall - last < 60_000_000 { return }
         lastMarkerWall = wall
         do {

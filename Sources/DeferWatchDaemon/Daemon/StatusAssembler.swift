@@ -7,9 +7,16 @@ import DeferWatchCore
 /// alerts and counters, the sources, syslog and the state, with the line rate over the last
 /// ten seconds.
 struct StatusAssembler {
-    let startedWall = wallMicroseconds()
-    let startedMono = monotonicSeconds()
+    let clock: any DaemonClock
+    let startedWall: Int64
+    let startedMono: Double
     private var rateSamples: [(time: Double, lines: Int)] = []
+
+    init(clock: any DaemonClock) {
+        self.clock = clock
+        startedWall = clock.wall()
+        startedMono = clock.monotonic()
+    }
 
     /// The state directory as the status shows it.
     struct StateView {
@@ -21,8 +28,8 @@ struct StatusAssembler {
 
     mutating func report(engine: Engine, counters: LineCounters, sources: SourceSet, syslog stats: SyslogSink.Stats,
                          config: DeferWatchConfig, state: StateView, configError: String?) -> StatusReport {
-        let mono = monotonicSeconds()
-        let wall = wallMicroseconds()
+        let mono = clock.monotonic()
+        let wall = clock.wall()
         let tracker = engine.tracker
         rateSamples.append((mono, counters.lines))
         while let first = rateSamples.first, mono - first.time > 10, rateSamples.count > 2 { rateSamples.removeFirst() }

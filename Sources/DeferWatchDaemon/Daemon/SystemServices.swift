@@ -13,7 +13,7 @@ public enum Notifier {
 
 /// Receives SIGTERM, SIGINT and SIGHUP synchronously: they are blocked (before any thread
 /// starts, so every thread inherits the mask) and collected with sigtimedwait in the loop.
-final class SignalWatcher {
+final class SignalWatcher: SignalSource {
     private var set = sigset_t()
 
     init(_ signals: [Int32]) {

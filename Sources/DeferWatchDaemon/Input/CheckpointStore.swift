@@ -16,6 +16,11 @@ public struct CheckpointStore: Sendable {
         do { data = try JSONEncoder().encode(value) } catch {
             throw InputError(path: name, operation: "cannot encode state", detail: "\(error)")
         }
+        try write(data, as: name)
+    }
+
+    /// Replaces the file `name` with `data`, atomically.
+    public func write(_ data: Data, as name: String) throws(InputError) {
         let final = "\(directory)/\(name)"
         let temp = "\(final).tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
@@ -23,7 +28,7 @@ public struct CheckpointStore: Sendable {
         var ok = data.withUnsafeBytes { raw -> Bool in
             var off = 0
             while off < raw.count {
-                let n = write(fd, raw.baseAddress! + off, raw.count - off)
+                let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
                 if n < 0 { if errno == EINTR { continue }; return false }
                 off += n
             }

@@ -119,7 +119,7 @@ public final class FileFollower {
     }
 
     /// Bytes in the open files not read yet.
-    public var unreadBytes: Int64 {
+    public var unreadFileBytes: Int64 {
         (rotated + (current.map { [$0] } ?? [])).reduce(0) { $0 + max(0, $1.size - $1.offset) }
     }
 

@@ -151,7 +151,7 @@ public final class JournalReader {
     }
 
     /// The last entry read (worked out once per `readToEnd`, not per entry).
-    public var position: Position? { noted }
+    public var cursorPosition: Position? { noted }
 
     private var noted: Position?
     private var moved = false

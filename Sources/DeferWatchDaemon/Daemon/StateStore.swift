@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Synchronization
+
+/// Where `deferwatch run` keeps its saved state: a file in the state directory, or in the
+/// in-process tests memory that outlives the runners (a restart is a new runner on the
+/// same store).
+public protocol StateStore: AnyObject {
+    /// What the status and the messages call it (the state directory).
+    var location: String { get }
+    /// What the messages call the saved state itself (the state file's path).
+    var savedName: String { get }
+    /// The saved bytes; nil when nothing was saved. Throws when they cannot be read.
+    func read() throws(InputError) -> Data?
+    /// Replaces the saved bytes, atomically.
+    func write(_ data: Data) throws(InputError)
+    /// Makes the place anew when it is gone: true when it was gone and is there again.
+    func remake() -> Bool
+    /// Keeps refused bytes aside for a look (and removes them from where they were):
+    /// where they went, or nil when they could not be kept.
+    func setAside() -> String?
+}
+
+/// The state in `checkpoints.json` of the state directory (CheckpointStore: write, fsync,
+/// rename).
+public final class FileStateStore: StateStore {
+    let store: CheckpointStore
+    static let file = "checkpoints.json"
+
+    public init(directory: String) { store = CheckpointStore(directory: directory) }
+
+    public var location: String { store.directory }
+    var path: String { "\(store.directory)/\(Self.file)" }
+    public var savedName: String { path }
+
+    public func read() throws(InputError) -> Data? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            if access(path, F_OK) != 0 { return nil }
+            throw InputError(path: path, operation: "cannot read state", errno: errno)
+        }
+        return data
+    }
+
+    public func write(_ data: Data) throws(InputError) { try store.write(data, as: Self.file) }
+
+    public func remake() -> Bool {
+        guard access(store.directory, F_OK) != 0, errno == ENOENT else { return false }
+        return makeDirectories(store.directory)
+    }
+
+    public func setAside() -> String? { rename(path, path + ".refused") == 0 ? path + ".refused" : nil }
+}
+
+/// Saved state in memory, for the in-process tests.
+public final class MemoryStateStore: StateStore, Sendable {
+    private let saved = Mutex<Data?>(nil)
+    private let refused = Mutex<Data?>(nil)
+    public let location: String
+
+    public init(location: String = "memory") { self.location = location }
+    public var savedName: String { location }
+
+    public func read() throws(InputError) -> Data? { saved.withLock { $0 } }
+    public func write(_ data: Data) throws(InputError) { saved.withLock { $0 = data } }
+    public func remake() -> Bool { false }
+    public func setAside() -> String? {
+        let d: Data? = saved.withLock { d in
+            let was = d
+            d = nil
+            return was
+        }
+        refused.withLock { $0 = d }
+        return "\(location) (refused)"
+    }
+
+    /// The bytes last saved (tests look at the checkpoint as a file test reads the file).
+    public var data: Data? { saved.withLock { $0 } }
+    /// Plants bytes as if a run had saved them (a hostile state file).
+    public func plant(_ data: Data) { saved.withLock { $0 = data } }
+    public var refusedData: Data? { refused.withLock { $0 } }
+}
