@@ -26,7 +26,7 @@ public final class DaemonRunner {
     }
 
     let services: DaemonServices
-    private var clock: any DaemonClock { services.clock }
+    var clock: any DaemonClock { services.clock }
     var loaded: LoadedConfig
     let options: Options
     /// The pipeline, the tracker and the counters: lines in, alert transitions out.
@@ -35,20 +35,20 @@ public final class DaemonRunner {
     /// The files and the journal; nil until `openSources`.
     var sources: SourceSet!
     var sink: SyslogSink
-    private let stdoutSink: (any AlertSink)?
-    private let stdoutWriter = FDWriter(fd: 1)
+    let stdoutSink: (any AlertSink)?
+    let stdoutWriter = FDWriter(fd: 1)
     /// The saved state: loaded at the start, saved at each checkpoint.
     var state: StateKeeper!
-    private var lastCheckpoint: Double
+    var lastCheckpoint: Double
     private var lastWatchdog: Double
     private let watchdogInterval: Double?
     var reloadError: String?
-    private var stopping = false
+    var stopping = false
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
     private var server: StatusServer?
-    private var snapshots: StatusAssembler
-    private var lastPublish = -1.0
+    var snapshots: StatusAssembler
+    var lastPublish = -1.0
 
     /// `services`: nil is the system's (made here, first, before the syslog sink starts its
     /// thread, so every thread blocks the signals).
@@ -227,65 +227,12 @@ public final class DaemonRunner {
         self.sources = SourceSet(made, clock: clock)
     }
 
-    private func readSources() {
+    func readSources() {
         sources.read(into: &engine) { sink.enqueueProblem("source-error", $0) }
         emitPending()
         flushAlerts(force: false)
     }
 
-    /// Writes the alerts raised since the last call: first the checkpoint, which holds
-    /// them in its outbox with the positions that raised them, then syslog and stdout
-    /// (AlertOutbox). In a backlog (a storm read after downtime) at most once a second:
-    /// the state holds every open alert, and rewriting it after every slice cost more than
-    /// reading.
-    private func flushAlerts(force: Bool) {
-        guard !outbox.pending.isEmpty else { return }
-        if !force && sources.backlog && clock.monotonic() - lastCheckpoint < 1 { return }
-        checkpoint()
-        for (entry, t) in outbox.takePending() {
-            sink.enqueue(Array(entry.line.utf8), seq: entry.seq)
-            stdoutSink?.write(t)
-        }
-        stdoutWriter.flush()
-    }
-
-    private var outbox = AlertOutbox()
-
-    /// The engine's transitions into the outbox; `flushAlerts` writes them, after the
-    /// checkpoint that holds them.
-    private func emitPending() {
-        for t in engine.takeTransitions() { outbox.add(t, line: sink.format(t.logLine, severity: t.severity)) }
-    }
-
-    // MARK: - State
-
-    private func checkpoint() {
-        lastCheckpoint = clock.monotonic()
-        var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journalPosition, counters: lineCounters,
-                               deliveries: engine.deliveries, tracker: tracker.snapshot)
-        saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
-        saved.nextSeq = outbox.nextSeq
-        state.save(saved, final: stopping)
-    }
-
-    // MARK: - Status snapshots
-
-    static let publishEvery = 1.0
-
-    /// Builds the status snapshot and hands it to the board (about once a second).
-    private func publish() {
-        lastPublish = clock.monotonic()
-        let view = StatusAssembler.StateView(directory: state.directory, lastCheckpointWall: state.lastSavedWall,
-                                             error: state.error, warning: state.warning)
-        board.publish(snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,
-                                       config: loaded.config, state: view, configError: reloadError))
-    }
-
-    /// The pipeline's line counters with the lines the readers skipped for being too long.
-    private var lineCounters: LineCounters {
-        var c = engine.counters
-        c.oversizedLines = sources.oversizedLines
-        return c
-    }
-
+    /// Alert lines on their way to syslog (AlertOutbox.swift).
+    var outbox = AlertOutbox()
 }

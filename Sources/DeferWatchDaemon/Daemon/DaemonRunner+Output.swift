@@ -1,0 +1,58 @@
+import DeferWatchCore
+
+/// What the runner writes: the alerts (after the checkpoint that holds them), the
+/// checkpoints, the status snapshots.
+extension DaemonRunner {
+    /// Writes the alerts raised since the last call: first the checkpoint, which holds
+    /// them in its outbox with the positions that raised them, then syslog and stdout
+    /// (AlertOutbox). In a backlog (a storm read after downtime) at most once a second:
+    /// the state holds every open alert, and rewriting it after every slice cost more than
+    /// reading.
+    func flushAlerts(force: Bool) {
+        guard !outbox.pending.isEmpty else { return }
+        if !force && sources.backlog && clock.monotonic() - lastCheckpoint < 1 { return }
+        checkpoint()
+        for (entry, t) in outbox.takePending() {
+            sink.enqueue(Array(entry.line.utf8), seq: entry.seq)
+            stdoutSink?.write(t)
+        }
+        stdoutWriter.flush()
+    }
+
+    /// The engine's transitions into the outbox; `flushAlerts` writes them, after the
+    /// checkpoint that holds them.
+    func emitPending() {
+        for t in engine.takeTransitions() { outbox.add(t, line: sink.format(t.logLine, severity: t.severity)) }
+    }
+
+    // MARK: - State
+
+    func checkpoint() {
+        lastCheckpoint = clock.monotonic()
+        var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journalPosition, counters: lineCounters,
+                               deliveries: engine.deliveries, tracker: tracker.snapshot)
+        saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
+        saved.nextSeq = outbox.nextSeq
+        state.save(saved, final: stopping)
+    }
+
+    // MARK: - Status snapshots
+
+    static let publishEvery = 1.0
+
+    /// Builds the status snapshot and hands it to the board (about once a second).
+    func publish() {
+        lastPublish = clock.monotonic()
+        let view = StatusAssembler.StateView(directory: state.directory, lastCheckpointWall: state.lastSavedWall,
+                                             error: state.error, warning: state.warning)
+        board.publish(snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,
+                                       config: loaded.config, state: view, configError: reloadError))
+    }
+
+    /// The pipeline's line counters with the lines the readers skipped for being too long.
+    var lineCounters: LineCounters {
+        var c = engine.counters
+        c.oversizedLines = sources.oversizedLines
+        return c
+    }
+}
