@@ -517,34 +517,6 @@ struct JournalFollowTests {
         #expect(text.components(separatedBy: "cannot save checkpoints").count == 2, "reported once, not at every retry: \(text)")
         #expect(p.isRunning)
     }
-
-    /// A state file that is valid JSON but hostile (counters and the alert number at the
-    /// largest integer, a "now" at the end of time, a fingerprint length of 10^12), or not
-    /// JSON at all, is refused with a message naming the field; the file is kept aside, the
-    /// daemon starts fresh and alerts as usual.
-    @Test(arguments: [
-        ("counters.lines", #"{"files":[],"counters":{"lines":9223372036854775807,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
-        ("tracker.nextID", #"{"files":[],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0},"tracker":{"alerts":[],"nextID":9223372036854775807,"now":0}}"#),
-        ("tracker.now", #"{"files":[],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0},"tracker":{"alerts":[],"nextID":1,"now":9223372036854775807}}"#),
-        ("fingerprintLength", #"{"files":[{"path":"LOG","device":1,"inode":1,"offset":0,"fingerprint":0,"fingerprintLength":1000000000000}],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
-        ("files[0].read", #"{"files":[{"path":"LOG","device":1,"inode":1,"offset":0,"fingerprint":0,"fingerprintLength":0,"read":[{"device":1,"inode":2,"fingerprint":0,"fingerprintLength":1000000000000}]}],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
-        ("not JSON", "{\"files\": [garbage"),
-    ])
-    func hostileStateIsRefusedAndTheDaemonRuns(_ field: String, _ json: String) throws {
-        let s = try DaemonProcessTests.setup()
-        defer { try? FileManager.default.removeItem(at: s.dir) }
-        let state = s.state.appendingPathComponent("checkpoints.json")
-        try json.replacingOccurrences(of: "LOG", with: s.log.path).write(to: state, atomically: true, encoding: .utf8)
-        try "".write(to: s.log, atomically: true, encoding: .utf8)
-        let (p, alerts, err) = try DaemonProcessTests.runUntilAnAlert(s)
-        defer { ProcessRunner.stop(p) }
-        let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-        #expect(p.isRunning, "the daemon must not die on its state file: \(text)")
-        #expect(alerts.contains("\"state\":\"open\""), "it alerts as usual: \(text)")
-        #expect(text.contains("refused"), "\(text)")
-        if field != "not JSON" { #expect(text.contains(field), "the message names the field: \(text)") }
-        #expect(FileManager.default.fileExists(atPath: state.path + ".refused"), "the refused file is kept for a look")
-    }
 }
 
 /// SIGTERM in the middle of a large backlog: the daemon stops at once (within the unit's

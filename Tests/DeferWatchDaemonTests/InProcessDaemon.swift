@@ -15,15 +15,33 @@ final class InProcessDaemon {
         let clock: ManualClock
         let log = MemoryLog(name: "/memory/mail.log")
         let store = MemoryStateStore(location: "memory-state")
+        /// A datagram socket standing in for syslog: alert lines arrive there at once, and a
+        /// stop does not wait for a syslog that is not there.
+        let syslog: Int32
 
         /// `extra`: more configuration after the defaults of the tests (50 ms polls, a
-        /// checkpoint every 200 ms, no status socket, a syslog socket that is not there).
+        /// checkpoint every 200 ms, no status socket, syslog on `syslog`).
         init(extra: String = "") throws {
             dir = TestPaths.temporaryDirectory("inprocess")
             config = dir.appendingPathComponent("deferwatch.toml")
             // 2026-11-30 12:00:00 UTC.
             clock = ManualClock(wall: CivilTime.epochSeconds(year: 2026, month: 11, day: 30, hour: 12, minute: 0, second: 0) * 1_000_000)
+            syslog = bindDatagramSocket(path: dir.appendingPathComponent("syslog.sock").path)
             try World.text(dir: dir, extra: extra).write(to: config, atomically: true, encoding: .utf8)
+        }
+
+        deinit { close(syslog) }
+
+        /// The syslog lines received so far (not blocking).
+        func syslogLines() -> [String] {
+            var out: [String] = []
+            var buf = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let n = buf.withUnsafeMutableBytes { recv(syslog, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                if n <= 0 { break }
+                out.append(String(decoding: buf[0..<n], as: UTF8.self))
+            }
+            return out
         }
 
         static func text(dir: URL, extra: String) -> String {
@@ -38,7 +56,7 @@ final class InProcessDaemon {
             [status]
             socket = ""
             [syslog]
-            socket = "\(dir.path)/no-syslog.sock"
+            socket = "\(dir.path)/syslog.sock"
             \(extra)
 
             """

@@ -33,6 +33,8 @@ import Testing
         #expect(d.alerts.states == ["open 1", "resolve 1"])
         #expect(d.alerts.all.last?.logLine.contains("resolved=delivered") == true, "\(d.alerts.all.last?.logLine ?? "")")
         d.stop()
+        let syslog = w.syslogLines()
+        #expect(syslog.count == 2 && syslog.last?.contains("alert=resolve") == true, "\(syslog)")
     }
 
     /// An alert open at a kill -9 is neither forgotten after the restart (it resolves
@@ -123,5 +125,52 @@ import Testing
         d.run(seconds: 1)
         #expect(d.alerts.states.isEmpty)
         d.stop()
+    }
+
+    /// A saved state that is valid JSON but hostile (counters and the alert number at the
+    /// largest integer, a "now" at the end of time, a fingerprint length of 10^12), or not
+    /// JSON at all, is refused with a warning naming the field; it is kept aside, and the
+    /// daemon starts afresh and alerts as usual.
+    @Test(arguments: [
+        ("counters.lines", #"{"files":[],"counters":{"lines":9223372036854775807,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
+        ("tracker.nextID", #"{"files":[],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0},"tracker":{"alerts":[],"nextID":9223372036854775807,"now":0}}"#),
+        ("tracker.now", #"{"files":[],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0},"tracker":{"alerts":[],"nextID":1,"now":9223372036854775807}}"#),
+        ("fingerprintLength", #"{"files":[{"path":"LOG","device":1,"inode":1,"offset":0,"fingerprint":0,"fingerprintLength":1000000000000}],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
+        ("files[0].read", #"{"files":[{"path":"LOG","device":1,"inode":1,"offset":0,"fingerprint":0,"fingerprintLength":0,"read":[{"device":1,"inode":2,"fingerprint":0,"fingerprintLength":1000000000000}]}],"counters":{"lines":0,"postfixLines":0,"eximLines":0,"otherProgramLines":0,"ownLines":0,"unrecognisedLines":0,"oversizedLines":0,"deliveries":0}}"#),
+        ("not JSON", "{\"files\": [garbage"),
+    ])
+    func hostileStateIsRefusedAndTheDaemonRuns(_ field: String, _ json: String) throws {
+        let w = try World()
+        let planted = Data(json.replacingOccurrences(of: "LOG", with: w.log.name).utf8)
+        w.store.plant(planted)
+        let d = try InProcessDaemon(w)
+        w.append((0..<12).map { w.line($0, sent: false) })
+        d.run(seconds: 1.1)
+        #expect(d.alerts.states == ["open 1"], "it alerts as usual")
+        let warning = d.status?.state.warning ?? ""
+        #expect(warning.contains("refused"), "\(warning)")
+        if field != "not JSON" { #expect(warning.contains(field), "the warning names the field: \(warning)") }
+        #expect(w.store.refusedData == planted, "the refused state is kept for a look")
+        d.stop()
+    }
+
+    /// After a restart the attempt counts by status come back with the line counters, so
+    /// the status adds up (they once restarted at zero while the totals survived).
+    @Test func attemptCountsSurviveARestartWithTheLineCounters() throws {
+        let w = try World()
+        let first = try InProcessDaemon(w)
+        w.append((0..<30).map { w.line($0, sent: false) } + (30..<70).map { w.line($0, sent: true) })
+        first.run(seconds: 0.5)
+        first.stop()
+        let second = try InProcessDaemon(w)
+        second.run(seconds: 1.1)
+        let st = try #require(second.status)
+        func attempt(_ s: String) -> Int? { st.attempts.first { $0.mta == "postfix" && $0.status == s }?.count }
+        #expect(st.lines.total == 70)
+        #expect(attempt("sent") == 40, "\(st.attempts)")
+        #expect(attempt("deferred") == 30, "\(st.attempts)")
+        #expect(st.deferrals.contains { $0.provider == "google" && $0.count == 30 }, "\(st.deferrals)")
+        #expect(st.text.contains("sent 40"), "\(st.text)")
+        second.stop()
     }
 }

@@ -124,26 +124,6 @@ import Testing
     }
 
     /// The optional TCP listener: 127.0.0.1 only, /metrics only.
-    /// After a restart the attempt counts by status come back with the line counters, so
-    /// the status text adds up (they restarted at zero while the totals survived).
-    @Test func attemptCountsSurviveARestartWithTheLineCounters() throws {
-        let (s, p) = try Self.startWithKnownLog()
-        usleep(600_000) // a checkpoint after the last line
-        ProcessRunner.stop(p)
-        let p2 = try Daemon.start(s)
-        defer { ProcessRunner.stop(p2) }
-        #expect(Self.waitForLines(s, 80))
-        let status = try Self.get(s, "/v1/status")
-        let attempts = (status.json["attempts"] as? [[String: Any]]) ?? []
-        func attempt(_ st: String) -> Int? { attempts.first { $0["mta"] as? String == "postfix" && $0["status"] as? String == st }?["count"] as? Int }
-        #expect(attempt("sent") == 40, "\(attempts)")
-        #expect(attempt("deferred") == 40, "\(attempts)")
-        let deferrals = (status.json["deferrals"] as? [[String: Any]]) ?? []
-        #expect(deferrals.contains { $0["provider"] as? String == "google" && $0["count"] as? Int == 30 }, "\(deferrals)")
-        let text = try ProcessRunner.deferwatch(["status", "--socket", Self.socketPath(s)])
-        #expect(text.stdoutText.contains("sent 40"), "\(text.stdoutText)")
-    }
-
     @Test func metricsPortServesMetricsOnly() throws {
         let port = Int.random(in: 20_000...60_000)
         let s = try Daemon.setup(status: "metrics_port = \(port)")

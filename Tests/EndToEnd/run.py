@@ -36,7 +36,7 @@ binary, run.problems collects failures). Exit status: 0 all checks passed, 1 a c
 failed, 2 the harness could not run.
 
 Usage (as root, on Debian 12):
-    python3 Tests/EndToEnd/run.py --deferwatch .build/debug/deferwatch --out /tmp/dw-e2e/out
+    python3 Tests/EndToEnd/run.py --deferwatch .build/release/deferwatch --out /tmp/dw-e2e/out
 """
 
 from __future__ import annotations
@@ -1288,7 +1288,7 @@ def main() -> int:
     p = argparse.ArgumentParser(
         description="deferwatch end to end with real Postfix and real Exim (run as root on "
                     "Debian 12; installs and purges the MTAs).")
-    p.add_argument("--deferwatch", type=Path, default=REPO / ".build/debug/deferwatch",
+    p.add_argument("--deferwatch", type=Path, default=REPO / ".build/release/deferwatch",
                    help="the deferwatch binary (copied to /tmp/dw-e2e first)")
     p.add_argument("--out", type=Path, required=True,
                    help="where each phase leaves its logs, the receivers' record and the "
