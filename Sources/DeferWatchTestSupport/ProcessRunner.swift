@@ -1,7 +1,7 @@
 import Foundation
 
 /// Runs a command to completion and captures its output.
-public struct ProcessResult {
+public struct ProcessResult: Sendable {
     public var status: Int32
     public var stdout: Data
     public var stderr: String

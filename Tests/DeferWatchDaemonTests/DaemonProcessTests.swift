@@ -410,8 +410,9 @@ struct JournalFollowTests {
 
 /// The quick start's live demo: the daemon on the shipped sample, stopping by itself.
 @Suite struct DemoTests {
-    @Test func demoRaisesAndResolvesAlertsThenStops() throws {
-        let r = try ProcessRunner.deferwatch(["run", "--demo", "--speed", "900"])
+    @Test func demoRaisesAndResolvesAlertsThenStops() async throws {
+        // Twenty seconds of a child process: waited for off the test pool.
+        let r = try await onOwnThread { try ProcessRunner.deferwatch(["run", "--demo", "--speed", "900"]) }
         #expect(r.status == 0, "\(r.stderr)")
         let out = r.stdoutText
         #expect(out.contains("alert=open") && out.contains("domain=gmail.com") && out.contains("cause=rate_limit"), "\(out)")
