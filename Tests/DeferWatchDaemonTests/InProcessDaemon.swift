@@ -32,16 +32,21 @@ final class InProcessDaemon {
 
         deinit { close(syslog) }
 
-        /// The syslog lines received so far (not blocking).
-        func syslogLines() -> [String] {
-            var out: [String] = []
+        private var received: [String] = []
+
+        /// The syslog lines received so far, once at least `count` have come (the syslog
+        /// sink writes from a thread of its own, on the real clock; up to 10 s).
+        func syslogLines(atLeast count: Int = 0) -> [String] {
             var buf = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let n = buf.withUnsafeMutableBytes { recv(syslog, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
-                if n <= 0 { break }
-                out.append(String(decoding: buf[0..<n], as: UTF8.self))
+            _ = eventually(timeout: 10, every: 5_000) {
+                while true {
+                    let n = buf.withUnsafeMutableBytes { recv(syslog, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if n <= 0 { break }
+                    received.append(String(decoding: buf[0..<n], as: UTF8.self))
+                }
+                return received.count >= count
             }
-            return out
+            return received
         }
 
         static func text(dir: URL, extra: String) -> String {

@@ -33,7 +33,7 @@ import Testing
         #expect(d.alerts.states == ["open 1", "resolve 1"])
         #expect(d.alerts.all.last?.logLine.contains("resolved=delivered") == true, "\(d.alerts.all.last?.logLine ?? "")")
         d.stop()
-        let syslog = w.syslogLines()
+        let syslog = w.syslogLines(atLeast: 2)
         #expect(syslog.count == 2 && syslog.last?.contains("alert=resolve") == true, "\(syslog)")
     }
 
@@ -172,5 +172,26 @@ import Testing
         #expect(st.deferrals.contains { $0.provider == "google" && $0.count == 30 }, "\(st.deferrals)")
         #expect(st.text.contains("sent 40"), "\(st.text)")
         second.stop()
+    }
+
+    /// State that cannot be saved (a read-only or full state directory) is reported once,
+    /// in syslog and the status, and retried at every checkpoint; alerting goes on, and the
+    /// error clears when a save works again.
+    @Test func unsavableStateIsReportedOnceAndAlertingGoesOn() throws {
+        let w = try World()
+        let d = try InProcessDaemon(w)
+        w.store.failWrites(with: InputError(path: "memory-state", operation: "cannot write state", errno: EROFS))
+        w.append((0..<12).map { w.line($0, sent: false) })
+        d.run(seconds: 2) // ten checkpoints
+        #expect(d.alerts.states == ["open 1"], "the daemon keeps alerting")
+        #expect(d.status?.state.error?.contains("Read-only") == true, "\(d.status?.state.error ?? "no error")")
+        let syslog = w.syslogLines(atLeast: 2)
+        #expect(syslog.filter { $0.contains("cannot save checkpoints") }.count == 1, "reported once, not at every retry: \(syslog)")
+        #expect(syslog.contains { $0.contains("alert=open") })
+        w.store.failWrites(with: nil)
+        d.run(seconds: 1.1)
+        #expect(d.status?.state.error == nil)
+        #expect(d.saved?["tracker"] != nil, "saved again")
+        d.stop()
     }
 }

@@ -52,7 +52,8 @@ import Testing
     @Test func everyEndpointAnswersFromTheLog() throws {
         let (s, p) = try Self.startWithKnownLog()
         defer { ProcessRunner.stop(p) }
-        usleep(1_200_000) // one more snapshot, with the alerts of the last lines
+        // The snapshot with the alerts of the last lines (snapshots come once a second).
+        _ = eventually(every: 50_000) { ((try? Self.get(s, "/v1/status"))?.json["alerts"] as? [Any])?.count == 2 }
 
         let status = try Self.get(s, "/v1/status")
         #expect(status.status == 200)

@@ -62,8 +62,17 @@ public final class MemoryStateStore: StateStore, Sendable {
     public init(location: String = "memory") { self.location = location }
     public var savedName: String { location }
 
+    private let failure = Mutex<InputError?>(nil)
+
     public func read() throws(InputError) -> Data? { saved.withLock { $0 } }
-    public func write(_ data: Data) throws(InputError) { saved.withLock { $0 = data } }
+    public func write(_ data: Data) throws(InputError) {
+        if let e = failure.withLock({ $0 }) { throw e }
+        saved.withLock { $0 = data }
+    }
+
+    /// Every write fails with `error` from now on (nil: writes work again), as a state
+    /// directory that turned read-only or full.
+    public func failWrites(with error: InputError?) { failure.withLock { $0 = error } }
     public func remake() -> Bool { false }
     public func setAside() -> String? {
         let d: Data? = saved.withLock { d in
