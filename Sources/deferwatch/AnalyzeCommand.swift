@@ -68,8 +68,8 @@ struct AnalyzeCommand: ParsableCommand {
             // The daemon's engine, fed the events the batch reader classified.
             var engine = Engine(tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))
             let sink: any AlertSink = json ? JSONLinesAlertSink(writer: out) : TextAlertSink(writer: out)
-            result = analyzer.run { e in
-                engine.ingest(e)
+            result = analyzer.run { e, hashes in
+                engine.ingest(e, hashes: hashes)
                 for t in engine.takeTransitions() { sink.write(t) }
             }
             for t in engine.summariesAtEnd() { sink.write(t) }
@@ -82,7 +82,7 @@ struct AnalyzeCommand: ParsableCommand {
             }
         } else {
             var builder = ReportBuilder()
-            result = analyzer.run { e in builder.add(e) }
+            result = analyzer.run { e, hashes in builder.add(e, hashes: hashes) }
             var report = builder.finish(counters: result.counters, unrecognisedSamples: result.unrecognisedSamples)
             report.inputs = result.order
             report.inputErrors = result.errors.map(\.description)

@@ -54,7 +54,7 @@ struct RulesSuggestCommand: ParsableCommand {
         batch.fields = .report
         let analyzer = BatchAnalyzer(options: batch)
         var builder = ReportBuilder()
-        let result = analyzer.run { e in builder.add(e) }
+        let result = analyzer.run { e, hashes in builder.add(e, hashes: hashes) }
         let report = builder.finish(counters: result.counters)
         let drafts = RuleSuggestion.drafts(from: report.unexplained, min: minCount).prefix(limit)
         let out = FDWriter(fd: 1)

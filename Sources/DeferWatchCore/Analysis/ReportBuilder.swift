@@ -23,14 +23,14 @@ public struct ReportBuilder {
         self.maxUnexplained = maxUnexplained
     }
 
-    public mutating func add(_ e: DeliveryEvent) {
+    /// `hashes`: taken ahead on another thread (DestinationHashes), or nil: taken here.
+    public mutating func add(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) {
         sequence += 1
         report.attempts.add(e.status)
         if let t = e.time {
             if report.firstTime == nil || t < report.firstTime! { report.firstTime = t }
             if report.lastTime == nil || t > report.lastTime! { report.lastTime = t }
         }
-        let hashes = e.destinationHashes
         if messageIDs.insertIfAbsent(hashes?.message ?? e.messageHash, true) { report.messages += 1 }
 
         let deferred = e.status == .deferred

@@ -33,27 +33,38 @@ public struct EventClassifier {
         byQueue = BoundedMap(capacity: memory)
     }
 
-    public mutating func classify(_ e: inout DeliveryEvent) {
-        Self.match(&e, rules: rules, scratch: &scratch)
-        settle(&e)
+    /// `relayProvider`: the relay's provider as the parser's RelayNames found it (an index,
+    /// -1: none), so the relay is not looked up again; nil: looked up here.
+    public mutating func classify(_ e: inout DeliveryEvent, relayProvider: Int32? = nil) {
+        let next = Self.match(&e, relayProvider: relayProvider, rules: rules, scratch: &scratch)
+        settle(&e, next)
+    }
+
+    /// What `settle` still has to do with an event `match` classified.
+    public enum Settling: Sendable {
+        /// Nothing: the event is final.
+        case done
+        /// Remember its cause, for later lines that inherit one.
+        case remember
+        /// Take its cause from an earlier failure: until then the event is not final.
+        case inherit
     }
 
     /// The first step, pure (so it runs on any thread, in any order): the provider, and the
-    /// cause of a failure that carries its own reason. `settle` must follow, in log order.
-    public static func match(_ e: inout DeliveryEvent, rules: RuleSet, scratch: inout RuleSet.Scratch) {
+    /// cause of a failure that carries its own reason. `settle` must follow, in log order,
+    /// with what this returns.
+    public static func match(_ e: inout DeliveryEvent, relayProvider: Int32? = nil, rules: RuleSet,
+                             scratch: inout RuleSet.Scratch) -> Settling {
         let providerIndex: Int?
-        if let hint = e.relayProvider {
+        if let hint = relayProvider {
             // The parser found the relay's provider already (or that it has none).
-            providerIndex = hint.index >= 0 ? Int(hint.index) : rules.providerIndex(relay: nil, domain: e.domain)
+            providerIndex = hint >= 0 ? Int(hint) : rules.providerIndex(relay: nil, domain: e.domain)
         } else {
             providerIndex = rules.providerIndex(relay: e.relay, domain: e.domain, scratch: &scratch)
         }
         e.provider = providerIndex.map { rules.providers[$0].name }
-        if e.status == .sent { return }
-        if e.wantsInheritedCause {
-            e.pendingInheritance = true
-            return
-        }
+        if e.status == .sent { return .done }
+        if e.wantsInheritedCause { return .inherit }
         var reason = e.reason
         let (cause, rule) = reason.withUTF8 { rules.classify($0, code: e.code, dsn: e.dsn, provider: providerIndex, scratch: &scratch) }
         if e.reasonStart > 0 && (rule.map { rules.rules[$0].layer == .class } ?? true) {
@@ -64,28 +75,27 @@ public struct EventClassifier {
                 e.rule = rules.rules[rule].id
                 e.confidence = rules.rules[rule].layer.confidence
             }
-            e.pendingInheritance = true
-            return
+            return .inherit
         }
         e.cause = cause
         e.rule = rule.map { rules.rules[$0].id }
         e.confidence = rule.map { rules.rules[$0].layer.confidence } ?? .low
         e.inherited = false
-        e.pendingRemember = rule != nil
+        return rule != nil ? .remember : .done
     }
 
     /// The second step, in log order: inheritance from, and memory of, earlier failures.
-    public mutating func settle(_ e: inout DeliveryEvent) {
-        if e.pendingInheritance {
-            e.pendingInheritance = false
-            e.destinationHashes = nil
+    public mutating func settle(_ e: inout DeliveryEvent, _ next: Settling) {
+        switch next {
+        case .inherit:
             inherit(&e)
             if e.wantsInheritedCause && e.provider == nil {
                 e.provider = rules.providerIndex(relay: e.relay, domain: e.domain).map { rules.providers[$0].name }
             }
-        } else if e.pendingRemember {
-            e.pendingRemember = false
+        case .remember:
             remember(e, Memory(cause: e.cause ?? .other, confidence: e.confidence ?? .low))
+        case .done:
+            break
         }
     }
 

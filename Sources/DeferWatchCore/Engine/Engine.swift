@@ -18,9 +18,9 @@ public struct Engine {
         var deliveries = DeliveryCounters()
         var pending: [AlertTransition] = []
 
-        mutating func take(_ e: DeliveryEvent) {
+        mutating func take(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) {
             deliveries.count(e)
-            keep(tracker.record(e))
+            keep(tracker.record(e, hashes: hashes))
         }
 
         mutating func keep(_ out: [AlertTransition]) {
@@ -73,8 +73,9 @@ public struct Engine {
         p.process(record: record, handle: { e in a.take(e) })
     }
 
-    /// One classified delivery event (read and classified elsewhere).
-    public mutating func ingest(_ e: DeliveryEvent) { alerts.take(e) }
+    /// One classified delivery event (read and classified elsewhere), with the hashes taken
+    /// ahead of it, if any.
+    public mutating func ingest(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) { alerts.take(e, hashes: hashes) }
 
     /// Moves log time on while no line comes: alerts resolve, escalate and are reminded of.
     public mutating func tick(to t: Int64) {

@@ -48,27 +48,8 @@ public struct DeliveryEvent: Sendable, Equatable {
     public var confidence: Confidence?
     public var provider: String?
     public var inherited: Bool
-    /// Between the classifier's two steps (`match`, then `settle`): the cause still has to
-    /// be taken from an earlier failure.
-    var pendingInheritance = false
-    /// Whether `EventClassifier.settle` may still change the event (its cause is to be
-    /// inherited): until then it is not final.
-    public var awaitsSettling: Bool { pendingInheritance }
-    /// Between the two steps: the rule matched, to be remembered for later inheritance.
-    var pendingRemember = false
-    /// The hashes the tracker and the report key the event under, taken ahead of them on a
-    /// parsing thread (`hashDestinations`); dropped when settling changes the destination.
-    var destinationHashes: DestinationHashes?
-
-    /// Takes the hashes of the domain, relay, provider and message now, so the thread that
-    /// tracks or tables the events does not (`analyze` with several threads).
-    public mutating func hashDestinations() {
-        destinationHashes = DestinationHashes(domain: domain.map(DestinationKey.hash), relay: relay.map(DestinationKey.hash),
-                                              provider: provider.map(DestinationKey.hash), message: messageHash)
-    }
-
     /// The message's identity for counting messages: its host and queue id.
-    var messageHash: Int {
+    public var messageHash: Int {
         var h = Hasher()
         h.combine(host)
         h.combine(queueID)
@@ -99,35 +80,6 @@ public struct DeliveryEvent: Sendable, Equatable {
         self.confidence = nil
         self.provider = nil
         self.inherited = false
-    }
-
-    /// The relay's provider as the parser's `RelayNames` found it (index, -1: none), so the
-    /// classifier does not look the relay up again; nil: to be looked up.
-    var relayProvider: ProviderHint?
-
-    struct ProviderHint: Sendable {
-        var index: Int32
-        init(_ index: Int32) { self.index = index }
-    }
-
-    struct DestinationHashes: Sendable {
-        var domain: Int?
-        var relay: Int?
-        var provider: Int?
-        var message: Int
-    }
-
-    /// Two events are equal when they say the same: the record's fields and the
-    /// classification. What the stages keep on the event for the next one (the relay's
-    /// provider hint, the destination hashes, the classifier's pending steps) is derived
-    /// from those fields or transient, and is not compared.
-    public static func == (a: DeliveryEvent, b: DeliveryEvent) -> Bool {
-        a.time == b.time && a.mta == b.mta && a.host == b.host && a.queueID == b.queueID && a.recipient == b.recipient
-            && a.domain == b.domain && a.status == b.status && a.relay == b.relay && a.relayIP == b.relayIP
-            && a.dsn == b.dsn && a.code == b.code && a.stage == b.stage && a.text == b.text
-            && a.reasonStart == b.reasonStart && a.wantsInheritedCause == b.wantsInheritedCause
-            && a.cause == b.cause && a.rule == b.rule && a.confidence == b.confidence && a.provider == b.provider
-            && a.inherited == b.inherited
     }
 
     /// The part of `text` the classifier matches.

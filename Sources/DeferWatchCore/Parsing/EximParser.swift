@@ -8,7 +8,10 @@ public struct EximParser {
 
     /// - fields: which fields to make (strings nobody reads are not made).
     /// - relays: where relay names are made (and remembered, with their provider).
-    public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames) -> DeliveryEvent? {
+    /// `relayHint` is set to the relay's provider as `relays` found it (an index, -1: none;
+    /// nil: not found by name, to be looked up), for the classifier.
+    public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames,
+                      relayHint: inout Int32?) -> DeliveryEvent? {
         var m = record.message
         // Exim through syslog may keep its own timestamp and pid inside the message.
         if m.count > 20, m[4] == UInt8(ascii: "-"), m[7] == UInt8(ascii: "-"), m[10] == UInt8(ascii: " "), m[13] == UInt8(ascii: ":"), m.isDigit(at: 0) {
@@ -131,12 +134,12 @@ public struct EximParser {
             dsn = d
         }
         let textString = keep.keepsText(statusOut) ? Self.oneLine(text) : ""
-        var event = DeliveryEvent(
+        let event = DeliveryEvent(
             time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
             recipient: keep.keepsRecipient(statusOut) ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
             relay: relay, relayIP: relayIP, dsn: dsn, code: code, stage: stage, text: textString,
             wantsInheritedCause: wantsInherited)
-        event.relayProvider = relayProvider.map(DeliveryEvent.ProviderHint.init)
+        relayHint = relayProvider
         return event
     }
 

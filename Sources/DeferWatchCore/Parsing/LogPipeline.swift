@@ -99,13 +99,19 @@ public struct LogPipeline {
     /// `process(line:emit:)` for a caller that takes the event over: it is handed `inout`,
     /// so it is not copied (a copy retains each of its strings).
     public mutating func process(line: Bytes, handle: (inout DeliveryEvent) -> Void) {
+        process(line: line, matched: { e, _ in handle(&e) })
+    }
+
+    /// With `matchOnly`: each event with what `EventClassifier.settle` must still do with it
+    /// (without `matchOnly`, always `.done`).
+    public mutating func process(line: Bytes, matched handle: (inout DeliveryEvent, EventClassifier.Settling) -> Void) {
         counters.lines += 1
         guard let record = header.parse(line, defaultHostBuffer: defaultHostStorage.bytes) else {
             counters.unrecognisedLines += 1
             if unrecognisedSamples.count < sampleLimit { unrecognisedSamples.append(String(line.slice(0, 300).string)) }
             return
         }
-        process(record: record, countLine: false, handle: handle)
+        process(record: record, countLine: false, matched: handle)
     }
 
     /// One record from a structured source (the journal), or from `process(line:)`.
@@ -115,16 +121,23 @@ public struct LogPipeline {
 
     /// `process(record:countLine:emit:)` handing the event over `inout`, uncopied.
     public mutating func process(record: LogRecord, countLine: Bool = true, handle: (inout DeliveryEvent) -> Void) {
+        process(record: record, countLine: countLine, matched: { e, _ in handle(&e) })
+    }
+
+    /// `process(record:countLine:handle:)` with what settling must still do (`matchOnly`).
+    public mutating func process(record: LogRecord, countLine: Bool = true,
+                                 matched handle: (inout DeliveryEvent, EventClassifier.Settling) -> Void) {
         if countLine { counters.lines += 1 }
         if let t = record.time, t > (lastTime ?? Int64.min) { lastTime = t }
         let program = record.program
         var event: DeliveryEvent?
+        var relayHint: Int32?
         if PostfixParser.isPostfix(program: program) {
             counters.postfixLines += 1
-            event = postfix.parse(record, host: hostString(record.host), fields: fields, relays: &relays)
+            event = postfix.parse(record, host: hostString(record.host), fields: fields, relays: &relays, relayHint: &relayHint)
         } else if EximParser.isExim(program: program) {
             counters.eximLines += 1
-            event = exim.parse(record, host: hostString(record.host), fields: fields, relays: &relays)
+            event = exim.parse(record, host: hostString(record.host), fields: fields, relays: &relays, relayHint: &relayHint)
         } else if ownIdentifier.withUnsafeBufferPointer({ program.elementsEqual($0) }) {
             counters.ownLines += 1
             return
@@ -136,11 +149,12 @@ public struct LogPipeline {
         guard var e = event.take() else { return }
         counters.deliveries += 1
         if matchOnly {
-            EventClassifier.match(&e, rules: classifier.rules, scratch: &scratch)
+            let next = EventClassifier.match(&e, relayProvider: relayHint, rules: classifier.rules, scratch: &scratch)
+            handle(&e, next)
         } else {
-            classifier.classify(&e)
+            classifier.classify(&e, relayProvider: relayHint)
+            handle(&e, .done)
         }
-        handle(&e)
     }
 
     /// The host as a String, reusing the previous one when the bytes are the same (most

@@ -22,7 +22,10 @@ public struct PostfixParser {
     /// The delivery event on this line, or nil when the line is not a delivery attempt.
     /// - fields: which fields to make (strings nobody reads are not made).
     /// - relays: where relay names are made (and remembered, with their provider).
-    public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames) -> DeliveryEvent? {
+    /// `relayHint` is set to the relay's provider as `relays` found it (an index, -1: none;
+    /// nil: not found by name, to be looked up), for the classifier.
+    public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames,
+                      relayHint: inout Int32?) -> DeliveryEvent? {
         let m = record.message
         // Cheap rejection: every delivery line carries ", status=" (qmgr: "status=expired").
         guard let statusAt = m.find("status=") else { return nil }
@@ -111,13 +114,13 @@ public struct PostfixParser {
         let text = keep.keepsText(status) ? textBytes.string : ""
         // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.
         let reasonStart = text.utf8.count == textBytes.count ? textBytes.count - reasonBytes.count : 0
-        var event = DeliveryEvent(
+        let event = DeliveryEvent(
             time: record.time, mta: .postfix, host: host, queueID: m.slice(0, qidEnd).string,
             recipient: recipient, domain: domain, status: status, relay: relay, relayIP: relayIP,
             dsn: dsn, code: code, stage: stage, text: text, reasonStart: reasonStart,
             wantsInheritedCause: status == .expired)
         // A relay found in the text (below) has no hint: looked up the usual way.
-        event.relayProvider = relayProvider.map(DeliveryEvent.ProviderHint.init)
+        relayHint = relayProvider
         return event
     }
 

@@ -161,13 +161,13 @@ public struct DeferralTracker {
 
     // MARK: - Events
 
-    public mutating func record(_ e: DeliveryEvent) -> [AlertTransition] {
+    public mutating func record(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) -> [AlertTransition] {
         guard let t = e.time, admit(t) else { return [] }
         if t > newestEvent { newestEvent = t }
         var out = advance(to: t)
         let b = t / config.bucket
         noteHost(e.host)
-        let keys = keys(of: e)
+        let keys = keys(of: e, hashes: hashes)
         switch e.status {
         case .sent:
             everything.addAttempt(bucket: b)
@@ -544,9 +544,9 @@ public struct DeferralTracker {
         func onHost(_ k: DestinationKey) -> DestinationKey { k.withHost(host, hash: hostHash) }
     }
 
-    private func keys(of e: DeliveryEvent) -> EventKeys {
+    /// `hashes`: taken ahead on another thread (DestinationHashes), or nil: taken here.
+    private func keys(of e: DeliveryEvent, hashes: DestinationHashes?) -> EventKeys {
         var k = EventKeys(host: e.host, hostHash: e.host == lastHost ? lastHostHash : DestinationKey.hash(e.host))
-        let hashes = e.destinationHashes
         if let d = e.domain { k.domain = DestinationKey(.domain, d, nameHash: hashes?.domain ?? DestinationKey.hash(d)) }
         if let r = e.relay { k.relay = DestinationKey(.relay, r, nameHash: hashes?.relay ?? DestinationKey.hash(r)) }
         if let p = e.provider { k.provider = DestinationKey(.provider, p, nameHash: hashes?.provider ?? DestinationKey.hash(p)) }

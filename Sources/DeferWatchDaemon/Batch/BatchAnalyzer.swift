@@ -48,10 +48,11 @@ public final class BatchAnalyzer {
 
     public init(options: Options) { self.options = options }
 
-    /// Calls `onEvent` with every delivery attempt, in log order. The event is passed
-    /// `inout` only so that it is not copied on the way: events made by another thread
-    /// would have every string retained, on cache lines of another core.
-    public func run(_ onEvent: (inout DeliveryEvent) -> Void) -> Result {
+    /// Calls `onEvent` with every delivery attempt, in log order, and the hashes its
+    /// consumer keys it under when the parsing threads took them (`hashesAhead`), else nil.
+    /// The event is passed `inout` only so that it is not copied on the way: events made by
+    /// another thread would have every string retained, on cache lines of another core.
+    public func run(_ onEvent: (inout DeliveryEvent, DestinationHashes?) -> Void) -> Result {
         run(onEvent, render: false, lines: { _ in })
     }
 
@@ -60,7 +61,7 @@ public final class BatchAnalyzer {
     /// events whose cause is inherited in log order; those are written here.
     public func runEventLines(_ write: (UnsafeRawBufferPointer) -> Void) -> Result {
         let w = JSONWriter(capacity: 1024)
-        return run({ e in
+        return run({ e, _ in
             w.reset()
             e.writeJSON(to: w)
             w.newline()
@@ -68,7 +69,8 @@ public final class BatchAnalyzer {
         }, render: true, lines: write)
     }
 
-    private func run(_ onEvent: (inout DeliveryEvent) -> Void, render: Bool, lines: (UnsafeRawBufferPointer) -> Void) -> Result {
+    private func run(_ onEvent: (inout DeliveryEvent, DestinationHashes?) -> Void, render: Bool,
+                     lines: (UnsafeRawBufferPointer) -> Void) -> Result {
         var result = Result()
         var opened: [(path: String, fd: Int32, info: ChunkReader.Info, given: Int)] = []
         for (i, path) in options.inputs.enumerated() {
@@ -115,9 +117,9 @@ public final class BatchAnalyzer {
                         var start = 0
                         for i in batch.events.indices {
                             let end = batch.lineEnds[i]
-                            classifier.settle(&batch.events[i])
+                            classifier.settle(&batch.events[i], batch.settling[i])
                             if end < 0 {
-                                onEvent(&batch.events[i])
+                                onEvent(&batch.events[i], nil)
                             } else {
                                 lines(UnsafeRawBufferPointer(rebasing: rendered[start..<Int(end)]))
                                 start = Int(end)
@@ -125,9 +127,10 @@ public final class BatchAnalyzer {
                         }
                     }
                 } else {
+                    let hashed = !batch.hashes.isEmpty
                     for i in batch.events.indices {
-                        classifier.settle(&batch.events[i])
-                        onEvent(&batch.events[i])
+                        classifier.settle(&batch.events[i], batch.settling[i])
+                        onEvent(&batch.events[i], hashed ? batch.hashes[i] : nil)
                     }
                 }
                 counters = counters + batch.counters
@@ -162,7 +165,7 @@ public final class BatchAnalyzer {
             let base = doneBytes
             do {
                 try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
-                    splitter.feed(chunk) { line in pipeline.process(line: line, handle: onEvent) }
+                    splitter.feed(chunk) { line in pipeline.process(line: line, handle: { onEvent(&$0, nil) }) }
                 }, progress: showProgress ? { n in
                     let now = monotonicSeconds()
                     if now - lastReport >= 0.5 {
@@ -176,7 +179,7 @@ public final class BatchAnalyzer {
                 if showProgress { writeProgress("") }
                 writeStderr("deferwatch: \(error)")
             }
-            splitter.finish { line in pipeline.process(line: line, handle: onEvent) }
+            splitter.finish { line in pipeline.process(line: line, handle: { onEvent(&$0, nil) }) }
             oversized += splitter.oversizedLines
             doneBytes += input.info.size
         }
@@ -186,7 +189,7 @@ public final class BatchAnalyzer {
             do {
                 let reader = try JournalReader(path: path)
                 do {
-                    try reader.readToEnd { record in pipeline.process(record: record, handle: onEvent) }
+                    try reader.readToEnd { record in pipeline.process(record: record, handle: { onEvent(&$0, nil) }) }
                 } catch {
                     result.errors.append(error)
                     writeStderr("deferwatch: \(error)")

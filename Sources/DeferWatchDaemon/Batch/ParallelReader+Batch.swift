@@ -20,13 +20,19 @@ extension ParallelReader {
         /// ends in `rendered` (-1: not rendered, its cause is still to be inherited).
         var rendered: [UInt8] = []
         var lineEnds: [Int32] = []
+        /// Beside each event: what settling must still do with it, and (with `hash`) the
+        /// hashes the consumer keys it under, nil for an event settling may change.
+        var settling: [EventClassifier.Settling] = []
+        var hashes: [DestinationHashes?] = []
 
         /// Appends the event by moving it in (no copy, so no retain and release of each of
         /// its strings), leaving an empty event behind.
-        mutating func take(_ e: inout DeliveryEvent, _ writer: JSONWriter?, hash: Bool) {
-            if hash && !e.awaitsSettling { e.hashDestinations() }
+        mutating func take(_ e: inout DeliveryEvent, _ next: EventClassifier.Settling, _ writer: JSONWriter?, hash: Bool) {
+            let final = next != .inherit
+            settling.append(next)
+            if hash { hashes.append(final ? DestinationHashes(of: e) : nil) }
             if let writer {
-                if e.awaitsSettling {
+                if !final {
                     lineEnds.append(-1)
                 } else {
                     writer.reset()

@@ -163,7 +163,7 @@ final class ParallelReader: @unchecked Sendable {
                     }
                     pos += Int64(n)
                     splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n)) { line in
-                        pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) })
+                        pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) })
                     }
                     if pos < end {
                         batch.bytes = Int64(n)
@@ -176,7 +176,7 @@ final class ParallelReader: @unchecked Sendable {
                     }
                 }
                 if last || batch.error != nil {
-                    splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
+                    splitter.finish { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }) }
                 }
                 batch.oversized = splitter.oversizedLines - oversizedSoFar
                 finish(&batch, &pipeline, into: j, done: true)
@@ -185,7 +185,7 @@ final class ParallelReader: @unchecked Sendable {
                 var oversizedSoFar = 0
                 do {
                     try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
-                        splitter.feed(chunk) { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
+                        splitter.feed(chunk) { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }) }
                         pending += Int64(chunk.count)
                         if pending >= Self.batchBytes {
                             batch.bytes = pending
@@ -199,7 +199,7 @@ final class ParallelReader: @unchecked Sendable {
                 } catch {
                     batch.error = error
                 }
-                splitter.finish { line in pipeline.process(line: line, handle: { batch.take(&$0, writer, hash: hashDestinations) }) }
+                splitter.finish { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }) }
                 batch.bytes = pending
                 batch.oversized = splitter.oversizedLines - oversizedSoFar
                 finish(&batch, &pipeline, into: j, done: true)
