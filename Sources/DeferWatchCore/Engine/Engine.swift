@@ -28,10 +28,18 @@ public struct Engine {
         }
     }
 
-    /// Lines and records go through `pipeline`.
-    public init(pipeline: LogPipeline, tracker: DeferralTracker) {
+    /// When a running engine asks for checkpoints, snapshots and the watchdog (nil in
+    /// `analyze`); `tick(wall:monotonic:quiet:)` says when.
+    public let cadence: Cadence?
+    var timers: Timers
+
+    /// Lines and records go through `pipeline`. `cadence` and `started` (monotonic
+    /// seconds): for `deferwatch run`.
+    public init(pipeline: LogPipeline, tracker: DeferralTracker, cadence: Cadence? = nil, started: Double = 0) {
         self.pipeline = pipeline
         alerts = Alerts(tracker: tracker)
+        self.cadence = cadence
+        timers = Timers(checkpoint: started, publish: started, watchdog: started)
     }
 
     /// For events read and classified elsewhere (`analyze`, which reads with several
@@ -39,6 +47,8 @@ public struct Engine {
     public init(tracker: DeferralTracker) {
         pipeline = nil
         alerts = Alerts(tracker: tracker)
+        cadence = nil
+        timers = Timers(checkpoint: 0, publish: 0, watchdog: 0)
     }
 
     /// What the pipeline saw, line by line.

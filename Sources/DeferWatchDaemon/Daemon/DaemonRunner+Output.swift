@@ -10,7 +10,7 @@ extension DaemonRunner {
     /// reading.
     func flushAlerts(force: Bool) {
         guard !outbox.pending.isEmpty else { return }
-        if !force && sources.backlog && clock.monotonic() - lastCheckpoint < 1 { return }
+        if !force && sources.backlog && clock.monotonic() - engine.lastCheckpoint < 1 { return }
         checkpoint()
         for (entry, t) in outbox.takePending() {
             sink.enqueue(Array(entry.line.utf8), seq: entry.seq)
@@ -19,16 +19,28 @@ extension DaemonRunner {
         stdoutWriter.flush()
     }
 
-    /// The engine's transitions into the outbox; `flushAlerts` writes them, after the
-    /// checkpoint that holds them.
+    /// Carries out what the engine asked for.
+    func carryOut(_ action: EngineAction) {
+        switch action {
+        case .transition(let t): outbox.add(t, line: sink.format(t.logLine, severity: t.severity))
+        case .checkpoint:
+            checkpoint()
+            services.notify("STATUS=\(statusLine())")
+        case .publishStatus: publish()
+        case .watchdog: services.notify("WATCHDOG=1")
+        }
+    }
+
+    /// The engine's transitions into the outbox (at the stop, where nothing else is due);
+    /// `flushAlerts` writes them, after the checkpoint that holds them.
     func emitPending() {
-        for t in engine.takeTransitions() { outbox.add(t, line: sink.format(t.logLine, severity: t.severity)) }
+        for t in engine.takeTransitions() { carryOut(.transition(t)) }
     }
 
     // MARK: - State
 
     func checkpoint() {
-        lastCheckpoint = clock.monotonic()
+        engine.checkpointed(at: clock.monotonic())
         var saved = SavedState(files: sources.fileCheckpoints, journal: sources.journalPosition, counters: lineCounters,
                                deliveries: engine.deliveries, tracker: tracker.snapshot)
         saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
@@ -42,7 +54,6 @@ extension DaemonRunner {
 
     /// Builds the status snapshot and hands it to the board (about once a second).
     func publish() {
-        lastPublish = clock.monotonic()
         let view = StatusAssembler.StateView(directory: state.directory, lastCheckpointWall: state.lastSavedWall,
                                              error: state.error, warning: state.warning)
         board.publish(snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,

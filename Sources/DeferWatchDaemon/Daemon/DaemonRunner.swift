@@ -39,16 +39,12 @@ public final class DaemonRunner {
     let stdoutWriter = FDWriter(fd: 1)
     /// The saved state: loaded at the start, saved at each checkpoint.
     var state: StateKeeper!
-    var lastCheckpoint: Double
-    private var lastWatchdog: Double
-    private let watchdogInterval: Double?
     var reloadError: String?
     var stopping = false
     /// Status: the snapshot board, its server, and what the snapshot needs.
     public let board = StatusBoard()
     private var server: StatusServer?
     var snapshots: StatusAssembler
-    var lastPublish = -1.0
 
     /// `services`: nil is the system's (made here, first, before the syslog sink starts its
     /// thread, so every thread blocks the signals).
@@ -59,8 +55,6 @@ public final class DaemonRunner {
         self.loaded = loaded
         self.options = options
         let clock = self.services.clock
-        lastCheckpoint = clock.monotonic()
-        lastWatchdog = clock.monotonic()
         snapshots = StatusAssembler(clock: clock)
         let today = SystemTimeZone.date(of: clock.wall() / 1_000_000)
         var pipeline = LogPipeline(
@@ -71,7 +65,15 @@ public final class DaemonRunner {
         // Nothing the daemon keeps or shows reads the reply texts or the recipients of
         // successful deliveries.
         pipeline.fields = .tracking
-        engine = Engine(pipeline: pipeline, tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))
+        // systemd's watchdog wants a ping within WATCHDOG_USEC: one every half of it.
+        var watchdog: Double?
+        if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {
+            watchdog = Double(usec) / 2_000_000
+        }
+        let cadence = Cadence(checkpointEvery: Double(loaded.config.checkpointEvery) / 1e6, publishEvery: Self.publishEvery,
+                              watchdogEvery: watchdog)
+        engine = Engine(pipeline: pipeline, tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints),
+                        cadence: cadence, started: clock.monotonic())
         sink = SyslogSink(config: loaded.config.syslog, watermark: "\(loaded.config.stateDirectory)/syslog-written")
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
             : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : options.alertSink
@@ -80,11 +82,6 @@ public final class DaemonRunner {
                             markerPath: self.services.store == nil ? loaded.config.stateMarkerPath : nil,
                             report: { sink.enqueueProblem("state-error", $0) },
                             madeDirectory: { sink.reopenWatermark() })
-        if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {
-            watchdogInterval = Double(usec) / 2_000_000
-        } else {
-            watchdogInterval = nil
-        }
     }
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.
@@ -128,9 +125,10 @@ public final class DaemonRunner {
         return 0
     }
 
-    /// One turn of the loop: a slice of each source, the signals, the checkpoint, the status
-    /// and the watchdog when due, log time moved on while quiet, the alerts written, then
-    /// the wait for input. False once a stop was asked for (then call `finish()`).
+    /// One turn of the loop: a slice of each source, the signals, then what the engine asks
+    /// for (the transitions raised; a checkpoint, a snapshot, the watchdog when due), the
+    /// alerts written, and the wait for input. False once a stop was asked for (then call
+    /// `finish()`).
     public func step() -> Bool {
         // Classic syslog lines take the latest year that does not put them in the future.
         let today = SystemTimeZone.date(of: clock.wall() / 1_000_000)
@@ -144,17 +142,9 @@ public final class DaemonRunner {
             default: stop = true
             }
         }
-        let now = clock.monotonic()
-        if now - lastCheckpoint >= Double(loaded.config.checkpointEvery) / 1e6 {
-            checkpoint()
-            services.notify("STATUS=\(statusLine())")
+        for action in engine.tick(wall: clock.wall(), monotonic: clock.monotonic(), quiet: !sources.backlog) {
+            carryOut(action)
         }
-        if now - lastPublish >= Self.publishEvery { publish() }
-        if let w = watchdogInterval, now - lastWatchdog >= w {
-            services.notify("WATCHDOG=1")
-            lastWatchdog = now
-        }
-        if !sources.backlog { advanceWhileQuiet() }
         flushAlerts(force: stop)
         if !stop && !sources.backlog { sources.wait(microseconds: UInt64(loaded.config.sources.pollInterval)) }
         return !stop
@@ -168,6 +158,7 @@ public final class DaemonRunner {
         // the stop must come within the unit's TimeoutStopSec, and the checkpoint keeps the
         // position reached for the next start.
         readSources()
+        emitPending()
         flushAlerts(force: true)
         checkpoint()
         server?.stop()
@@ -179,24 +170,6 @@ public final class DaemonRunner {
     /// written; the syslog sink's thread ends.
     public func abandon() {
         sink.stop(timeout: 0)
-    }
-
-    /// The newest event time seen, and the wall clock when it was first seen.
-    private var quietSince: (event: Int64, wall: Int64) = (Int64.min, 0)
-
-    /// Log time moves with the lines. When the log is quiet, it moves on from the newest
-    /// line at the wall clock's pace (never past the wall clock), so alerts resolve when
-    /// nothing more comes. A backlog of old lines (after downtime, a log shipped late) is
-    /// judged on its own dates: the seconds spent reading it are not quiet in its log time.
-    private func advanceWhileQuiet() {
-        let wall = clock.wall()
-        if tracker.newestEvent != quietSince.event { quietSince = (tracker.newestEvent, wall) }
-        guard quietSince.event != Int64.min else { return }
-        let target = min(wall, quietSince.event &+ max(0, wall &- quietSince.wall))
-        if target > tracker.now {
-            engine.tick(to: target)
-            emitPending()
-        }
     }
 
     // MARK: - Sources
@@ -229,8 +202,6 @@ public final class DaemonRunner {
 
     func readSources() {
         sources.read(into: &engine) { sink.enqueueProblem("source-error", $0) }
-        emitPending()
-        flushAlerts(force: false)
     }
 
     /// Alert lines on their way to syslog (AlertOutbox.swift).
