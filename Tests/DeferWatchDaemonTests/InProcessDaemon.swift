@@ -95,14 +95,18 @@ final class InProcessDaemon {
     let signals = TestSignals()
     let alerts = Alerts()
 
-    /// Starts a runner on `world` (a restart when the world's store holds a state).
-    init(_ world: World) throws {
+    /// Starts a runner on `world` (a restart when the world's store holds a state): its
+    /// input the world's memory log, or with `configuredSources` the files and journal its
+    /// configuration names.
+    init(_ world: World, configuredSources: Bool = false) throws {
         self.world = world
         let loaded = try ConfigLoader.load(path: world.config.path)
         var options = DaemonRunner.Options(configPath: world.config.path)
         options.alertSink = alerts
-        runner = DaemonRunner(loaded: loaded, options: options,
-                              services: .inProcess(clock: world.clock, logs: [world.log], store: world.store, signals: signals))
+        let services: DaemonServices = configuredSources
+            ? .inProcess(clock: world.clock, store: world.store, signals: signals)
+            : .inProcess(clock: world.clock, logs: [world.log], store: world.store, signals: signals)
+        runner = DaemonRunner(loaded: loaded, options: options, services: services)
         let status = runner.start()
         if status != 0 { throw FixtureError(message: "the runner did not start: \(status)") }
     }

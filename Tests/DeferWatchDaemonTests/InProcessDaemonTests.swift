@@ -194,4 +194,33 @@ import Testing
         #expect(d.saved?["tracker"] != nil, "saved again")
         d.stop()
     }
+
+    /// Journal entries of other programs count as lines read, as other programs' lines of
+    /// a text file do, the same in `run` and in `analyze --journal` (run did not count them,
+    /// while /metrics says "log lines and journal entries read").
+    @Test(.enabled(if: JournalFile.isAvailable || ProcessInfo.processInfo.environment["CI"] != nil, "systemd-journal-remote is not installed"))
+    func journalEntriesOfOtherProgramsCountTheSameInRunAndAnalyze() throws {
+        let journalDir = TestPaths.temporaryDirectory("inprocess-journal")
+        let t0 = CivilTime.epochSeconds(year: 2026, month: 11, day: 30, hour: 11, minute: 59, second: 0) * 1_000_000
+        let mail = (0..<3).map { i in
+            JournalFile.Entry(time: t0 + Int64(i) * 1_000_000, host: "mx1", identifier: "postfix/smtp", pid: 100,
+                              message: "B00000000\(i): to=<u\(i)@example.org>, relay=mx.example.org[192.0.2.10]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)")
+        }
+        let other = (0..<2).map { i in
+            JournalFile.Entry(time: t0 + Int64(10 + i) * 1_000_000, host: "mx1", identifier: "sshd", pid: 200, message: "Accepted publickey for root")
+        }
+        try JournalFile.append(mail + other, to: journalDir.appendingPathComponent("remote.journal"))
+        let w = try World(extra: "")
+        try World.text(dir: w.dir, extra: "").replacingOccurrences(of: "journal = false", with: "journal = true\njournal_directory = \"\(journalDir.path)\"\nlookback = \"3650d\"")
+            .write(to: w.config, atomically: true, encoding: .utf8)
+        let d = try InProcessDaemon(w, configuredSources: true)
+        d.run(seconds: 1.1)
+        let lines = try #require(d.status?.lines)
+        d.stop()
+        let analyzed = try ProcessRunner.deferwatch(["analyze", "--json", "--journal", journalDir.path])
+        let report = try JSONSerialization.jsonObject(with: analyzed.stdout) as? [String: Any]
+        let counted = report?["lines"] as? [String: Any]
+        #expect(lines.total == 5 && lines.otherPrograms == 2, "run: \(lines)")
+        #expect(counted?["read"] as? Int == 5 && counted?["other_programs"] as? Int == 2, "analyze: \(counted ?? [:])")
+    }
 }

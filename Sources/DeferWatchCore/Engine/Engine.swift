@@ -75,6 +75,11 @@ public struct Engine {
         Self.feed(record: record, &pipeline!, &alerts)
     }
 
+    /// Entries of a structured source that were not mail (LogPipeline.countSkipped).
+    public mutating func countSkipped(otherProgramEntries n: Int) {
+        pipeline?.countSkipped(otherProgramEntries: n)
+    }
+
     private static func feed(line: Bytes, _ p: inout LogPipeline, _ a: inout Alerts) {
         p.process(line: line, handle: { e in a.take(e) })
     }

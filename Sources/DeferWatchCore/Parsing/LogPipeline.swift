@@ -157,6 +157,14 @@ public struct LogPipeline {
         }
     }
 
+    /// Entries of a structured source that were read and were not mail (the journal's
+    /// other programs), skipped before they became records: counted as other programs'
+    /// lines of a text file are, by `run` and `analyze` alike.
+    public mutating func countSkipped(otherProgramEntries n: Int) {
+        counters.lines += n
+        counters.otherProgramLines += n
+    }
+
     /// The host as a String, reusing the previous one when the bytes are the same (most
     /// logs come from one host), so the common case allocates nothing.
     private mutating func hostString(_ bytes: Bytes) -> String {

@@ -199,8 +199,7 @@ public final class BatchAnalyzer {
                                 + "journalctl --verify says where); read on past them")
                 }
                 // Entries of other programs were skipped inside the reader.
-                pipeline.counters.lines += reader.entries - reader.mailEntries
-                pipeline.counters.otherProgramLines += reader.entries - reader.mailEntries
+                pipeline.countSkipped(otherProgramEntries: reader.entries - reader.mailEntries)
             } catch {
                 result.errors.append(error)
                 writeStderr("deferwatch: \(error)")

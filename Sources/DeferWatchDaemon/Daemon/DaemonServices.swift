@@ -40,6 +40,15 @@ public struct DaemonServices {
     }
 }
 
+extension DaemonServices {
+    /// For driving the runner in-process on its configured inputs (real files, a real
+    /// journal), with a test clock, a memory store and test signals.
+    public static func inProcess(clock: any DaemonClock, store: any StateStore, signals: any SignalSource) -> DaemonServices {
+        DaemonServices(clock: clock, makeSources: SourceSet.system, store: store, signals: signals, notify: { _ in },
+                       startsServer: false)
+    }
+}
+
 /// The signals the runner acts on: SIGHUP reloads, SIGTERM and SIGINT stop.
 public protocol SignalSource: AnyObject {
     /// The signals received since the last call.

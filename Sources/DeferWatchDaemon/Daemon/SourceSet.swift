@@ -119,7 +119,10 @@ final class SourceSet {
 
     /// Waits for input: the journal's wakeup, or the poll interval.
     func wait(microseconds usec: UInt64) {
-        for s in sources where s.wait(microseconds: usec) { return }
+        for s in sources where s.wait(microseconds: usec) {
+            clock.waited(microseconds: usec)
+            return
+        }
         clock.sleep(microseconds: usec)
     }
 

@@ -41,6 +41,9 @@ public protocol DaemonClock: AnyObject {
     func monotonic() -> Double
     /// Waits up to `microseconds` for input; a test clock moves on instead.
     func sleep(microseconds: UInt64)
+    /// A source waited up to `microseconds` for input itself (the journal's wakeup): the
+    /// system's clocks moved with it; a test clock moves on by as much.
+    func waited(microseconds: UInt64)
 }
 
 /// The system's clocks.
@@ -49,6 +52,7 @@ public final class SystemClock: DaemonClock {
     public func wall() -> Int64 { wallMicroseconds() }
     public func monotonic() -> Double { monotonicSeconds() }
     public func sleep(microseconds: UInt64) { usleep(useconds_t(min(microseconds, UInt64(UInt32.max)))) }
+    public func waited(microseconds: UInt64) {}
 }
 
 /// A clock that moves only when told: by `advance`, or by the runner's waits for input
@@ -63,6 +67,7 @@ public final class ManualClock: DaemonClock {
     public func wall() -> Int64 { wallNow }
     public func monotonic() -> Double { mono }
     public func sleep(microseconds: UInt64) { advance(microseconds: Int64(clamping: microseconds)) }
+    public func waited(microseconds: UInt64) { advance(microseconds: Int64(clamping: microseconds)) }
 
     public func advance(microseconds: Int64) {
         wallNow &+= microseconds

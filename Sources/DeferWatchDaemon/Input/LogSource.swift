@@ -66,7 +66,9 @@ extension JournalReader: LogSource {
     public var kind: String { "journal" }
 
     public func read(into engine: inout Engine) throws(InputError) -> Bool {
-        try readToEnd(limit: SourceSet.journalBudget) { record in engine.ingest(record: record) }
+        let skippedBefore = entries - mailEntries
+        defer { engine.countSkipped(otherProgramEntries: (entries - mailEntries) - skippedBefore) }
+        return try readToEnd(limit: SourceSet.journalBudget) { record in engine.ingest(record: record) }
     }
 
     public var position: SourcePosition { .journal(cursorPosition) }
