@@ -96,9 +96,8 @@ public final class BatchAnalyzer {
             rules: options.rules)
         pipeline.fields = options.fields
         let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
-        let showProgress = options.progress && isatty(2) != 0 && totalBytes > 64 << 20
+        var progress = Progress(shown: options.progress && isatty(2) != 0 && totalBytes > 64 << 20, total: totalBytes)
         var doneBytes: Int64 = 0
-        var lastReport = monotonicSeconds()
         var oversized = 0
 
         if options.threads > 1 && !opened.isEmpty {
@@ -137,19 +136,8 @@ public final class BatchAnalyzer {
                 for sample in batch.samples where samples.count < pipeline.sampleLimit { samples.append(sample) }
                 oversized += batch.oversized
                 doneBytes += batch.bytes
-                if showProgress {
-                    let now = monotonicSeconds()
-                    if now - lastReport >= 0.5 {
-                        lastReport = now
-                        let pct = totalBytes > 0 ? Int(100 * doneBytes / totalBytes) : 0
-                        writeProgress("deferwatch: \(opened[input].path): \(pct)%, \(counters.lines) lines")
-                    }
-                }
-                if let error = batch.error {
-                    result.errors.append(error)
-                    if showProgress { writeProgress("") }
-                    writeStderr("deferwatch: \(error)")
-                }
+                progress.report(opened[input].path, done: doneBytes, lines: counters.lines)
+                if let error = batch.error { progress.fail(error, into: &result) }
             }
             pipeline.use(classifier)
             pipeline.counters = counters
@@ -166,24 +154,17 @@ public final class BatchAnalyzer {
             do {
                 try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
                     splitter.feed(chunk) { line in pipeline.process(line: line, handle: { onEvent(&$0, nil) }) }
-                }, progress: showProgress ? { n in
-                    let now = monotonicSeconds()
-                    if now - lastReport >= 0.5 {
-                        lastReport = now
-                        let pct = totalBytes > 0 ? Int(100 * (base + n) / totalBytes) : 0
-                        writeProgress("deferwatch: \(input.path): \(pct)%, \(pipeline.counters.lines) lines")
-                    }
+                }, progress: progress.shown ? { n in
+                    progress.report(input.path, done: base + n, lines: pipeline.counters.lines)
                 } : nil)
             } catch {
-                result.errors.append(error)
-                if showProgress { writeProgress("") }
-                writeStderr("deferwatch: \(error)")
+                progress.fail(error, into: &result)
             }
             splitter.finish { line in pipeline.process(line: line, handle: { onEvent(&$0, nil) }) }
             oversized += splitter.oversizedLines
             doneBytes += input.info.size
         }
-        if showProgress { writeProgress("") }
+        progress.clear()
         for path in options.journals {
             result.order.append(path)
             do {
@@ -191,8 +172,7 @@ public final class BatchAnalyzer {
                 do {
                     try reader.readToEnd { record in pipeline.process(record: record, handle: { onEvent(&$0, nil) }) }
                 } catch {
-                    result.errors.append(error)
-                    writeStderr("deferwatch: \(error)")
+                    progress.fail(error, into: &result)
                 }
                 if reader.unreadable > 0 {
                     writeStderr("deferwatch: \(path): \(reader.unreadable) journal entries could not be read (a damaged journal file: "
@@ -201,8 +181,7 @@ public final class BatchAnalyzer {
                 // Entries of other programs were skipped inside the reader.
                 pipeline.countSkipped(otherProgramEntries: reader.entries - reader.mailEntries)
             } catch {
-                result.errors.append(error)
-                writeStderr("deferwatch: \(error)")
+                progress.fail(error, into: &result)
             }
         }
         result.counters = pipeline.counters
@@ -217,6 +196,38 @@ public final class BatchAnalyzer {
         for ext in [".gz", ".bz2", ".xz"] where name.hasSuffix(ext) { name = name.dropLast(ext.count) }
         guard let dot = name.lastIndex(of: ".") else { return 0 }
         return Int(name[name.index(after: dot)...]) ?? 0
+    }
+}
+
+/// The progress line on stderr (when shown: a terminal and a large input), at most twice a
+/// second, and what an input that fails says: one way for the parallel and the
+/// sequential reading alike.
+private struct Progress {
+    let shown: Bool
+    let total: Int64
+    private var last = monotonicSeconds()
+
+    init(shown: Bool, total: Int64) {
+        self.shown = shown
+        self.total = total
+    }
+
+    mutating func report(_ path: String, done: Int64, lines: Int) {
+        guard shown else { return }
+        let now = monotonicSeconds()
+        guard now - last >= 0.5 else { return }
+        last = now
+        let pct = total > 0 ? Int(100 * done / total) : 0
+        writeProgress("deferwatch: \(path): \(pct)%, \(lines) lines")
+    }
+
+    func clear() { if shown { writeProgress("") } }
+
+    /// An input that failed: kept in the result, said on stderr (below the progress line).
+    func fail(_ error: InputError, into result: inout BatchAnalyzer.Result) {
+        result.errors.append(error)
+        clear()
+        writeStderr("deferwatch: \(error)")
     }
 }
 
