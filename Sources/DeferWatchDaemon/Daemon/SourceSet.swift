@@ -13,10 +13,10 @@ final class SourceSet {
     private var times: [String: Int64] = [:]
     /// The error a source is in, per name (cleared when it reads again).
     private var errors: [String: String] = [:]
-    /// Per source name: whether the last read stopped at its budget with more to read.
+    /// The sources whose last read stopped at its budget with more to read.
     private var behind: Set<String> = []
-    /// Whether the last `read` stopped at a budget with more to read.
-    private(set) var backlog = false
+    /// Whether any source has more to read than its last slice took.
+    var backlog: Bool { !behind.isEmpty }
     private var reportedUnreadable = 0
     private var lastUnreadableReport = -Double.infinity
 
@@ -94,15 +94,13 @@ final class SourceSet {
     /// One slice of each source into `engine`. `report` gets what must reach syslog too (a
     /// damaged journal).
     func read(into engine: inout Engine, report: (String) -> Void) {
-        backlog = false
         for s in sources {
             do {
-                let more = try s.read(into: &engine)
-                if more { behind.insert(s.name) } else { behind.remove(s.name) }
-                if more { backlog = true }
+                if try s.read(into: &engine) { behind.insert(s.name) } else { behind.remove(s.name) }
                 if let t = engine.lastTime { times[s.name] = t }
                 if errors.removeValue(forKey: s.name) != nil { writeStderr("deferwatch: \(s.name) readable again") }
             } catch {
+                behind.remove(s.name)
                 if errors[s.name] != "\(error)" { writeStderr("deferwatch: \(error)") }
                 errors[s.name] = "\(error)"
             }

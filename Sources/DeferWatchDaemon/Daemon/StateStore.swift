@@ -35,13 +35,7 @@ public final class FileStateStore: StateStore {
     var path: String { "\(store.directory)/\(Self.file)" }
     public var savedName: String { path }
 
-    public func read() throws(InputError) -> Data? {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            if access(path, F_OK) != 0 { return nil }
-            throw InputError(path: path, operation: "cannot read state", errno: errno)
-        }
-        return data
-    }
+    public func read() throws(InputError) -> Data? { try store.read(Self.file) }
 
     public func write(_ data: Data) throws(InputError) { try store.write(data, as: Self.file) }
 

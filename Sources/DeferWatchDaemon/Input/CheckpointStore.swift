@@ -54,14 +54,22 @@ public struct CheckpointStore: Sendable {
         }
     }
 
-    /// The saved value, or nil when there is none yet. A damaged file is an error (it names
-    /// the file) rather than a silent fresh start.
-    public func load<T: Decodable>(_ type: T.Type, from name: String) throws(InputError) -> T? {
+    /// The bytes of the file `name`, or nil when there is none yet; an error when it is
+    /// there but cannot be read.
+    public func read(_ name: String) throws(InputError) -> Data? {
         let path = "\(directory)/\(name)"
         guard let data = FileManager.default.contents(atPath: path) else {
             if access(path, F_OK) != 0 { return nil }
             throw InputError(path: path, operation: "cannot read state", errno: errno)
         }
+        return data
+    }
+
+    /// The saved value, or nil when there is none yet. A damaged file is an error (it names
+    /// the file) rather than a silent fresh start.
+    public func load<T: Decodable>(_ type: T.Type, from name: String) throws(InputError) -> T? {
+        let path = "\(directory)/\(name)"
+        guard let data = try read(name) else { return nil }
         do { return try JSONDecoder().decode(T.self, from: data) } catch {
             throw InputError(path: path, operation: "damaged state file", detail: "\(error)")
         }
