@@ -63,13 +63,13 @@ struct AnalyzeCommand: ParsableCommand {
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result
         if events {
-            result = analyzer.runEventLines { out.write($0) }
+            var engine = analyzer.engine()
+            result = analyzer.runEventLines(&engine) { out.write($0) }
         } else if alerts {
-            // The daemon's engine, fed the events the batch reader classified.
-            var engine = Engine(tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))
+            // The daemon's engine, with its tracker: the transitions as they come.
+            var engine = analyzer.engine(tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))
             let sink: any AlertSink = json ? JSONLinesAlertSink(writer: out) : TextAlertSink(writer: out)
-            result = analyzer.run { e, hashes in
-                engine.ingest(e, hashes: hashes)
+            result = analyzer.run(&engine) { engine in
                 for t in engine.takeTransitions() { sink.write(t) }
             }
             for t in engine.summariesAtEnd() { sink.write(t) }
@@ -81,9 +81,9 @@ struct AnalyzeCommand: ParsableCommand {
                 writeStderr("deferwatch: tracker: \(tracker.trackedKeys) destination keys tracked (cap \(tracker.config.maxKeys)), \(tracker.openAlertCount) alerts open at the end")
             }
         } else {
-            var builder = ReportBuilder()
-            result = analyzer.run { e, hashes in builder.add(e, hashes: hashes) }
-            var report = builder.finish(counters: result.counters, unrecognisedSamples: result.unrecognisedSamples)
+            var engine = analyzer.engine(report: ReportBuilder())
+            result = analyzer.run(&engine)
+            var report = engine.finishReport()!
             report.inputs = result.order
             report.inputErrors = result.errors.map(\.description)
             if json {

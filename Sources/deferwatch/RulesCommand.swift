@@ -53,9 +53,9 @@ struct RulesSuggestCommand: ParsableCommand {
         var batch = input.batch(rules: loaded.rules)
         batch.fields = .report
         let analyzer = BatchAnalyzer(options: batch)
-        var builder = ReportBuilder()
-        let result = analyzer.run { e, hashes in builder.add(e, hashes: hashes) }
-        let report = builder.finish(counters: result.counters)
+        var engine = analyzer.engine(report: ReportBuilder())
+        let result = analyzer.run(&engine)
+        let report = engine.finishReport()!
         let drafts = RuleSuggestion.drafts(from: report.unexplained, min: minCount).prefix(limit)
         let out = FDWriter(fd: 1)
         if json {

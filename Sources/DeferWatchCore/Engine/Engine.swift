@@ -1,18 +1,33 @@
-/// The one engine behind `deferwatch run` and `analyze --alerts`: lines, journal records or
-/// classified events in, alert transitions out, with the counters the status and the
-/// checkpoints show. It owns the pipeline (parsers and classifier), the alert tracker and
-/// the per-status delivery counters. Pure, like its parts: time comes from the records and
-/// from `tick(to:)`; the transitions wait in `pending` until the caller takes them.
+/// The one engine behind `deferwatch run` and every `analyze` mode: lines, journal records
+/// or events matched elsewhere in, alert transitions and the report out, with the counters
+/// the status and the checkpoints show. It owns the pipeline (parsers and classifier, both of
+/// the classifier's halves), what the events feed (the alert tracker with the per-status
+/// delivery counters, the report, or both), and the counters. Pure, like its parts: time
+/// comes from the records and from `tick(to:)`; the transitions wait in `pending` until the
+/// caller takes them.
 ///
-/// `analyze` reads with several threads in front of it (BatchAnalyzer) and hands it the
-/// classified events; `run` hands it lines and records.
+/// `analyze` may read with several threads in front of it (BatchAnalyzer's parallel reader):
+/// they parse and match, and hand the engine each event with what settling must still do
+/// (`ingest(matched:_:hashes:)`), in log order; `run` hands it lines and records.
 public struct Engine {
-    /// Nil when the events are read and classified elsewhere (`analyze`).
-    private var pipeline: LogPipeline?
-    private var alerts: Alerts
+    private var pipeline: LogPipeline
+    private var outputs: Outputs
 
     /// What the events feed: a part of its own, so a line's event reaches it while the
     /// pipeline is still busy with the line.
+    struct Outputs {
+        /// The tracker (`run`, `analyze --alerts`).
+        var alerts: Alerts?
+        /// The report (`analyze`, `rules suggest`).
+        var report: ReportBuilder?
+
+        @inline(__always)
+        mutating func take(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) {
+            alerts?.take(e, hashes: hashes)
+            report?.add(e, hashes: hashes)
+        }
+    }
+
     struct Alerts {
         var tracker: DeferralTracker
         var deliveries = DeliveryCounters()
@@ -33,75 +48,128 @@ public struct Engine {
     public let cadence: Cadence?
     var timers: Timers
 
-    /// Lines and records go through `pipeline`. `cadence` and `started` (monotonic
-    /// seconds): for `deferwatch run`.
-    public init(pipeline: LogPipeline, tracker: DeferralTracker, cadence: Cadence? = nil, started: Double = 0) {
+    /// Lines and records go through `pipeline`; their events feed `tracker` (alert
+    /// transitions), `report` (an AnalysisReport, `finishReport()`), both, or neither (the
+    /// caller sees each event through the `each` of `ingest`, as `analyze --events`).
+    /// `cadence` and `started` (monotonic seconds): for `deferwatch run`.
+    public init(pipeline: LogPipeline, tracker: DeferralTracker?, report: ReportBuilder? = nil,
+                cadence: Cadence? = nil, started: Double = 0) {
         self.pipeline = pipeline
-        alerts = Alerts(tracker: tracker)
+        outputs = Outputs(alerts: tracker.map { Alerts(tracker: $0) }, report: report)
         self.cadence = cadence
         timers = Timers(checkpoint: started, publish: started, watchdog: started)
     }
 
-    /// For events read and classified elsewhere (`analyze`, which reads with several
-    /// threads in front of the engine): only `ingest(_:)` and `tick(to:)`.
-    public init(tracker: DeferralTracker) {
-        pipeline = nil
-        alerts = Alerts(tracker: tracker)
-        cadence = nil
-        timers = Timers(checkpoint: 0, publish: 0, watchdog: 0)
-    }
-
     /// What the pipeline saw, line by line.
-    public var counters: LineCounters { pipeline?.counters ?? LineCounters() }
+    public var counters: LineCounters { pipeline.counters }
     /// The time of the newest record that had one.
-    public var lastTime: Int64? { pipeline?.lastTime }
-    /// The pipeline's line-header parser (the daemon's lookback reads line times with it).
-    public var header: LineHeaderParser? { pipeline?.header }
+    public var lastTime: Int64? { pipeline.lastTime }
+    /// The pipeline's line-header parser (the daemon's lookback reads line times with it;
+    /// `analyze` gives each input the reference date of its own end).
+    public var header: LineHeaderParser {
+        get { pipeline.header }
+        set { pipeline.header = newValue }
+    }
+    /// The first few unrecognised lines.
+    public var unrecognisedSamples: [String] { pipeline.unrecognisedSamples }
 
-    /// Read in place (`_read`): the daemon looks at the tracker's clock every loop, and a
-    /// copy of the tracker retains every one of its tables.
-    public var tracker: DeferralTracker { _read { yield alerts.tracker } }
-    public var deliveries: DeliveryCounters { _read { yield alerts.deliveries } }
+    /// The tracker. Read in place (`_read`): the daemon looks at the tracker's clock every
+    /// loop, and a copy of the tracker retains every one of its tables. Only for an engine
+    /// made with one.
+    public var tracker: DeferralTracker {
+        _read {
+            guard outputs.alerts != nil else { preconditionFailure("Engine.tracker of an engine without one") }
+            yield outputs.alerts!.tracker
+        }
+    }
+    public var deliveries: DeliveryCounters { outputs.alerts?.deliveries ?? DeliveryCounters() }
 
     /// One text line (no newline).
     public mutating func ingest(line: Bytes) {
-        guard pipeline != nil else { preconditionFailure("Engine.ingest(line:) without a pipeline") }
-        Self.feed(line: line, &pipeline!, &alerts)
+        Self.feed(line: line, &pipeline, &outputs)
+    }
+
+    /// One text line; `each` sees its event, if any, after the engine took it.
+    public mutating func ingest(line: Bytes, each: (inout DeliveryEvent) -> Void) {
+        Self.feed(line: line, &pipeline, &outputs, each)
     }
 
     /// One record of a structured source (the journal).
     public mutating func ingest(record: LogRecord) {
-        guard pipeline != nil else { preconditionFailure("Engine.ingest(record:) without a pipeline") }
-        Self.feed(record: record, &pipeline!, &alerts)
+        Self.feed(record: record, &pipeline, &outputs)
+    }
+
+    /// One record; `each` sees its event, if any, after the engine took it.
+    public mutating func ingest(record: LogRecord, each: (inout DeliveryEvent) -> Void) {
+        Self.feed(record: record, &pipeline, &outputs, each)
     }
 
     /// Entries of a structured source that were not mail (LogPipeline.countSkipped).
     public mutating func countSkipped(otherProgramEntries n: Int) {
-        pipeline?.countSkipped(otherProgramEntries: n)
+        pipeline.countSkipped(otherProgramEntries: n)
     }
 
-    private static func feed(line: Bytes, _ p: inout LogPipeline, _ a: inout Alerts) {
-        p.process(line: line, handle: { e in a.take(e) })
+    /// Lines over the length limit, skipped whole by the line splitter in front.
+    public mutating func countOversized(_ n: Int) {
+        pipeline.counters.oversizedLines += n
     }
 
-    private static func feed(record: LogRecord, _ p: inout LogPipeline, _ a: inout Alerts) {
-        p.process(record: record, handle: { e in a.take(e) })
+    private static func feed(line: Bytes, _ p: inout LogPipeline, _ o: inout Outputs) {
+        p.process(line: line, handle: { e in o.take(e) })
     }
 
-    /// One classified delivery event (read and classified elsewhere), with the hashes taken
-    /// ahead of it, if any.
-    public mutating func ingest(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) { alerts.take(e, hashes: hashes) }
+    private static func feed(record: LogRecord, _ p: inout LogPipeline, _ o: inout Outputs) {
+        p.process(record: record, handle: { e in o.take(e) })
+    }
+
+    private static func feed(line: Bytes, _ p: inout LogPipeline, _ o: inout Outputs, _ each: (inout DeliveryEvent) -> Void) {
+        p.process(line: line, handle: { e in
+            o.take(e)
+            each(&e)
+        })
+    }
+
+    private static func feed(record: LogRecord, _ p: inout LogPipeline, _ o: inout Outputs,
+                             _ each: (inout DeliveryEvent) -> Void) {
+        p.process(record: record, handle: { e in
+            o.take(e)
+            each(&e)
+        })
+    }
+
+    /// One event that another pipeline parsed and matched (`LogPipeline.matchOnly`, on a
+    /// reading thread), in log order: the engine settles it (inheritance from, and memory
+    /// of, earlier failures) and takes it, with the hashes taken ahead of it, if any.
+    public mutating func ingest(matched e: inout DeliveryEvent, _ settling: EventClassifier.Settling,
+                                hashes: DestinationHashes? = nil) {
+        pipeline.settle(&e, settling)
+        outputs.take(e, hashes: hashes)
+    }
+
+    /// What the reading threads counted and sampled for the lines whose events they hand
+    /// over (`ingest(matched:)`), in log order.
+    public mutating func absorb(counters: LineCounters, samples: [String]) {
+        pipeline.absorb(counters: counters, samples: samples)
+    }
 
     /// Moves log time on while no line comes: alerts resolve, escalate and are reminded of.
     public mutating func tick(to t: Int64) {
-        alerts.keep(alerts.tracker.advance(to: t))
+        guard outputs.alerts != nil else { return }
+        let out = outputs.alerts!.tracker.advance(to: t)
+        outputs.alerts!.keep(out)
+    }
+
+    /// The report of what was read, with the engine's counters and samples (an engine made
+    /// with a report).
+    public func finishReport() -> AnalysisReport? {
+        outputs.report?.finish(counters: pipeline.counters, unrecognisedSamples: pipeline.unrecognisedSamples)
     }
 
     /// The transitions raised since the last call.
     public mutating func takeTransitions() -> [AlertTransition] {
-        guard !alerts.pending.isEmpty else { return [] }
-        defer { alerts.pending = [] }
-        return alerts.pending
+        guard let pending = outputs.alerts?.pending, !pending.isEmpty else { return [] }
+        outputs.alerts!.pending = []
+        return pending
     }
 
     /// The alerts still open at the end of the input, as `open` summaries (`analyze`).
@@ -109,26 +177,26 @@ public struct Engine {
 
     /// The latest log time the caller allows (`run`: the wall clock plus `clock_leap`).
     public var ceiling: Int64? {
-        get { alerts.tracker.ceiling }
-        set { alerts.tracker.ceiling = newValue }
+        get { outputs.alerts?.tracker.ceiling }
+        set { outputs.alerts?.tracker.ceiling = newValue }
     }
 
     /// The reference date of classic syslog lines (they carry no year).
     public mutating func setReference(year: Int, month: Int, day: Int) {
-        pipeline?.header.setReference(year: year, month: month, day: day)
+        pipeline.header.setReference(year: year, month: month, day: day)
     }
 
     /// Takes back what an earlier run saved: the line counters, the delivery counters and
     /// the open alerts, together (so the status adds up).
     public mutating func restore(counters: LineCounters, deliveries: DeliveryCounters?, tracker snapshot: DeferralTracker.Snapshot?) {
-        pipeline?.counters = counters
-        if let deliveries { alerts.deliveries = deliveries }
-        if let snapshot { alerts.tracker.restore(snapshot) }
+        pipeline.counters = counters
+        if let deliveries { outputs.alerts?.deliveries = deliveries }
+        if let snapshot { outputs.alerts?.tracker.restore(snapshot) }
     }
 
     /// A reloaded configuration: new rules and thresholds; open alerts carry on.
     public mutating func reconfigure(rules: RuleSet, tracker config: TrackerConfig, hints: HintBook) {
-        pipeline?.use(EventClassifier(rules: rules))
-        alerts.tracker.reconfigure(config: config, hints: hints)
+        pipeline.use(EventClassifier(rules: rules))
+        outputs.alerts?.tracker.reconfigure(config: config, hints: hints)
     }
 }

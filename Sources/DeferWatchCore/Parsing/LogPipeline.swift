@@ -50,16 +50,23 @@ public struct LogPipeline {
     public var sampleLimit = 5
 
     /// Takes another classifier: new rules on a reload (the relay names remember providers
-    /// by the old ones, so they go), or one that settled events read elsewhere.
+    /// by the old ones, so they go).
     /// (Not a property observer: `classify` mutates the classifier for every event.)
     public mutating func use(_ classifier: EventClassifier) {
         self.classifier = classifier
         relays = RelayNames(rules: classifier.rules)
     }
 
-    /// Takes the samples of lines read elsewhere (by other pipelines, in log order).
-    public mutating func seedSamples(_ samples: [String]) {
-        unrecognisedSamples = Array(samples.prefix(sampleLimit))
+    /// The classifier's second step for an event another pipeline matched (`matchOnly`),
+    /// in log order (EventClassifier.settle).
+    public mutating func settle(_ e: inout DeliveryEvent, _ next: EventClassifier.Settling) {
+        classifier.settle(&e, next)
+    }
+
+    /// What other pipelines counted and sampled (the parallel reader's, in log order).
+    public mutating func absorb(counters c: LineCounters, samples: [String]) {
+        counters = counters + c
+        for sample in samples where unrecognisedSamples.count < sampleLimit { unrecognisedSamples.append(sample) }
     }
 
     /// Starts the counters and samples again (one pipeline reused for several inputs).

@@ -48,29 +48,45 @@ public final class BatchAnalyzer {
 
     public init(options: Options) { self.options = options }
 
-    /// Calls `onEvent` with every delivery attempt, in log order, and the hashes its
-    /// consumer keys it under when the parsing threads took them (`hashesAhead`), else nil.
-    /// The event is passed `inout` only so that it is not copied on the way: events made by
-    /// another thread would have every string retained, on cache lines of another core.
-    public func run(_ onEvent: (inout DeliveryEvent, DestinationHashes?) -> Void) -> Result {
-        run(onEvent, render: false, lines: { _ in })
+    /// The engine every mode of `analyze` drives: a pipeline for these options, feeding
+    /// `tracker` (alert transitions), `report`, both or neither.
+    public func engine(tracker: DeferralTracker? = nil, report: ReportBuilder? = nil) -> Engine {
+        let now = SystemTimeZone.date(of: Int64(time(nil)))
+        var pipeline = LogPipeline(
+            header: LineHeaderParser(yearHint: now.year, monthHint: now.month, dayHint: now.day, zone: options.zone,
+                                     defaultHost: options.defaultHost),
+            rules: options.rules)
+        pipeline.fields = options.fields
+        return Engine(pipeline: pipeline, tracker: tracker, report: report)
+    }
+
+    /// Reads every input into `engine`, in log order, with the hashes its tracker and report
+    /// key events under taken by the parsing threads when `hashesAhead`. `drain` is called
+    /// after each batch of lines, to take what the engine raised as it comes (the alert
+    /// transitions of `analyze --alerts`).
+    public func run(_ engine: inout Engine, drain: (inout Engine) -> Void = { _ in }) -> Result {
+        run(&engine, each: { _ in }, render: false, lines: { _ in }, drain: drain)
     }
 
     /// Writes every delivery attempt as its JSON line (`analyze --events`), in log order.
     /// With several threads, the threads that parse write the lines too, except those of
-    /// events whose cause is inherited in log order; those are written here.
-    public func runEventLines(_ write: (UnsafeRawBufferPointer) -> Void) -> Result {
+    /// events whose cause is inherited in log order; those are written here, once the
+    /// engine settled them.
+    public func runEventLines(_ engine: inout Engine, _ write: (UnsafeRawBufferPointer) -> Void) -> Result {
         let w = JSONWriter(capacity: 1024)
-        return run({ e, _ in
+        return run(&engine, each: { e in
             w.reset()
             e.writeJSON(to: w)
             w.newline()
             w.withBytes(write)
-        }, render: true, lines: write)
+        }, render: true, lines: write, drain: { _ in })
     }
 
-    private func run(_ onEvent: (inout DeliveryEvent, DestinationHashes?) -> Void, render: Bool,
-                     lines: (UnsafeRawBufferPointer) -> Void) -> Result {
+    /// `each` sees every event once the engine took it (passed `inout` only so that it is
+    /// not copied on the way: events made by another thread would have every string
+    /// retained, on cache lines of another core).
+    private func run(_ engine: inout Engine, each: (inout DeliveryEvent) -> Void, render: Bool,
+                     lines: (UnsafeRawBufferPointer) -> Void, drain: (inout Engine) -> Void) -> Result {
         var result = Result()
         var opened: [(path: String, fd: Int32, info: ChunkReader.Info, given: Int)] = []
         for (i, path) in options.inputs.enumerated() {
@@ -89,16 +105,9 @@ public final class BatchAnalyzer {
             if ra != rb { return ra > rb }
             return a.given < b.given
         }
-        let now = SystemTimeZone.date(of: Int64(time(nil)))
-        var pipeline = LogPipeline(
-            header: LineHeaderParser(yearHint: now.year, monthHint: now.month, dayHint: now.day, zone: options.zone,
-                                     defaultHost: options.defaultHost),
-            rules: options.rules)
-        pipeline.fields = options.fields
         let totalBytes = opened.reduce(Int64(0)) { $0 + $1.info.size }
         var progress = Progress(shown: options.progress && isatty(2) != 0 && totalBytes > 64 << 20, total: totalBytes)
         var doneBytes: Int64 = 0
-        var oversized = 0
 
         if options.threads > 1 && !opened.isEmpty {
             result.order = opened.map(\.path)
@@ -107,18 +116,15 @@ public final class BatchAnalyzer {
                                         maxLineLength: options.maxLineLength, threads: options.threads,
                                         renderLines: render, hashDestinations: options.hashesAhead,
                                         fields: options.fields)
-            var classifier = EventClassifier(rules: options.rules)
-            var counters = LineCounters()
-            var samples: [String] = []
             reader.consume { input, batch in
                 if render {
                     batch.rendered.withUnsafeBytes { rendered in
                         var start = 0
                         for i in batch.events.indices {
+                            engine.ingest(matched: &batch.events[i], batch.settling[i])
                             let end = batch.lineEnds[i]
-                            classifier.settle(&batch.events[i], batch.settling[i])
                             if end < 0 {
-                                onEvent(&batch.events[i], nil)
+                                each(&batch.events[i])
                             } else {
                                 lines(UnsafeRawBufferPointer(rebasing: rendered[start..<Int(end)]))
                                 start = Int(end)
@@ -128,40 +134,42 @@ public final class BatchAnalyzer {
                 } else {
                     let hashed = !batch.hashes.isEmpty
                     for i in batch.events.indices {
-                        classifier.settle(&batch.events[i], batch.settling[i])
-                        onEvent(&batch.events[i], hashed ? batch.hashes[i] : nil)
+                        engine.ingest(matched: &batch.events[i], batch.settling[i], hashes: hashed ? batch.hashes[i] : nil)
+                        each(&batch.events[i])
                     }
                 }
-                counters = counters + batch.counters
-                for sample in batch.samples where samples.count < pipeline.sampleLimit { samples.append(sample) }
-                oversized += batch.oversized
+                engine.absorb(counters: batch.counters, samples: batch.samples)
+                engine.countOversized(batch.oversized)
+                drain(&engine)
                 doneBytes += batch.bytes
-                progress.report(opened[input].path, done: doneBytes, lines: counters.lines)
+                progress.report(opened[input].path, done: doneBytes, lines: engine.counters.lines)
                 if let error = batch.error { progress.fail(error, into: &result) }
             }
-            pipeline.use(classifier)
-            pipeline.counters = counters
-            pipeline.seedSamples(samples)
             opened.removeAll()
         }
         for input in opened {
             result.order.append(input.path)
             let end = SystemTimeZone.date(of: input.info.mtime)
-            pipeline.header = LineHeaderParser(yearHint: end.year, monthHint: end.month, dayHint: end.day, zone: options.zone,
-                                               defaultHost: options.defaultHost)
+            engine.header = LineHeaderParser(yearHint: end.year, monthHint: end.month, dayHint: end.day, zone: options.zone,
+                                             defaultHost: options.defaultHost)
             var splitter = LineSplitter(maxLineLength: options.maxLineLength)
             let base = doneBytes
+            // For the progress line (its closure may not capture the engine).
+            var linesSoFar = engine.counters.lines
             do {
                 try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
-                    splitter.feed(chunk) { line in pipeline.process(line: line, handle: { onEvent(&$0, nil) }) }
+                    splitter.feed(chunk) { line in engine.ingest(line: line, each: each) }
+                    drain(&engine)
+                    linesSoFar = engine.counters.lines
                 }, progress: progress.shown ? { n in
-                    progress.report(input.path, done: base + n, lines: pipeline.counters.lines)
+                    progress.report(input.path, done: base + n, lines: linesSoFar)
                 } : nil)
             } catch {
                 progress.fail(error, into: &result)
             }
-            splitter.finish { line in pipeline.process(line: line, handle: { onEvent(&$0, nil) }) }
-            oversized += splitter.oversizedLines
+            splitter.finish { line in engine.ingest(line: line, each: each) }
+            engine.countOversized(splitter.oversizedLines)
+            drain(&engine)
             doneBytes += input.info.size
         }
         progress.clear()
@@ -170,7 +178,10 @@ public final class BatchAnalyzer {
             do {
                 let reader = try JournalReader(path: path)
                 do {
-                    try reader.readToEnd { record in pipeline.process(record: record, handle: { onEvent(&$0, nil) }) }
+                    try reader.readToEnd { record in
+                        engine.ingest(record: record, each: each)
+                        drain(&engine)
+                    }
                 } catch {
                     progress.fail(error, into: &result)
                 }
@@ -179,14 +190,13 @@ public final class BatchAnalyzer {
                                 + "journalctl --verify says where); read on past them")
                 }
                 // Entries of other programs were skipped inside the reader.
-                pipeline.countSkipped(otherProgramEntries: reader.entries - reader.mailEntries)
+                engine.countSkipped(otherProgramEntries: reader.entries - reader.mailEntries)
             } catch {
                 progress.fail(error, into: &result)
             }
         }
-        result.counters = pipeline.counters
-        result.counters.oversizedLines = oversized
-        result.unrecognisedSamples = pipeline.unrecognisedSamples
+        result.counters = engine.counters
+        result.unrecognisedSamples = engine.unrecognisedSamples
         return result
     }
 

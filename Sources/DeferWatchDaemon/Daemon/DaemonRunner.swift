@@ -192,7 +192,7 @@ public final class DaemonRunner {
         for e in resend { sink.enqueue(Array(e.line.utf8), seq: e.seq) }
         if !resend.isEmpty { writeStderr("deferwatch: \(resend.count) alert lines of the last run that syslog did not have are written now") }
         let request = SourceSet.Request(sources: sources, saved: saved, firstStart: firstStart, lostSince: lostSince,
-                                        header: engine.header!, clock: clock)
+                                        header: engine.header, clock: clock)
         let made: (sources: [any LogSource], errors: [String: String])
         do { made = try services.makeSources(request) } catch let e as InputError { throw e } catch {
             throw InputError(path: "sources", operation: "cannot open", detail: "\(error)")
