@@ -47,12 +47,12 @@ extension DeferralTracker {
     }
 
     /// The sending hosts seen (several: alerts and destinations are per host too).
-    public var sendingHosts: [String] { hosts }
+    public var sendingHosts: [String] { windows.hosts }
 }
 
 extension DeferralTracker {
     /// The open alerts as they stand now (with their summary and hint), oldest first.
     public var openAlertStates: [AlertTransition] {
-        openAlerts.map { transition($0, .open, at: now == Int64.min ? $0.lastSeen : now) }
+        openAlerts.map { book.transition($0, .open, at: now == Int64.min ? $0.lastSeen : now) }
     }
 }
