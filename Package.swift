@@ -26,6 +26,11 @@ let package = Package(
             pkgConfig: "libsystemd",
             providers: [.apt(["libsystemd-dev"])]
         ),
+        // glibc's libresolv, for the DNS checks of the sending identity (a thin C layer).
+        .target(
+            name: "CResolv",
+            linkerSettings: [.linkedLibrary("resolv")]
+        ),
         // The pure core: records in, events and reports out. No I/O, no clock.
         .target(
             name: "DeferWatchCore",
@@ -36,7 +41,7 @@ let package = Package(
         .target(
             name: "DeferWatchDaemon",
             dependencies: [
-                "DeferWatchCore", "CZlib", "CSystemd",
+                "DeferWatchCore", "CZlib", "CSystemd", "CResolv",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -25,4 +25,4 @@ need_packages() {
 
 # The packages the build and the tests use.
 BUILD_PACKAGES=(pkg-config zlib1g-dev libsystemd-dev)
-TEST_PACKAGES=(gzip rsyslog python3 systemd-journal-remote)
+TEST_PACKAGES=(gzip rsyslog python3 systemd-journal-remote dnsmasq-base)

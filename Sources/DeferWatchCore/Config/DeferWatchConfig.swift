@@ -70,6 +70,8 @@ public struct DeferWatchConfig: Sendable, Equatable {
     public var syslog = SyslogConfig()
     public var sources = SourcesConfig()
     public var status = StatusConfig()
+    public var dns = DNSConfig()
+    public var identity = IdentityConfig()
     /// Checkpoints and open alerts live here.
     public var stateDirectory = "/var/lib/deferwatch"
     /// A small file outside the state directory that says a run saved state there (so a
@@ -109,6 +111,8 @@ public struct DeferWatchConfig: Sendable, Equatable {
         let sources = top.subtable("sources")
         let state = top.subtable("state")
         let status = top.subtable("status")
+        let dns = top.subtable("dns")
+        let identity = top.subtable("identity")
         top.rejectUnknownKeys(context: "the configuration")
         problems += top.problems
 
@@ -237,6 +241,8 @@ public struct DeferWatchConfig: Sendable, Equatable {
             r.rejectUnknownKeys(context: "[status]")
             problems += r.problems
         }
+        if let dns { parseDNS(dns, source, into: &c, &problems) }
+        if let identity { parseIdentity(identity, source, into: &c, &problems) }
         if let classify {
             var r = TOMLReader(source: source, table: classify) { source.line(ofSection: "classify", key: $0) }
             c.ruleFiles = r.strings("rules") ?? []

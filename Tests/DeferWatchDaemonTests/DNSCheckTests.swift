@@ -1,0 +1,150 @@
+import DeferWatchCore
+import DeferWatchDaemon
+import DeferWatchTestSupport
+import Foundation
+import Testing
+
+/// `deferwatch check` and the system resolver against a real DNS server (dnsmasq on
+/// loopback, serving zones the test writes), and against one that never answers.
+@Suite(.serialized) struct DNSCheckTests {
+    static let records = [
+        // 203.0.113.5: PTR mail.example.org, forward-confirmed (host-record makes both).
+        "host-record=mail.example.org,203.0.113.5",
+        // 203.0.113.6: an ISP's generic name that has no address.
+        "ptr-record=6.113.0.203.in-addr.arpa,dsl-203-0-113-6.pool.example.net",
+        // 203.0.113.8: a PTR name whose address is another.
+        "ptr-record=8.113.0.203.in-addr.arpa,relay.example.org",
+        "address=/relay.example.org/203.0.113.99",
+        "mx-host=example.org,mail.example.org,10",
+        "txt-record=_dmarc.example.org,\"v=DMARC1; p=reject; aspf=s\"",
+        "txt-record=s1._domainkey.example.org,\"v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA\"",
+        "txt-record=old._domainkey.example.org,\"v=DKIM1; k=rsa; p=\"",
+        "mx-host=example.net,mx.example.net,10",
+        "host-record=mx.example.net,198.51.100.25",
+        "txt-record=_dmarc.quarantine.example.net,\"v=DMARC1; p=quarantine\"",
+        "mx-host=quarantine.example.net,mx.example.net,10",
+        "host-record=aonly.example.net,198.51.100.26",
+        // A DNS blocklist: .6 listed with its reason, .9 answered with the "refused" code.
+        "address=/6.113.0.203.bl.test/127.0.0.2",
+        "txt-record=6.113.0.203.bl.test,\"listed: hit a spam trap, see https://bl.test/203.0.113.6\"",
+        "address=/9.113.0.203.bl.test/127.255.255.254",
+    ]
+
+    static func server() throws -> DnsmasqServer {
+        try DnsmasqServer(zones: ["example.org", "example.net", "113.0.203.in-addr.arpa", "bl.test"], records: records)
+    }
+
+    static func resolver(_ server: String, timeout: Int64 = 2_000_000, attempts: Int = 2) throws -> SystemResolver {
+        var c = DNSConfig()
+        c.servers = [DNSServer(parsing: server)!]
+        c.timeout = timeout
+        c.attempts = attempts
+        return try SystemResolver(config: c)
+    }
+
+    func short(_ f: [Finding]) -> [String] { f.map(\.short) }
+
+    @Test func theResolverReadsEveryRecordTypeWithItsTTL() throws {
+        let dns = try Self.server()
+        let r = try Self.resolver(dns.server)
+        #expect(r.query("mail.example.org", .a) == .records([DNSRecord(.a, "203.0.113.5", ttl: 300)]))
+        #expect(r.query("5.113.0.203.in-addr.arpa", .ptr).records.map(\.value) == ["mail.example.org"])
+        #expect(r.query("example.org", .mx).records.map(\.value) == ["10 mail.example.org"])
+        #expect(r.query("_dmarc.example.org", .txt).records.map(\.value) == ["v=DMARC1; p=reject; aspf=s"])
+        #expect(r.query("nothing.example.org", .a) == .nxdomain)
+        #expect(r.query("mail.example.org", .txt) == .noData)
+        #expect(r.query("a..b", .a) == .failed("not a valid domain name"))
+    }
+
+    @Test func reverseDNSAndHELO() throws {
+        let dns = try Self.server()
+        let c = IdentityChecker(resolver: try Self.resolver(dns.server))
+        #expect(short(c.reverseDNS(IPAddress("203.0.113.5")!)) == ["ptr=ok", "fcrdns=ok"])
+        #expect(short(c.reverseDNS(IPAddress("203.0.113.6")!)) == ["ptr=ok", "fcrdns=fail", "ptr=generic"])
+        #expect(short(c.reverseDNS(IPAddress("203.0.113.7")!)) == ["ptr=missing"])
+        let notConfirmed = c.reverseDNS(IPAddress("203.0.113.8")!)
+        #expect(short(notConfirmed) == ["ptr=ok", "fcrdns=fail"])
+        #expect(notConfirmed[1].evidence.contains("relay.example.org A 203.0.113.99 (ttl 300)"), "\(notConfirmed[1].evidence)")
+        let ip = [IPAddress("203.0.113.5")!]
+        #expect(c.helo("mail.example.org", ips: ip).short == "helo=ok")
+        #expect(c.helo("nohost.example.org", ips: ip).short == "helo=unresolved")
+        #expect(c.helo("relay.example.org", ips: ip).short == "helo=mismatch")
+    }
+
+    @Test func senderDomains() throws {
+        let dns = try Self.server()
+        let c = IdentityChecker(resolver: try Self.resolver(dns.server))
+        #expect(c.mail("example.org").short == "mx=ok")
+        #expect(c.mail("aonly.example.net").short == "mx=a-only")
+        #expect(c.mail("missing.example.org").short == "mx=nxdomain")
+        #expect(c.dmarc("example.org").short == "dmarc=reject")
+        #expect(c.dmarc("quarantine.example.net").short == "dmarc=quarantine")
+        // No record of its own: the organisational domain's (example.net has none either).
+        #expect(c.dmarc("aonly.example.net").short == "dmarc=none")
+        #expect(c.dmarc("news.example.org").short == "dmarc=reject")
+        #expect(c.dkim("example.org", selector: "s1").short == "dkim=ok")
+        #expect(c.dkim("example.org", selector: "old").short == "dkim=revoked")
+        #expect(c.dkim("example.org", selector: "s2").short == "dkim=missing")
+    }
+
+    @Test func blocklists() throws {
+        let dns = try Self.server()
+        let c = IdentityChecker(resolver: try Self.resolver(dns.server))
+        let listed = c.blocklist(IPAddress("203.0.113.6")!, zone: "bl.test")
+        #expect(listed.short == "dnsbl=listed")
+        #expect(listed.summary.contains("127.0.0.2") && listed.summary.contains("spam trap"), "\(listed.summary)")
+        #expect(c.blocklist(IPAddress("203.0.113.5")!, zone: "bl.test").short == "dnsbl=ok")
+        #expect(c.blocklist(IPAddress("203.0.113.9")!, zone: "bl.test").short == "dnsbl=refused")
+    }
+
+    @Test func aServerThatNeverAnswersGivesUnknown() throws {
+        let silent = try SilentDNSServer()
+        let c = IdentityChecker(resolver: try Self.resolver(silent.server, timeout: 1_000_000, attempts: 1))
+        // Every query waits out its one-second try: few of them.
+        let all = c.findings(ips: [IPAddress("203.0.113.5")!], helo: nil, domains: ["example.org"], selectors: [])
+        #expect(!all.isEmpty)
+        #expect(all.allSatisfy { $0.verdict == .unknown }, "\(all.map(\.short))")
+        #expect(all[0].evidence.first?.contains("timed out") == true, "\(all[0].evidence)")
+    }
+
+    @Test func theCommandPrintsFindingsAndExitsFiveOnAProblem() throws {
+        let dns = try Self.server()
+        let dir = TestPaths.temporaryDirectory("check")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("deferwatch.toml")
+        try """
+        [identity]
+        addresses = ["203.0.113.5"]
+        helo = "mail.example.org"
+        domains = ["example.org"]
+        dkim_selectors = ["s1"]
+        [dns]
+        servers = ["\(dns.server)"]
+        timeout = "1s"
+
+        """.write(to: config, atomically: true, encoding: .utf8)
+        // From the configuration alone: everything in order.
+        let good = try ProcessRunner.deferwatch(["check", "--config", config.path, "--json"])
+        #expect(good.status == 0, "\(good.stdoutText)\(good.stderr)")
+        let lines = good.stdoutText.split(separator: "\n")
+        #expect(lines.count == 6, "\(good.stdoutText)")
+        for line in lines {
+            let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            #expect(o["verdict"] as? String == "ok", "\(line)")
+            #expect((o["evidence"] as? [String])?.isEmpty == false, "\(line)")
+        }
+        // The command line replaces the configured identity: a missing PTR is a problem.
+        let bad = try ProcessRunner.deferwatch(["check", "--config", config.path, "--ip", "203.0.113.7"])
+        #expect(bad.status == 5, "\(bad.stdoutText)\(bad.stderr)")
+        #expect(bad.stdoutText.hasPrefix("problem ptr"), "\(bad.stdoutText)")
+        #expect(bad.stdoutText.contains("fix:"), "\(bad.stdoutText)")
+        // Bad usage and a bad configuration.
+        let nothing = try ProcessRunner.deferwatch(["check", "--config", dir.appendingPathComponent("none.toml").path])
+        #expect(nothing.status == 2)
+        let badConfig = dir.appendingPathComponent("bad.toml")
+        try "[dns]\nservers = [\"[::1]:53\"]\n".write(to: badConfig, atomically: true, encoding: .utf8)
+        let refused = try ProcessRunner.deferwatch(["check", "--config", badConfig.path, "--ip", "203.0.113.5"])
+        #expect(refused.status == 2)
+        #expect(refused.stderr.contains("bad.toml:2"), "\(refused.stderr)")
+    }
+}
