@@ -31,6 +31,11 @@ let package = Package(
             name: "CResolv",
             linkerSettings: [.linkedLibrary("resolv")]
         ),
+        // libspf2 (Debian's), for the SPF evaluation of the checks, its DNS through ours.
+        .target(
+            name: "CSPF",
+            linkerSettings: [.linkedLibrary("spf2")]
+        ),
         // The pure core: records in, events and reports out. No I/O, no clock.
         .target(
             name: "DeferWatchCore",
@@ -41,7 +46,7 @@ let package = Package(
         .target(
             name: "DeferWatchDaemon",
             dependencies: [
-                "DeferWatchCore", "CZlib", "CSystemd", "CResolv",
+                "DeferWatchCore", "CZlib", "CSystemd", "CResolv", "CSPF",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -18,7 +18,9 @@ struct CheckCommand: ParsableCommand {
         end-user line), helo (the HELO name resolves to a sending address), mx (a sender
         domain can receive: MX, or an address; no null MX), dmarc (a DMARC record for the
         domain or its organisational domain, its policy and alignment), dkim (each selector
-        has a published key), dnsbl and rhsbl (the configured blocklists, off by default).
+        has a published key), spf (each sender domain's SPF policy for each address, evaluated
+        by libspf2 with the lookups through the same resolvers), spf-helo (the HELO name's),
+        dnsbl and rhsbl (the configured blocklists, off by default).
 
         Exit status 0 when no finding is a problem, 5 when one is, 2 on bad usage.
 
@@ -68,7 +70,7 @@ struct CheckCommand: ParsableCommand {
             writeStderr("deferwatch: \(error)")
             throw ExitCode(1)
         }
-        let findings = IdentityChecker(resolver: resolver).findings(
+        let findings = IdentityChecker(resolver: resolver, spf: LibSPF2()).findings(
             ips: ips, helo: heloName, domains: domains, selectors: selectors,
             blocklists: loaded.config.dns.blocklists + blocklist, domainBlocklists: loaded.config.dns.domainBlocklists)
         let out = FDWriter(fd: 1)

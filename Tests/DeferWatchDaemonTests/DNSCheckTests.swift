@@ -28,6 +28,14 @@ import Testing
         "address=/6.113.0.203.bl.test/127.0.0.2",
         "txt-record=6.113.0.203.bl.test,\"listed: hit a spam trap, see https://bl.test/203.0.113.6\"",
         "address=/9.113.0.203.bl.test/127.255.255.254",
+        // SPF: a pass by ip4 and by a, an include that soft-fails, a redirect, an mx.
+        "txt-record=example.org,\"v=spf1 ip4:203.0.113.5 -all\"",
+        "txt-record=mail.example.org,\"v=spf1 a -all\"",
+        "txt-record=soft.example.net,\"v=spf1 include:_spf.example.net ~all\"",
+        "txt-record=_spf.example.net,\"v=spf1 ip4:198.51.100.0/24 -all\"",
+        "txt-record=redirect.example.net,\"v=spf1 redirect=example.org\"",
+        "txt-record=mxspf.example.net,\"v=spf1 mx -all\"",
+        "mx-host=mxspf.example.net,mail.example.org,10",
     ]
 
     static func server() throws -> DnsmasqServer {
@@ -52,7 +60,7 @@ import Testing
         #expect(r.query("example.org", .mx).records.map(\.value) == ["10 mail.example.org"])
         #expect(r.query("_dmarc.example.org", .txt).records.map(\.value) == ["v=DMARC1; p=reject; aspf=s"])
         #expect(r.query("nothing.example.org", .a) == .nxdomain)
-        #expect(r.query("mail.example.org", .txt) == .noData)
+        #expect(r.query("mx.example.net", .txt) == .noData)
         #expect(r.query("a..b", .a) == .failed("not a valid domain name"))
     }
 
@@ -85,6 +93,23 @@ import Testing
         #expect(c.dkim("example.org", selector: "s1").short == "dkim=ok")
         #expect(c.dkim("example.org", selector: "old").short == "dkim=revoked")
         #expect(c.dkim("example.org", selector: "s2").short == "dkim=missing")
+    }
+
+    @Test func spfThroughARealServer() throws {
+        let dns = try Self.server()
+        let c = IdentityChecker(resolver: try Self.resolver(dns.server), spf: LibSPF2())
+        let ip = IPAddress("203.0.113.5")!
+        let pass = c.spf("example.org", ip: ip, helo: nil, evaluator: LibSPF2())
+        #expect(pass.short == "spf=pass", "\(pass)")
+        #expect(pass.evidence.contains("example.org TXT v=spf1 ip4:203.0.113.5 -all (ttl 300)"), "\(pass.evidence)")
+        #expect(c.spf("example.org", ip: IPAddress("203.0.113.7")!, helo: nil, evaluator: LibSPF2()).short == "spf=fail")
+        let soft = c.spf("soft.example.net", ip: ip, helo: nil, evaluator: LibSPF2())
+        #expect(soft.short == "spf=softfail")
+        #expect(soft.evidence.contains("_spf.example.net TXT v=spf1 ip4:198.51.100.0/24 -all (ttl 300)"), "\(soft.evidence)")
+        #expect(c.spf("redirect.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).short == "spf=pass")
+        #expect(c.spf("mxspf.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).short == "spf=pass")
+        #expect(c.spf("aonly.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).short == "spf=none")
+        #expect(c.spf("mail.example.org", ip: ip, helo: "mail.example.org", evaluator: LibSPF2(), check: "spf-helo").short == "spf-helo=pass")
     }
 
     @Test func blocklists() throws {
@@ -127,7 +152,8 @@ import Testing
         let good = try ProcessRunner.deferwatch(["check", "--config", config.path, "--json"])
         #expect(good.status == 0, "\(good.stdoutText)\(good.stderr)")
         let lines = good.stdoutText.split(separator: "\n")
-        #expect(lines.count == 6, "\(good.stdoutText)")
+        // ptr, fcrdns, helo, spf-helo, spf, mx, dmarc, dkim.
+        #expect(lines.count == 8, "\(good.stdoutText)")
         for line in lines {
             let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
             #expect(o["verdict"] as? String == "ok", "\(line)")

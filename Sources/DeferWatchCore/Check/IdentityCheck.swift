@@ -38,8 +38,13 @@ public struct Finding: Sendable, Equatable {
 /// The DNS checks of a sending identity: pure functions of what `resolver` answers.
 public struct IdentityChecker {
     public let resolver: any DNSResolver
+    /// SPF's evaluation (libspf2 in the daemon); nil: SPF is not checked.
+    public var spfEvaluator: (any SPFEvaluator)?
 
-    public init(resolver: any DNSResolver) { self.resolver = resolver }
+    public init(resolver: any DNSResolver, spf: (any SPFEvaluator)? = nil) {
+        self.resolver = resolver
+        spfEvaluator = spf
+    }
 
     /// The addresses a name has (A and AAAA), with what was seen; nil when neither query
     /// was answered.
@@ -162,8 +167,8 @@ public struct IdentityChecker {
 
 extension IdentityChecker {
     /// Every check of an identity, in the order `deferwatch check` prints them: per address
-    /// its reverse DNS and blocklists, the HELO name, then per domain MX, DMARC, each DKIM
-    /// selector and the domain blocklists.
+    /// its reverse DNS and blocklists, the HELO name (and its SPF per address), then per
+    /// domain its SPF per address, MX, DMARC, each DKIM selector and the domain blocklists.
     public func findings(ips: [IPAddress], helo: String?, domains: [String], selectors: [String],
                          blocklists: [String] = [], domainBlocklists: [String] = []) -> [Finding] {
         var out: [Finding] = []
@@ -171,8 +176,12 @@ extension IdentityChecker {
             out += reverseDNS(ip)
             for zone in blocklists { out.append(blocklist(ip, zone: zone)) }
         }
-        if let helo { out.append(self.helo(helo, ips: ips)) }
+        if let helo {
+            out.append(self.helo(helo, ips: ips))
+            if let e = spfEvaluator { for ip in ips { out.append(spf(helo, ip: ip, helo: helo, evaluator: e, check: "spf-helo")) } }
+        }
         for d in domains {
+            if let e = spfEvaluator { for ip in ips { out.append(spf(d, ip: ip, helo: helo, evaluator: e)) } }
             out.append(mail(d))
             out.append(dmarc(d))
             for s in selectors { out.append(dkim(d, selector: s)) }
