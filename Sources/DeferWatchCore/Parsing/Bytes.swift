@@ -120,7 +120,7 @@ extension UnsafeBufferPointer where Element == UInt8 {
     }
 
     @inlinable public func isDigit(at i: Int) -> Bool {
-        i >= 0 && i < count && self[i] >= 48 && self[i] <= 57
+        i >= 0 && i < count && self[i] >= UInt8(ascii: "0") && self[i] <= UInt8(ascii: "9")
     }
 
     /// The bytes as a string, ASCII letters lower-cased (domains and host names); one copy.

@@ -61,14 +61,14 @@ public enum CivilTime {
                 div /= 10
             }
         }
-        put(y, 4); out.append(45); put(m, 2); out.append(45); put(d, 2)
+        put(y, 4); out.append(UInt8(ascii: "-")); put(m, 2); out.append(UInt8(ascii: "-")); put(d, 2)
         out.append(84)
-        put(Int(rem / 3600), 2); out.append(58); put(Int(rem / 60 % 60), 2); out.append(58); put(Int(rem % 60), 2)
+        put(Int(rem / 3600), 2); out.append(UInt8(ascii: ":")); put(Int(rem / 60 % 60), 2); out.append(UInt8(ascii: ":")); put(Int(rem % 60), 2)
         if frac != 0 {
-            out.append(46)
+            out.append(UInt8(ascii: "."))
             put(Int(frac), 6)
         }
-        out.append(90)
+        out.append(UInt8(ascii: "Z"))
     }
 
     /// Month number (1-12) of an English three-letter month abbreviation, else nil.

@@ -38,7 +38,7 @@ public final class JSONWriter {
     }
 
     /// Appends a newline (the end of a JSON Lines record).
-    public func newline() { append(10) }
+    public func newline() { append(UInt8(ascii: "\n")) }
 
     // MARK: - The buffer
 
@@ -97,7 +97,7 @@ public final class JSONWriter {
     @inline(__always)
     private func separator() {
         let bit: UInt64 = 1 << UInt64(depth)
-        if commas & bit != 0 { append(44) }
+        if commas & bit != 0 { append(UInt8(ascii: ",")) }
         commas |= bit
     }
 
@@ -109,19 +109,19 @@ public final class JSONWriter {
         commas &= ~(1 << UInt64(depth))
     }
 
-    public func beginObject() { open(123) }
-    public func endObject() { append(125); depth -= 1 }
-    public func beginArray() { open(91) }
-    public func endArray() { append(93); depth -= 1 }
+    public func beginObject() { open(UInt8(ascii: "{")) }
+    public func endObject() { append(UInt8(ascii: "}")); depth -= 1 }
+    public func beginArray() { open(UInt8(ascii: "[")) }
+    public func endArray() { append(UInt8(ascii: "]")); depth -= 1 }
 
     /// Writes `"name":` ; the value follows with one of the value writers. The name is a
     /// literal and is not escaped.
     public func key(_ name: StaticString) {
         separator()
-        append(34)
+        append(UInt8(ascii: "\""))
         append(name)
-        append(34)
-        append(58)
+        append(UInt8(ascii: "\""))
+        append(UInt8(ascii: ":"))
         commas &= ~(1 << UInt64(depth))
     }
 
@@ -129,7 +129,7 @@ public final class JSONWriter {
     public func key(escaping name: String) {
         separator()
         appendEscaped(name)
-        append(58)
+        append(UInt8(ascii: ":"))
         commas &= ~(1 << UInt64(depth))
     }
 
@@ -170,7 +170,7 @@ public final class JSONWriter {
     func rawBool(_ v: Bool) { append(v ? "true" : "false") }
 
     private func appendDecimal(_ v: Int) {
-        if v < 0 { append(45) }
+        if v < 0 { append(UInt8(ascii: "-")) }
         var u = v.magnitude
         if u < 10 { append(UInt8(truncatingIfNeeded: 48 + u)); return }
         // At most 20 digits.
@@ -234,18 +234,18 @@ public final class JSONWriter {
             lastSecond = secs
             lastSecondBytes = Array(scratch.prefix(19))
         }
-        append(34)
+        append(UInt8(ascii: "\""))
         lastSecondBytes.withUnsafeBufferPointer { append($0.baseAddress!, $0.count) }
         if frac != 0 {
-            append(46)
+            append(UInt8(ascii: "."))
             var div: Int64 = 100_000
             while div > 0 {
                 append(UInt8(truncatingIfNeeded: 48 + (frac / div) % 10))
                 div /= 10
             }
         }
-        append(90)
-        append(34)
+        append(UInt8(ascii: "Z"))
+        append(UInt8(ascii: "\""))
     }
 
     private static let hex: StaticString = "0123456789abcdef"
@@ -258,7 +258,7 @@ public final class JSONWriter {
     }
 
     private func appendEscaped(utf8 u: UnsafeBufferPointer<UInt8>) {
-        append(34)
+        append(UInt8(ascii: "\""))
         var start = 0
         var i = 0
         while true {
@@ -270,7 +270,7 @@ public final class JSONWriter {
             start = i
         }
         if start < u.count { append(u.baseAddress! + start, u.count - start) }
-        append(34)
+        append(UInt8(ascii: "\""))
     }
 
     /// The index of the first byte at or after `from` that must be escaped (a control
@@ -303,11 +303,11 @@ public final class JSONWriter {
 
     private func escape(_ b: UInt8) {
         switch b {
-        case 34: append(92); append(34)
-        case 92: append(92); append(92)
-        case 10: append(92); append(110)
-        case 13: append(92); append(114)
-        case 9: append(92); append(116)
+        case UInt8(ascii: "\""): append(UInt8(ascii: "\\")); append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): append(UInt8(ascii: "\\")); append(UInt8(ascii: "\\"))
+        case UInt8(ascii: "\n"): append(UInt8(ascii: "\\")); append(UInt8(ascii: "n"))
+        case UInt8(ascii: "\r"): append(UInt8(ascii: "\\")); append(UInt8(ascii: "r"))
+        case UInt8(ascii: "\t"): append(UInt8(ascii: "\\")); append(UInt8(ascii: "t"))
         default:
             append("\\u00")
             Self.hex.withUTF8Buffer { h in
