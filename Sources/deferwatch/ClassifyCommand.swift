@@ -67,6 +67,7 @@ struct ClassifyCommand: ParsableCommand {
                 if explain {
                     if let code = r.code { s += "code:       \(code)\(r.dsn.map { " " + $0 } ?? "")\n" }
                     else if let dsn = r.dsn { s += "code:       \(dsn)\n" }
+                    for m in r.stageMarkers { s += "stage:      \"\(m)\" (names the SMTP command, not matched as evidence)\n" }
                     s += "evidence, in the order weighed (layers: \(RuleLayer.allCases.map(\.rawValue).joined(separator: ", ")); the first decides):\n"
                     if r.evidence.isEmpty { s += "  (no rule matched)\n" }
                     for (i, e) in r.evidence.enumerated() {

@@ -75,6 +75,34 @@ import Testing
         #expect(rules.classify("450 Try again later", code: 450).1 == nil)
     }
 
+    /// The stage a failure happened at is not evidence of its cause: Postfix's "(in reply to
+    /// STARTTLS command)" and Exim's "after STARTTLS:" name the command the reply answered.
+    /// A needle such as "starttls" must see only the reply and the rest of the text.
+    @Test func stageMarkersAreNotMatched() {
+        let rules = RuleSet(rules: [
+            Rule(id: "tls", cause: .tls, containsAny: ["starttls", "tls"]),
+            Rule(id: "rcpt", cause: .mailbox, contains: ["rcpt to"]),
+            Rule(id: "busy", cause: .serviceUnavailable, contains: ["temp problem"]),
+        ], providers: [])
+        let postfix = "host mx.example[192.0.2.1] said: 450 4.3.0 temp problem (in reply to STARTTLS command)"
+        #expect(rules.classify(postfix, code: 450, dsn: "4.3.0").0 == .serviceUnavailable)
+        let exim = "SMTP error from remote mail server after STARTTLS: 450 temp problem"
+        #expect(rules.classify(exim, code: 450).0 == .serviceUnavailable)
+        let eximRcpt = "H=mx.example [192.0.2.1]: SMTP error from remote mail server after RCPT TO:<tls@example.org>: 450 temp problem"
+        #expect(rules.classify(eximRcpt, code: 450).0 == .serviceUnavailable)
+        #expect(rules.classify("SMTP timeout after STARTTLS", code: nil).0 == .other)
+        // The reply itself still counts, also when it names the command.
+        #expect(rules.classify("host mx.example[192.0.2.1] said: 454 4.7.0 STARTTLS not available (in reply to STARTTLS command)", code: 454).0 == .tls)
+        #expect(rules.classify("454 4.5.0 no commands allowed to pipeline after STARTTLS", code: 454).0 == .tls)
+        // Each marker is reported, as `classify --explain` shows it.
+        var t = postfix
+        let spans = t.withUTF8 { StageMarkers.find(in: $0) }
+        #expect(spans.ranges.map { String(postfix.utf8.dropFirst($0.lowerBound).prefix($0.count))! } == ["(in reply to STARTTLS command)"])
+        var e = eximRcpt
+        let eximSpans = e.withUTF8 { StageMarkers.find(in: $0) }
+        #expect(eximSpans.ranges.map { String(eximRcpt.utf8.dropFirst($0.lowerBound).prefix($0.count))! } == ["after RCPT TO:<tls@example.org>:"])
+    }
+
     @Test func userRulesOverrideAndExtend() throws {
         let user = """
         [[rule]]

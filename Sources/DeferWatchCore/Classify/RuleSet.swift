@@ -155,14 +155,33 @@ public struct RuleSet: Sendable {
         return out
     }
 
+    /// The needles of the text outside its stage markers (`StageMarkers`): each stretch
+    /// between markers is scanned on its own, so no needle is found in a marker or across one.
     private func scan(_ text: Bytes, scratch: inout Scratch) {
         if scratch.found.count != matcher.needleCount {
             scratch.found = [Bool](repeating: false, count: matcher.needleCount)
         } else {
             for i in scratch.found.indices { scratch.found[i] = false }
         }
-        matcher.scan(text, into: &scratch.found)
+        let m = StageMarkers.find(in: text)
+        if m.isEmpty {
+            matcher.scan(text, into: &scratch.found)
+            return
+        }
+        // Exim's marker stands before Postfix's when a text has both (no array: nothing allocated).
+        var at = 0
+        func skip(_ r: Range<Int>, _ found: inout [Bool]) {
+            guard !r.isEmpty else { return }
+            if r.lowerBound > at { matcher.scan(text.slice(at, r.lowerBound), into: &found) }
+            at = max(at, r.upperBound)
+        }
+        skip(m.exim, &scratch.found)
+        skip(m.postfix, &scratch.found)
+        if at < text.count { matcher.scan(text.slice(at, text.count), into: &scratch.found) }
     }
+
+    /// The stage markers of a text, which no needle is matched in (`classify --explain`).
+    public func stageMarkers(_ text: Bytes) -> [Range<Int>] { StageMarkers.find(in: text).ranges }
 
     /// An enhanced status code `c.s.d` as numbers (nil: not one).
     static func enhanced(_ d: String) -> (cls: Int32, subject: Int32, detail: Int32)? {

@@ -15,6 +15,9 @@ public struct TextClassifier {
         /// Every rule that matched, in the order of evaluation (the first decided), with the
         /// needles found: filled by `classify(_:explain: true)`.
         public var evidence: [(rule: Rule, needles: [String])] = []
+        /// The stage markers of the classified text ("(in reply to RCPT TO command)", Exim's
+        /// "after RCPT TO:<...>:"), which no needle was matched in: filled with `evidence`.
+        public var stageMarkers: [String] = []
         /// How sure the cause is: the deciding rule's layer, or for a log line whose cause
         /// was inherited, the confidence it inherited.
         public var confidence: Confidence = .low
@@ -49,6 +52,7 @@ public struct TextClassifier {
                     w.endObject()
                 }
                 w.endArray()
+                w.key("stage_markers"); w.beginArray(); for m in stageMarkers { w.string(m) }; w.endArray()
             }
             w.endObject()
             w.newline()
@@ -80,6 +84,7 @@ public struct TextClassifier {
                 let p = e.provider.flatMap { rules.providerIndex(named: $0) }
                 r.evidence = reason.withUTF8 { rules.evidence($0, code: e.code, dsn: e.dsn, provider: p) }
                     .map { (rules.rules[$0.rule], $0.needles) }
+                r.stageMarkers = reason.withUTF8 { Self.markers($0, rules) }
             }
             return r
         }
@@ -101,9 +106,14 @@ public struct TextClassifier {
             r.explained = explain
             if explain {
                 r.evidence = rules.evidence(t, code: code, dsn: dsn, provider: provider).map { (rules.rules[$0.rule], $0.needles) }
+                r.stageMarkers = Self.markers(t, rules)
             }
             return r
         }
+    }
+
+    private static func markers(_ t: Bytes, _ rules: RuleSet) -> [String] {
+        rules.stageMarkers(t).map { t.slice($0.lowerBound, $0.upperBound).string }
     }
 
     /// The host in "host H[ip] said", "connect to H[ip]", Exim "H=H [ip]" or "host H [ip]".
