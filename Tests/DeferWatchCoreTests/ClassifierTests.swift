@@ -103,6 +103,28 @@ import Testing
         #expect(eximSpans.ranges.map { String(eximRcpt.utf8.dropFirst($0.lowerBound).prefix($0.count))! } == ["after RCPT TO:<tls@example.org>:"])
     }
 
+    /// Bare words that name no cause are the last resort: an enhanced code's class decides
+    /// before them ("452 4.5.3 Try again" is too many recipients, not an outage), while
+    /// words that name a cause still decide before the class.
+    @Test func fallbackWordsComeAfterCodeClasses() {
+        let rules = RuleSet(rules: [
+            Rule(id: "greylisted", cause: .greylisting, contains: ["greylisted"]),
+            Rule(id: "too-many-rcpts", cause: .mailbox, layer: .class, dsn: ["4.5.3"]),
+            Rule(id: "try-again", cause: .serviceUnavailable, layer: .fallback, containsAny: ["try again"]),
+        ], providers: [])
+        #expect(rules.classify("452 4.5.3 Try again", code: 452, dsn: "4.5.3").1.map { rules.rules[$0].id } == "too-many-rcpts")
+        #expect(rules.classify("451 4.5.3 Greylisted, try again", code: 451, dsn: "4.5.3").0 == .greylisting)
+        #expect(rules.classify("421 Try again", code: 421).0 == .serviceUnavailable)
+        // The built-in rules: the Exim test suite's reply to a recipient over the limit.
+        let builtin = RuleSet.builtin()
+        let (cause, rule) = builtin.classify("SMTP error from remote mail server after RCPT TO:<D@test.ex>: 452 4.5.3 Try again", code: 452, dsn: "4.5.3")
+        #expect(cause == .mailbox)
+        #expect(rule.map { builtin.rules[$0].id } == "dsn-too-many-recipients")
+        // Postfix's refused greeting: the reply's words decide, the bare refusal is the fallback.
+        #expect(builtin.classify("host mx.example[192.0.2.1] refused to talk to me: 421 4.7.0 Too many concurrent SMTP connections from this IP address", code: 421, dsn: "4.7.0").0 == .connectionLimit)
+        #expect(builtin.classify("host %s refused to talk to me: %s").0 == .serviceUnavailable)
+    }
+
     @Test func userRulesOverrideAndExtend() throws {
         let user = """
         [[rule]]

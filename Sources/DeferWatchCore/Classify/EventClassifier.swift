@@ -67,7 +67,7 @@ public struct EventClassifier {
         if e.wantsInheritedCause { return .inherit }
         var reason = e.reason
         let (cause, rule) = reason.withUTF8 { rules.classify($0, code: e.code, dsn: e.dsn, provider: providerIndex, scratch: &scratch) }
-        if e.reasonStart > 0 && (rule.map { rules.rules[$0].layer == .class } ?? true) {
+        if e.reasonStart > 0 && (rule.map { rules.rules[$0].layer >= .class } ?? true) {
             // "delivery temporarily suspended: <a reason no rule knows, or only a code's
             // class>": the cause that suspended the destination; the class is the fallback.
             if let rule {

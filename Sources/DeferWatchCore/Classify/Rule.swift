@@ -10,8 +10,12 @@ public enum RuleLayer: String, Sendable, Codable, CaseIterable, Comparable {
     case code
     /// Cue phrases (generic, in several languages), possibly narrowed by codes.
     case cue
-    /// The reply code or the enhanced code's class only: the last resort.
+    /// The reply code or the enhanced code's class only.
     case `class`
+    /// Bare words that name no cause ("try again later", "temporary failure", a refused
+    /// greeting without its reply): the last resort, after every code and class, so a
+    /// 4.5.3 or a 4.2.x decides a "452 4.5.3 Try again". Only by `layer = "fallback"`.
+    case fallback
 
     public static func < (a: RuleLayer, b: RuleLayer) -> Bool {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
@@ -21,7 +25,7 @@ public enum RuleLayer: String, Sendable, Codable, CaseIterable, Comparable {
         switch self {
         case .local, .provider, .code: .high
         case .cue: .medium
-        case .class: .low
+        case .class, .fallback: .low
         }
     }
 
