@@ -125,6 +125,24 @@ import Testing
         #expect(builtin.classify("host %s refused to talk to me: %s").0 == .serviceUnavailable)
     }
 
+    /// Within a layer the rules of the event's provider come first: a rule for any provider
+    /// earlier in the file does not shadow them, and it still decides for other providers.
+    @Test func providerRulesComeFirstWithinTheirLayer() {
+        let rules = RuleSet(rules: [
+            Rule(id: "stock-unavailable", cause: .serviceUnavailable, layer: .provider, containsAny: ["service is currently unavailable"]),
+            Rule(id: "yandex-suspicious", cause: .reputation, provider: "yandex", contains: ["service is currently unavailable"]),
+            Rule(id: "later", cause: .greylisting, contains: ["come back later"]),
+        ], providers: [Provider(name: "google", relays: ["google.com"]), Provider(name: "yandex", relays: ["yandex.ru"])])
+        let text = "451 4.7.1 Sorry, the service is currently unavailable. Please come back later."
+        let yandex = rules.providerIndex(named: "yandex")
+        #expect(rules.classify(text, code: 451, dsn: "4.7.1", provider: yandex).1.map { rules.rules[$0].id } == "yandex-suspicious")
+        #expect(rules.classify(text, code: 451, dsn: "4.7.1", provider: rules.providerIndex(named: "google")).1.map { rules.rules[$0].id } == "stock-unavailable")
+        #expect(rules.classify(text, code: 451, dsn: "4.7.1").1.map { rules.rules[$0].id } == "stock-unavailable")
+        var t = text
+        let evidence = t.withUTF8 { rules.evidence($0, code: 451, dsn: "4.7.1", provider: yandex) }.map { rules.rules[$0.rule].id }
+        #expect(evidence == ["yandex-suspicious", "stock-unavailable", "later"])
+    }
+
     @Test func userRulesOverrideAndExtend() throws {
         let user = """
         [[rule]]

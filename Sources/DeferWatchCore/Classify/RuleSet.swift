@@ -1,7 +1,10 @@
 /// The compiled rules and provider table. Immutable and shareable; classification of one
 /// text is one pass of the needle automaton plus a walk over the rules in order. `rules` is
-/// in the order of evaluation: `load` puts the user's new rules first, then the built-in
-/// rules layer by layer (`RuleLayer`), each layer in the file's order.
+/// in the order of the file within each layer: `load` puts the user's new rules first, then
+/// the built-in rules layer by layer (`RuleLayer`), each layer in the file's order. An
+/// event is weighed against them layer by layer, and within a layer the rules that name its
+/// provider come before the rules for any provider, so a generic rule earlier in the file
+/// never shadows the provider's own.
 ///
 /// Enhanced status codes are compared without their class digit: a rule for `4.7.26`
 /// also decides `5.7.26`, so bounces get causes from the same rules as deferrals.
@@ -27,6 +30,10 @@ public struct RuleSet: Sendable {
     }
 
     private let compiled: [Compiled]
+    /// The order of evaluation for an event of each provider (index provider + 1; 0: none):
+    /// layer by layer, and within a layer the rules of that provider before the rules of
+    /// any provider, each in the file's order. Rules of other providers are left out.
+    private let orders: [[Int32]]
     private let matcher: NeedleMatcher
     /// The needles of all rules, lower-cased, by id.
     private let needles: [String]
@@ -82,6 +89,27 @@ public struct RuleSet: Sendable {
         }
         matcher = NeedleMatcher(needles: needles)
         self.needles = needles
+        orders = Self.orders(rules: rules, compiled: compiled, providers: providers.count)
+    }
+
+    private static func orders(rules: [Rule], compiled: [Compiled], providers: Int) -> [[Int32]] {
+        (-1..<providers).map { p in
+            rules.indices.filter { compiled[$0].provider == -1 || compiled[$0].provider == Int32(p) && p >= 0 }
+                .enumerated().sorted { a, b in
+                    let (x, y) = (rules[a.element], rules[b.element])
+                    if x.layer != y.layer { return x.layer < y.layer }
+                    let (px, py) = (compiled[a.element].provider >= 0, compiled[b.element].provider >= 0)
+                    if px != py { return px }
+                    return a.offset < b.offset
+                }
+                .map { Int32($0.element) }
+        }
+    }
+
+    /// The rules an event of `provider` is weighed against, in order.
+    private func order(_ provider: Int?) -> Int {
+        guard let provider, provider >= 0, provider + 1 < orders.count else { return 0 }
+        return provider + 1
     }
 
     /// The provider of a destination: from the relay host (so a Google Workspace domain is
@@ -131,10 +159,12 @@ public struct RuleSet: Sendable {
         let d = dsn.flatMap(Self.enhanced)
         let found = scratch.found
         return compiled.withUnsafeBufferPointer { rules in
-            for index in rules.indices where Self.matches(rules.baseAddress! + index, found, code: code, dsn: d, provider: provider) {
-                return (rules[index].cause, index)
+            orders[order(provider)].withUnsafeBufferPointer { order in
+                for i in order where Self.matches(rules.baseAddress! + Int(i), found, code: code, dsn: d, provider: provider) {
+                    return (rules[Int(i)].cause, Int(i))
+                }
+                return (.other, nil)
             }
-            return (.other, nil)
         }
     }
 
@@ -146,7 +176,7 @@ public struct RuleSet: Sendable {
         let d = dsn.flatMap(Self.enhanced)
         var out: [(rule: Int, needles: [String])] = []
         let all = compiled.withUnsafeBufferPointer { rules in
-            rules.indices.filter { Self.matches(rules.baseAddress! + $0, scratch.found, code: code, dsn: d, provider: provider) }
+            orders[order(provider)].map(Int.init).filter { Self.matches(rules.baseAddress! + $0, scratch.found, code: code, dsn: d, provider: provider) }
         }
         for index in all {
             let ids = compiled[index].all + compiled[index].any
