@@ -39,6 +39,49 @@ import Testing
         }
     }
 
+    /// Whole-word needles: found only between non-word bytes, at any place in the text and
+    /// in either scan (short texts, and long ones cut into interleaved pieces).
+    @Test func wholeWordNeedlesNeedWordBoundaries() {
+        let m = NeedleMatcher(needles: ["tls", "tls", "505", "_505"], wordEdges: [3, 0, 3, 0])
+        func found(_ t: String) -> [Bool] {
+            var found: [Bool] = []
+            var copy = t
+            copy.withUTF8 { m.scan($0, into: &found) }
+            return found
+        }
+        #expect(found("TLS handshake failed") == [true, true, false, false])
+        #expect(found("SSL/TLS") == [true, true, false, false])
+        #expect(found("Cannot start TLS.") == [true, true, false, false])
+        #expect(found("454 STARTTLS not available") == [false, true, false, false])
+        #expect(found("TLSA lookup error") == [false, true, false, false])
+        #expect(found("Service refuse. OFR005_505 [505]") == [false, false, true, true])
+        #expect(found("LPN007_505") == [false, false, false, true])
+        #expect(found("code 1505") == [false, false, false, false])
+        #expect(found("smtp_tls_security_level = encrypt") == [false, true, false, false])
+        let pad = String(repeating: "x", count: 300)
+        #expect(found(pad + " tls " + pad) == [true, true, false, false])
+        #expect(found(pad + "starttls" + pad) == [false, true, false, false])
+        #expect(found("tls " + pad + pad) == [true, true, false, false])
+        #expect(found(pad + pad + " tls") == [true, true, false, false])
+    }
+
+    @Test func wordRulesLoadFromTOML() throws {
+        let user = """
+        [[rule]]
+        id = "my-tls"
+        cause = "tls"
+        words_any = ["tls"]
+        """
+        let set = try RuleSet.load(files: [("user.toml", user)])
+        #expect(set.rules.first { $0.id == "my-tls" }?.layer == .cue)
+        let r = set.classify("451 4.7.0 Sorry, STARTTLS is now off", code: 451, dsn: "4.7.0")
+        #expect(r.1.map { set.rules[$0].id } != "my-tls")
+        // "tls*": a word that starts with tls.
+        let prefix = try RuleSet.load(files: [("user.toml", "[[rule]]\nid = \"my-tlsv\"\ncause = \"tls\"\nlayer = \"local\"\nwords_any = [\"tls*\"]\n")])
+        #expect(prefix.classify("SSL routines: TLSv1 alert protocol version").1.map { prefix.rules[$0].id } == "my-tlsv")
+        #expect(prefix.classify("451 STARTTLSv1 alert").1.map { prefix.rules[$0].id } != "my-tlsv")
+    }
+
     /// Remembered relay names are the lower-cased bytes and the relay's provider, also when
     /// names collide in the table (a one-slot table collides on every other name).
     @Test func relayNamesAreTheNamesAndProvidersOfALookup() {

@@ -1,6 +1,11 @@
 /// Finds which of a fixed set of literal needles occur in a text, case-insensitively for
 /// ASCII, in one pass over the text (an Aho-Corasick automaton compiled to a dense table over
 /// a reduced alphabet). Built once per rule set; matching allocates nothing.
+///
+/// A needle may be a whole word: it is found only where the bytes around it are not word
+/// bytes (ASCII letters, digits and '_', and any byte of a non-ASCII character), so the word
+/// "tls" is in "TLS handshake" and "SSL/TLS" but not in "STARTTLS" or "TLSA". The edges are
+/// checked only when the automaton recognises such a needle, against the text itself.
 public struct NeedleMatcher: Sendable {
     /// Byte -> alphabet symbol (0 = a byte no needle contains).
     private let symbol: [UInt8]
@@ -9,15 +14,28 @@ public struct NeedleMatcher: Sendable {
     /// rules have about 3,500; half the table's size keeps it in the core's cache), else 32.
     private let next16: [UInt16]
     private let next32: [Int32]
-    /// Needle ids recognised on entering a state (including through failure links).
+    /// Needle ids recognised on entering a state (including through failure links); a
+    /// whole-word needle is stored as `~id`, its edges to be checked.
     private let outputStart: [Int32]
     private let outputs: [Int32]
+    /// Per needle id: its length in bytes, and which of its edges must be a word boundary
+    /// (1: start, 2: end; 0 for a plain needle).
+    private let lengths: [Int32]
+    private let edges: [UInt8]
     public let needleCount: Int
     /// The longest needle, in bytes: how far the pieces of a long text overlap.
     private let longest: Int
 
-    public init(needles: [String]) {
+    /// `wordEdges[i]`: which edges of needle i must be word boundaries: 1 its start, 2 its
+    /// end, 3 both (a whole word); 0 or a missing entry: a plain needle.
+    public init(needles: [String], wordEdges: [UInt8] = []) {
         needleCount = needles.count
+        lengths = needles.map { Int32($0.utf8.count) }
+        let edges: [UInt8] = needles.indices.map { i in
+            guard i < wordEdges.count, let first = needles[i].utf8.first, let last = needles[i].utf8.last else { return 0 }
+            return wordEdges[i] & ((Self.isWordByte(first) ? 1 : 0) | (Self.isWordByte(last) ? 2 : 0))
+        }
+        self.edges = edges
         longest = needles.map(\.utf8.count).max() ?? 0
         let lowered = needles.map { Array($0.utf8).map(asciiLower) }
         var symbol = [UInt8](repeating: 0, count: 256)
@@ -88,7 +106,7 @@ public struct NeedleMatcher: Sendable {
         var flat: [Int32] = []
         for o in out {
             starts.append(Int32(flat.count))
-            flat.append(contentsOf: Set(o).sorted())
+            flat.append(contentsOf: Set(o).sorted().map { edges[Int($0)] != 0 ? ~$0 : $0 })
         }
         starts.append(Int32(flat.count))
         outputStart = starts
@@ -103,6 +121,14 @@ public struct NeedleMatcher: Sendable {
         } else {
             next16.withUnsafeBufferPointer { scan(text, $0, &found) }
         }
+    }
+
+    /// A byte that words are made of: an ASCII letter, digit or '_' (as in regular expressions:
+    /// "smtp_tls_security_level" is one word), or part of a non-ASCII character.
+    @inline(__always)
+    static func isWordByte(_ b: UInt8) -> Bool {
+        let l = b | 0x20
+        return (l >= UInt8(ascii: "a") && l <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "_") || b >= 0x80
     }
 
     /// Texts at least this long are scanned as four interleaved pieces.
@@ -123,19 +149,32 @@ public struct NeedleMatcher: Sendable {
         symbol.withUnsafeBufferPointer { symbol in
             outputStart.withUnsafeBufferPointer { starts in
                 outputs.withUnsafeBufferPointer { outputs in
+                    lengths.withUnsafeBufferPointer { lengths in
+                    edges.withUnsafeBufferPointer { edges in
                     found.withUnsafeMutableBufferPointer { found in
-                        @inline(__always) func step(_ s: inout Int, _ b: UInt8) {
-                            s = Int(next[s &* width &+ Int(symbol[Int(b)])])
+                        let n = text.count
+                        /// The whole-word needle `id` ending at `i`: whether its edges are boundaries.
+                        @inline(never) func wordAt(_ id: Int, _ i: Int) -> Bool {
+                            let start = i &+ 1 &- Int(lengths[id]), e = edges[id]
+                            if e & 1 != 0 && start > 0 && Self.isWordByte(text[start &- 1]) { return false }
+                            if e & 2 != 0 && i &+ 1 < n && Self.isWordByte(text[i &+ 1]) { return false }
+                            return true
+                        }
+                        @inline(__always) func step(_ s: inout Int, _ i: Int) {
+                            s = Int(next[s &* width &+ Int(symbol[Int(text[i])])])
                             let lo = Int(starts[s]), hi = Int(starts[s &+ 1])
                             if lo != hi {
-                                for k in lo..<hi { found[Int(outputs[k])] = true }
+                                for k in lo..<hi {
+                                    let o = outputs[k]
+                                    if o >= 0 { found[Int(o)] = true } else if wordAt(Int(~o), i) { found[Int(~o)] = true }
+                                }
                             }
                         }
-                        let n = text.count
                         let overlap = max(0, longest - 1)
                         guard n >= Self.interleaveFrom && n / 4 > overlap else {
                             var s = 0
-                            for b in text { step(&s, b) }
+                            var i = 0
+                            while i < n { step(&s, i); i &+= 1 }
                             return
                         }
                         let q = n / 4
@@ -146,18 +185,20 @@ public struct NeedleMatcher: Sendable {
                         let common = min(length, last)
                         var i = 0
                         while i < common {
-                            step(&s0, text[i])
-                            step(&s1, text[q &+ i])
-                            step(&s2, text[2 &* q &+ i])
-                            step(&s3, text[3 &* q &+ i])
+                            step(&s0, i)
+                            step(&s1, q &+ i)
+                            step(&s2, 2 &* q &+ i)
+                            step(&s3, 3 &* q &+ i)
                             i &+= 1
                         }
                         for j in common..<max(common, length) {
-                            step(&s0, text[j])
-                            step(&s1, text[q &+ j])
-                            step(&s2, text[2 &* q &+ j])
+                            step(&s0, j)
+                            step(&s1, q &+ j)
+                            step(&s2, 2 &* q &+ j)
                         }
-                        for j in common..<max(common, last) { step(&s3, text[3 &* q &+ j]) }
+                        for j in common..<max(common, last) { step(&s3, 3 &* q &+ j) }
+                    }
+                    }
                     }
                 }
             }

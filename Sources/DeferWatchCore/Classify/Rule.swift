@@ -58,6 +58,11 @@ public struct Rule: Sendable, Equatable {
     public var contains: [String]
     /// Substrings of which one must occur.
     public var containsAny: [String]
+    /// Whole words (`NeedleMatcher`) that must all occur.
+    public var words: [String]
+    /// Whole words of which one must occur; together with `containsAny` one list: one
+    /// substring of it or one of these words.
+    public var wordsAny: [String]
     public var note: String
     /// Whether the rule may decide a text that carries a peer's SMTP reply code. Local rules
     /// do not by default: a receiver that answers "451 4.3.0 queue file write error" has its
@@ -67,12 +72,14 @@ public struct Rule: Sendable, Equatable {
     public var origin: String
 
     public init(id: String, cause: Cause, layer: RuleLayer? = nil, provider: String? = nil, codes: [Int] = [], dsn: [String] = [],
-                contains: [String] = [], containsAny: [String] = [], note: String = "", origin: String = "",
-                peerReplies: Bool? = nil) {
+                contains: [String] = [], containsAny: [String] = [], words: [String] = [], wordsAny: [String] = [],
+                note: String = "", origin: String = "", peerReplies: Bool? = nil) {
         self.id = id
         self.cause = cause
         self.layer = layer ?? RuleLayer.implied(cause: cause, provider: provider, codes: codes, dsn: dsn,
-                                                needles: contains.count + containsAny.count)
+                                                needles: contains.count + containsAny.count + words.count + wordsAny.count)
+        self.words = words
+        self.wordsAny = wordsAny
         self.provider = provider
         self.codes = codes
         self.dsn = dsn

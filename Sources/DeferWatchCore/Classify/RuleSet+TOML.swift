@@ -127,12 +127,14 @@ extension RuleSet {
             for d in dsn where !validDSN(d) { r.problem("dsn", "\"\(d)\" is not an enhanced status code (x.y.z, or a class like 4.4.*)") }
             let contains = r.strings("contains") ?? []
             let containsAny = r.strings("contains_any") ?? []
-            for n in contains + containsAny where n.isEmpty { r.problem(nil, "rule \"\(id)\" has an empty needle") }
+            let words = r.strings("words") ?? []
+            let wordsAny = r.strings("words_any") ?? []
+            for n in contains + containsAny + words + wordsAny where n.isEmpty { r.problem(nil, "rule \"\(id)\" has an empty needle") }
             let rule = Rule(id: id, cause: cause, layer: layer, provider: r.string("provider"), codes: codes, dsn: dsn,
-                            contains: contains, containsAny: containsAny, note: r.string("note") ?? "",
-                            origin: line.map { "\(name):\($0)" } ?? name, peerReplies: r.bool("peer_replies"))
-            if enabled && codes.isEmpty && dsn.isEmpty && contains.isEmpty && containsAny.isEmpty {
-                r.problem(nil, "rule \"\(id)\" has no matcher (codes, dsn, contains or contains_any)")
+                            contains: contains, containsAny: containsAny, words: words, wordsAny: wordsAny,
+                            note: r.string("note") ?? "", origin: line.map { "\(name):\($0)" } ?? name, peerReplies: r.bool("peer_replies"))
+            if enabled && codes.isEmpty && dsn.isEmpty && contains.isEmpty && containsAny.isEmpty && words.isEmpty && wordsAny.isEmpty {
+                r.problem(nil, "rule \"\(id)\" has no matcher (codes, dsn, contains, contains_any, words or words_any)")
             }
             r.rejectUnknownKeys(context: "[[rule]] \"\(id)\"")
             problems.append(contentsOf: r.problems)

@@ -59,15 +59,30 @@ public struct RuleSet: Sendable {
         self.relaySuffixes = relaySuffixes
         self.domains = domains
 
+        // Needles by (lower-cased text, word edges): a word "tls" and a substring "tls" are two.
         var needleIDs: [String: Int32] = [:]
         var needles: [String] = []
-        func id(_ s: String) -> Int32 {
+        var labels: [String] = []
+        var wordEdges: [UInt8] = []
+        func id(_ s: String, edges: UInt8) -> Int32 {
             let k = s.asciiLowercased
-            if let i = needleIDs[k] { return i }
+            let key = "\(edges):\(k)"
+            if let i = needleIDs[key] { return i }
             let i = Int32(needles.count)
             needles.append(k)
-            needleIDs[k] = i
+            wordEdges.append(edges)
+            labels.append(edges == 0 ? k : "word \"\(edges & 2 == 0 ? k + "*" : edges & 1 == 0 ? "*" + k : k)\"")
+            needleIDs[key] = i
             return i
+        }
+        func id(_ s: String) -> Int32 { id(s, edges: 0) }
+        // "tls": a whole word; "tls*": a word that starts so ("TLSv1"); "*tls": one that ends so.
+        func word(_ s: String) -> Int32 {
+            var w = Substring(s)
+            var edges: UInt8 = 3
+            if w.hasSuffix("*") { w = w.dropLast(); edges &= ~2 }
+            if w.hasPrefix("*") { w = w.dropFirst(); edges &= ~1 }
+            return id(String(w), edges: edges)
         }
         compiled = rules.map { r in
             Compiled(
@@ -83,12 +98,12 @@ public struct RuleSet: Sendable {
                     let p = d.split(separator: ".")
                     return p.count == 2 ? Int32(p[0]) : nil
                 },
-                all: r.contains.map(id),
-                any: r.containsAny.map(id),
+                all: r.contains.map(id) + r.words.map(word),
+                any: r.containsAny.map(id) + r.wordsAny.map(word),
                 peerReplies: r.peerReplies)
         }
-        matcher = NeedleMatcher(needles: needles)
-        self.needles = needles
+        matcher = NeedleMatcher(needles: needles, wordEdges: wordEdges)
+        self.needles = labels
         orders = Self.orders(rules: rules, compiled: compiled, providers: providers.count)
     }
 
