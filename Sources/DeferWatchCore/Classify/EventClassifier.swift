@@ -1,7 +1,8 @@
 /// Gives each delivery event its provider and, for failures, its cause. Remembers the last
 /// classified failure per relay host, per recipient domain and per queue id (bounded), so a
 /// line that carries no reason of its own (Exim "retry time not reached", a Postfix
-/// "delivery temporarily suspended" whose reason no rule explains, an expiry) inherits the
+/// "delivery temporarily suspended" whose reason quotes no reply and no rule explains beyond
+/// a class, an expiry) inherits the
 /// cause that put the destination on hold, marked `inherited`.
 public struct EventClassifier {
     public let rules: RuleSet
@@ -67,9 +68,12 @@ public struct EventClassifier {
         if e.wantsInheritedCause { return .inherit }
         var reason = e.reason
         let (cause, rule) = reason.withUTF8 { rules.classify($0, code: e.code, dsn: e.dsn, provider: providerIndex, scratch: &scratch) }
-        if e.reasonStart > 0 && (rule.map { rules.rules[$0].layer >= .class } ?? true) {
+        if e.reasonStart > 0 && e.code == nil && (rule.map { rules.rules[$0].layer >= .class } ?? true) {
             // "delivery temporarily suspended: <a reason no rule knows, or only a code's
-            // class>": the cause that suspended the destination; the class is the fallback.
+            // class or bare words>": the cause that suspended the destination; the class is
+            // the fallback. A reason that quotes a reply ("host H[ip] refused to talk to me:
+            // 421 ...") is weighed like the reply itself, down to its code's class: the reply
+            // decides (labelling policy L19), not an older failure of that destination.
             if let rule {
                 e.cause = cause
                 e.rule = rules.rules[rule].id
