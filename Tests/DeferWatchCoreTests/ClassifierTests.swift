@@ -186,6 +186,17 @@ import Testing
         #expect(evidence == ["yandex-suspicious", "stock-unavailable", "later"])
     }
 
+    /// Local rules decide a text with a reply code only where their words can only be this
+    /// host's (peer_replies): a delivery agent's own failure written with a code, as
+    /// Courier's local module does (labelling policies L14, L18), while a receiver's
+    /// "queue file write error" stays the receiver's (L26).
+    @Test func localAgentFailuresWithAReplyCodeAreLocal() {
+        let rules = RuleSet.builtin()
+        #expect(rules.classify("450 fork() failed.", code: 450).0 == .localTransport)
+        #expect(rules.classify("451 4.3.0 Error: queue file write error", code: 451, dsn: "4.3.0").0 == .serviceUnavailable)
+        #expect(rules.classify("host 127.0.0.1[127.0.0.1] said: 451 4.5.0 Error in processing, id=12345, mail_via_smtp: at /usr/sbin/amavisd line 2121. (in reply to end of DATA command)", code: 451, dsn: "4.5.0").0 == .localTransport)
+    }
+
     @Test func userRulesOverrideAndExtend() throws {
         let user = """
         [[rule]]
