@@ -104,6 +104,15 @@ import Testing
         #expect(verdicts(f) == ["ptr=ok", "fcrdns=unknown"])
     }
 
+    @Test func anAddressLookupWithoutAnswerIsNotTakenForNone() {
+        // A timed out, AAAA answered "no data": the name's IPv4 addresses are not known.
+        var r = RecordedResolver()
+        r.set("mail.example.org", .a, .failed("timed out"))
+        r.set("mail.example.org", .aaaa, .noData)
+        let f = IdentityChecker(resolver: r).helo("mail.example.org", ips: [IPAddress("203.0.113.5")!])
+        #expect(f.short == "helo=unknown", "\(f)")
+    }
+
     @Test func theShortFormPutsProblemsFirst() {
         var r = RecordedResolver()
         r.add("example.org", .mx, "10 mx.example.org")

@@ -56,6 +56,12 @@ public enum DNSAnswer: Sendable, Equatable {
         return []
     }
 
+    /// No answer to go by.
+    public var isFailure: Bool {
+        if case .failed = self { return true }
+        return false
+    }
+
     /// How the answer reads in a finding's evidence.
     public func describe(_ name: String, _ type: DNSType) -> [String] {
         switch self {

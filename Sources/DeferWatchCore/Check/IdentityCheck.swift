@@ -52,8 +52,9 @@ public struct IdentityChecker {
         let a = resolver.query(name, .a), aaaa = resolver.query(name, .aaaa)
         var evidence = a.describe(name, .a)
         if !aaaa.records.isEmpty || a.records.isEmpty { evidence += aaaa.describe(name, .aaaa) }
-        if case .failed = a, case .failed = aaaa { return nil }
         let found = Set((a.records + aaaa.records).compactMap { IPAddress($0.value) })
+        // Nothing found while one of the two got no answer: not known to have none.
+        if found.isEmpty, a.isFailure || aaaa.isFailure { return nil }
         return (found, evidence)
     }
 
