@@ -97,20 +97,28 @@ public final class DnsmasqServer {
 
     /// A UDP port nothing listens on now (bound once, to port 0, then let go).
     public static func freeUDPPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError(message: "socket: \(errno)") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw FixtureError(message: "bind: \(errno)") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        let (fd, port) = try boundUDPSocket()
+        close(fd)
+        return port
     }
+}
+
+/// A UDP socket bound to 127.0.0.1 on a port the kernel picks, and that port.
+func boundUDPSocket() throws -> (Int32, Int) {
+    let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+    guard fd >= 0 else { throw FixtureError(message: "socket: \(errno)") }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
+    }
+    guard bound else {
+        close(fd)
+        throw FixtureError(message: "bind: \(errno)")
+    }
+    return (fd, Int(UInt16(bigEndian: addr.sin_port)))
 }
 
 /// A DNS server that never answers: a UDP socket on 127.0.0.1 that takes the queries and
@@ -121,21 +129,7 @@ public final class SilentDNSServer {
     public var server: String { "127.0.0.1:\(port)" }
 
     public init() throws {
-        fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw FixtureError(message: "socket: \(errno)") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let fd = self.fd
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else {
-            close(fd)
-            throw FixtureError(message: "bind: \(errno)")
-        }
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (fd, port) = try boundUDPSocket()
     }
 
     deinit { close(fd) }
