@@ -86,7 +86,9 @@ final class InProcessDaemon {
     /// The alert transitions a runner wrote.
     final class Alerts: AlertSink {
         var all: [AlertTransition] = []
+        var checks: [ClaimCheck] = []
         func write(_ t: AlertTransition) { all.append(t) }
+        func write(check: ClaimCheck, alert: Alert?) { checks.append(check) }
         var states: [String] { all.map { "\($0.state.rawValue) \($0.alert.id)" } }
     }
 

@@ -51,7 +51,11 @@ extension AlertTransition {
     /// The transition as one line of `key=value` pairs, for syslog and the text output of
     /// `analyze --alerts`. Values with spaces or quotes are quoted; control characters
     /// (newlines included) are escaped, so a hostile reply text cannot forge a second line.
-    public var logLine: String {
+    public var logLine: String { logLine(checks: nil) }
+
+    /// The line with `checks=` (an alert's last DNS checks, on a reminder) before its
+    /// summary.
+    public func logLine(checks: String?) -> String {
         let a = alert
         var parts: [String] = []
         func add(_ k: String, _ v: String?) { parts.append("\(k)=\(Self.quote(v ?? "-"))") }
@@ -78,6 +82,7 @@ extension AlertTransition {
         if let absorbedBy { add("absorbed_by", String(absorbedBy)) }
         if let r = resolveReason { add("resolved", r) }
         if endOfInput { add("end_of_input", "true") }
+        if let checks { add("checks", checks) }
         add("summary", summary)
         add("sample", a.sample.isEmpty ? nil : a.sample)
         add("hint", hint)

@@ -53,7 +53,41 @@ public struct IdentityConfig: Sendable, Equatable {
     public init() {}
 }
 
+/// What the daemon checks when an alert opens (`[checks]`).
+public struct ChecksConfig: Sendable, Equatable {
+    /// Check the claim of reverse_dns, authentication and reputation alerts in DNS.
+    public var enabled = true
+    /// The most one alert's checks may take, every lookup of them together.
+    public var timeout: Int64 = 10_000_000
+    /// At least this long between the starts of two alerts' checks (the rate bound).
+    public var interval: Int64 = 2_000_000
+    /// Alerts waiting for their checks at most; past it the newest wait is dropped (and
+    /// counted).
+    public var queue = 64
+
+    public init() {}
+}
+
 extension DeferWatchConfig {
+    static func parseChecks(_ t: TOMLTable, _ source: TOMLSource, into c: inout DeferWatchConfig, _ problems: inout [ConfigProblem]) {
+        var r = TOMLReader(source: source, table: t) { source.line(ofSection: "checks", key: $0) }
+        if let v = r.bool("enabled") { c.checks.enabled = v }
+        if let v = r.duration("timeout") {
+            if v < 100_000 || v > 300_000_000 { r.problem("timeout", "timeout must be between 100ms and 5m") }
+            c.checks.timeout = v
+        }
+        if let v = r.duration("interval") {
+            if v < 0 || v > 3_600_000_000 { r.problem("interval", "interval must be between 0s and 1h") }
+            c.checks.interval = v
+        }
+        if let v = r.int("queue") {
+            if v < 1 || v > 10_000 { r.problem("queue", "queue must be between 1 and 10000") }
+            c.checks.queue = v
+        }
+        r.rejectUnknownKeys(context: "[checks]")
+        problems += r.problems
+    }
+
     static func parseDNS(_ t: TOMLTable, _ source: TOMLSource, into c: inout DeferWatchConfig, _ problems: inout [ConfigProblem]) {
         var r = TOMLReader(source: source, table: t) { source.line(ofSection: "dns", key: $0) }
         if let v = r.strings("servers") {

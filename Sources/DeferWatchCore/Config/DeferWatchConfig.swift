@@ -72,6 +72,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
     public var status = StatusConfig()
     public var dns = DNSConfig()
     public var identity = IdentityConfig()
+    public var checks = ChecksConfig()
     /// Checkpoints and open alerts live here.
     public var stateDirectory = "/var/lib/deferwatch"
     /// A small file outside the state directory that says a run saved state there (so a
@@ -113,6 +114,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
         let status = top.subtable("status")
         let dns = top.subtable("dns")
         let identity = top.subtable("identity")
+        let checks = top.subtable("checks")
         top.rejectUnknownKeys(context: "the configuration")
         problems += top.problems
 
@@ -243,6 +245,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
         }
         if let dns { parseDNS(dns, source, into: &c, &problems) }
         if let identity { parseIdentity(identity, source, into: &c, &problems) }
+        if let checks { parseChecks(checks, source, into: &c, &problems) }
         if let classify {
             var r = TOMLReader(source: source, table: classify) { source.line(ofSection: "classify", key: $0) }
             c.ruleFiles = r.strings("rules") ?? []

@@ -52,6 +52,17 @@ extension StatusReport {
             }
         }
 
+        family("deferwatch_claim_checks_total", "counter", "Alerts whose claim was checked in DNS, by what the checks say of it.")
+        for v in ["confirmed", "contradicted", "undecided"] {
+            sample("deferwatch_claim_checks_total", [("verdict", v)], Double(checks?.claims[v] ?? 0))
+        }
+        family("deferwatch_check_findings_total", "counter", "Findings of the DNS checks of alerts, by check and verdict.")
+        for c in checks?.findings ?? [] {
+            sample("deferwatch_check_findings_total", [("check", c.check), ("verdict", c.verdict)], Double(c.count))
+        }
+        family("deferwatch_checks_dropped_total", "counter", "Alerts not checked in DNS because too many waited for their checks.")
+        sample("deferwatch_checks_dropped_total", [], Double(checks?.dropped ?? 0))
+
         family("deferwatch_source_lag_seconds", "gauge", "How far each source is behind its newest entry, in seconds of log time.")
         for s in sources { sample("deferwatch_source_lag_seconds", [("source", s.name)], s.lagSeconds) }
         family("deferwatch_source_lag_bytes", "gauge", "Bytes written to a followed file and not read yet.")

@@ -60,6 +60,19 @@ extension StatusReport {
                 if !a.sample.isEmpty { out += "     sample:   \(a.sample)\n" }
             }
             out += "     fix: \(a.hint)\n"
+            if let c = a.checks {
+                out += "     checked \(c.checkedAt): \(c.verdict): \(c.note)\n"
+                if detailed {
+                    for i in c.identity { out += "       identity: \(i)\n" }
+                    for f in c.findings {
+                        out += "       \(f.verdict) \(f.check) \(f.subject): \(f.summary)\n"
+                        for e in f.evidence { out += "           seen: \(e)\n" }
+                        if let fix = f.fix { out += "           fix:  \(fix)\n" }
+                    }
+                } else {
+                    out += "       \(c.short)\n"
+                }
+            }
         }
         return out
     }

@@ -30,6 +30,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var configError: String?
     /// What is wrong, one sentence each; empty: healthy.
     public var problems: [String] = []
+    /// The DNS checks of alerts' claims since the daemon started.
+    public var checks: CheckCounts?
 
     public init(version: String, pid: Int, startedAt: String, generatedAt: String, uptimeSeconds: Int, logTime: String?, windowEnd: String? = nil,
                 sources: [SourceStatus], lines: LineStatus, attempts: [AttemptCount], deferrals: [DeferralCount],
@@ -205,6 +207,72 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var summary: String
         public var sample: String
         public var hint: String
+        /// What the DNS checks found of the claim (reverse_dns, authentication, reputation).
+        public var checks: ClaimStatus?
+    }
+
+    /// An alert's DNS checks: when, the short form, whether they confirm the receiver's
+    /// claim, the sentence, the identity checked and each finding.
+    public struct ClaimStatus: Codable, Sendable, Equatable {
+        public var checkedAt: String
+        public var verdict: String
+        public var short: String
+        public var note: String
+        public var identity: [String]
+        public var findings: [FindingStatus]
+
+        public init(_ c: ClaimCheck) {
+            checkedAt = CivilTime.rfc3339(c.time)
+            verdict = c.verdict.rawValue
+            short = c.short
+            note = c.note
+            identity = c.identity.learned
+            findings = c.findings.map(FindingStatus.init)
+        }
+    }
+
+    public struct FindingStatus: Codable, Sendable, Equatable {
+        public var check: String
+        public var subject: String
+        public var verdict: String
+        public var summary: String
+        public var evidence: [String]
+        public var fix: String?
+
+        public init(_ f: Finding) {
+            check = f.check
+            subject = f.subject
+            verdict = f.verdict.rawValue
+            summary = f.summary
+            evidence = f.evidence
+            fix = f.fix
+        }
+    }
+
+    /// Checks of alerts' claims run, and their findings, by verdict; alerts not checked
+    /// because the queue was full.
+    public struct CheckCounts: Codable, Sendable, Equatable {
+        public struct Count: Codable, Sendable, Equatable {
+            public var check: String
+            public var verdict: String
+            public var count: Int
+            public init(check: String, verdict: String, count: Int) {
+                self.check = check
+                self.verdict = verdict
+                self.count = count
+            }
+        }
+        /// Alerts checked, by claim verdict (confirmed, contradicted, undecided).
+        public var claims: [String: Int]
+        public var findings: [Count]
+        public var dropped: Int
+        public var waiting: Int
+        public init(claims: [String: Int], findings: [Count], dropped: Int, waiting: Int) {
+            self.claims = claims
+            self.findings = findings
+            self.dropped = dropped
+            self.waiting = waiting
+        }
     }
 
     public struct CauseCount: Codable, Sendable, Equatable {

@@ -18,16 +18,22 @@ struct AlertOutbox {
     private(set) var nextSeq: Int64 = 1
     /// Given to the sink, not known to be written yet.
     private var given: [Entry] = []
-    /// Raised since the last checkpoint, not given to the sink yet.
-    private(set) var pending: [(entry: Entry, transition: AlertTransition)] = []
+    /// What a line says: a transition of an alert, or what its DNS checks found.
+    enum Item {
+        case transition(AlertTransition)
+        case check(ClaimCheck, Alert?)
+    }
 
-    mutating func add(_ t: AlertTransition, line: [UInt8]) {
-        pending.append((Entry(seq: nextSeq, line: String(decoding: line, as: UTF8.self)), t))
+    /// Raised since the last checkpoint, not given to the sink yet.
+    private(set) var pending: [(entry: Entry, item: Item)] = []
+
+    mutating func add(_ item: Item, line: [UInt8]) {
+        pending.append((Entry(seq: nextSeq, line: String(decoding: line, as: UTF8.self)), item))
         nextSeq += 1
     }
 
     /// The pending lines, to be given to the sink now (the checkpoint holds them).
-    mutating func takePending() -> [(entry: Entry, transition: AlertTransition)] {
+    mutating func takePending() -> [(entry: Entry, item: Item)] {
         let out = pending
         given += out.map(\.entry)
         pending = []

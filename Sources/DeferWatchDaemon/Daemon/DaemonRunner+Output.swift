@@ -12,9 +12,12 @@ extension DaemonRunner {
         guard !outbox.pending.isEmpty else { return }
         if !force && sources.backlog && clock.monotonic() - engine.lastCheckpoint < 1 { return }
         checkpoint()
-        for (entry, t) in outbox.takePending() {
+        for (entry, item) in outbox.takePending() {
             sink.enqueue(Array(entry.line.utf8), seq: entry.seq)
-            stdoutSink?.write(t)
+            switch item {
+            case .transition(let t): stdoutSink?.write(t)
+            case .check(let c, let a): stdoutSink?.write(check: c, alert: a)
+            }
         }
         stdoutWriter.flush()
     }
@@ -22,7 +25,11 @@ extension DaemonRunner {
     /// Carries out what the engine asked for.
     func carryOut(_ action: EngineAction) {
         switch action {
-        case .transition(let t): outbox.add(t, line: sink.format(t.logLine, severity: t.severity))
+        case .transition(let t):
+            // A reminder carries the alert's last checks.
+            let checks = t.state == .remind ? claimBook.byAlert[t.alert.id]?.short : nil
+            outbox.add(.transition(t), line: sink.format(t.logLine(checks: checks), severity: t.severity))
+            askChecks(for: t)
         case .checkpoint:
             checkpoint()
             services.notify("STATUS=\(statusLine())")
@@ -56,8 +63,13 @@ extension DaemonRunner {
     func publish() {
         let view = StatusAssembler.StateView(directory: state.directory, lastCheckpointWall: state.lastSavedWall,
                                              error: state.error, warning: state.warning)
-        board.publish(snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,
-                                       config: loaded.config, state: view, configError: reloadError))
+        var report = snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,
+                                      config: loaded.config, state: view, configError: reloadError)
+        report.checks = checkCounts
+        for i in report.alerts.indices {
+            if let c = claimBook.byAlert[report.alerts[i].id] { report.alerts[i].checks = .init(c) }
+        }
+        board.publish(report)
     }
 
     /// The pipeline's line counters with the lines the readers skipped for being too long.

@@ -29,7 +29,10 @@ extension DaemonRunner {
                 || fresh.config.stateDirectory != loaded.config.stateDirectory {
                 writeStderr("deferwatch: changes to [sources], [state] and [status] take effect at the next restart")
             }
+            let recheck = fresh.config.checks != loaded.config.checks || fresh.config.dns != loaded.config.dns
+                || fresh.config.identity != loaded.config.identity
             loaded = LoadedConfig(path: fresh.path, config: fresh.config, rules: fresh.rules, hints: fresh.hints)
+            if recheck { startChecker() }
             writeStderr("deferwatch: configuration reloaded from \(fresh.path ?? "built-in defaults")")
             reloadError = nil
         } catch {

@@ -117,6 +117,7 @@ public final class DaemonRunner {
             server = s
         }
         sayWhatIsFollowed()
+        startChecker()
         // The starting positions at once: a crash before the first periodic checkpoint must
         // not turn the next start into a first start (which begins at the end of the logs).
         checkpoint()
@@ -145,6 +146,7 @@ public final class DaemonRunner {
         for action in engine.tick(wall: clock.wall(), monotonic: clock.monotonic(), quiet: !sources.backlog) {
             carryOut(action)
         }
+        takeChecks()
         flushAlerts(force: stop)
         if !stop && !sources.backlog { sources.wait(microseconds: UInt64(loaded.config.sources.pollInterval)) }
         return !stop
@@ -159,6 +161,8 @@ public final class DaemonRunner {
         // position reached for the next start.
         readSources()
         emitPending()
+        takeChecks()
+        checker?.stop()
         flushAlerts(force: true)
         checkpoint()
         server?.stop()
@@ -169,6 +173,7 @@ public final class DaemonRunner {
     /// What a kill -9 leaves (the in-process tests' crash): nothing more is read, saved or
     /// written; the syslog sink's thread ends.
     public func abandon() {
+        checker?.stop()
         sink.stop(timeout: 0)
     }
 
@@ -206,4 +211,9 @@ public final class DaemonRunner {
 
     /// Alert lines on their way to syslog (AlertOutbox.swift).
     var outbox = AlertOutbox()
+    /// The DNS checks of alerts' claims (DaemonRunner+Checks.swift): nil when `[checks]`
+    /// is off.
+    var checker: AlertChecker?
+    var hostIdentity = HostIdentity()
+    var claimBook = ClaimBook()
 }

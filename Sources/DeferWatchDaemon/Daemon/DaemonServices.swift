@@ -19,6 +19,9 @@ public struct DaemonServices {
     /// Whether the status server and the syslog sink's thread start (the in-process tests
     /// read the status board and the alerts directly).
     public var startsServer: Bool
+    /// The resolver the alerts' DNS checks ask (called on the checking thread): the
+    /// configured resolvers through libresolv.
+    public var makeResolver: @Sendable (DNSConfig) throws -> any DNSResolver = { try SystemResolver(config: $0) }
 
     /// The real daemon's. Blocks SIGTERM, SIGINT and SIGHUP (SignalWatcher): call before
     /// any thread starts, so every thread inherits the mask.

@@ -4,6 +4,12 @@ import DeferWatchCore
 /// stall (syslog) queues and retries on its own.
 public protocol AlertSink: AnyObject {
     func write(_ t: AlertTransition)
+    /// What an alert's DNS checks found (`alert`: the alert, when still open).
+    func write(check: ClaimCheck, alert: Alert?)
+}
+
+extension AlertSink {
+    public func write(check: ClaimCheck, alert: Alert?) {}
 }
 
 /// One JSON object per transition, one per line (stdout or a file).
@@ -19,6 +25,13 @@ public final class JSONLinesAlertSink: AlertSink {
         w.newline()
         w.withBytes { writer.write($0) }
     }
+
+    public func write(check: ClaimCheck, alert: Alert?) {
+        w.reset()
+        check.writeJSON(to: w, alert: alert)
+        w.newline()
+        w.withBytes { writer.write($0) }
+    }
 }
 
 /// `TIME key=value ...` per transition, as `analyze --alerts` prints without --json.
@@ -29,5 +42,9 @@ public final class TextAlertSink: AlertSink {
 
     public func write(_ t: AlertTransition) {
         writer.write(CivilTime.rfc3339(t.time) + " " + t.logLine + "\n")
+    }
+
+    public func write(check: ClaimCheck, alert: Alert?) {
+        writer.write(CivilTime.rfc3339(check.time) + " " + check.logLine(alert: alert) + "\n")
     }
 }
