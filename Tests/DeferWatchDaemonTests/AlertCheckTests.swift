@@ -105,6 +105,31 @@ import Testing
         d.stop()
     }
 
+    @Test func theSenderDomainComesFromTheLog() throws {
+        let dns = try DNSCheckTests.server()
+        defer { dns.stop() }
+        let world = try InProcessDaemon.World(extra: config(dns: dns.server))
+        let d = try InProcessDaemon(world)
+        let reply = "421-4.7.26 [203.0.113.5] This mail has been rate limited because it is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. - gsmtp"
+        let t = CivilTime.rfc3339(world.clock.wall())
+        world.log.append((1...6).map {
+            "\(t) mx1 postfix/qmgr[2]: \(String(format: "C%09X", $0)): from=<shop@redirect.example.net>, size=900, nrcpt=1 (queue active)\n"
+                + Self.deferral($0, world, relay: "gmail-smtp-in.l.google.com[142.250.102.27]", domain: "gmail.com", reply: reply)
+        }.joined())
+        d.step(3)
+        #expect(d.alerts.all.first?.alert.senders == ["redirect.example.net"])
+        #expect(stepUntil(d) { !d.alerts.checks.isEmpty })
+        let c = try #require(d.alerts.checks.first)
+        #expect(c.identity.learned.contains("domains redirect.example.net (senders of the deferred mail)"))
+        // SPF passes through the redirect, but the domain has no DMARC record of its own
+        // or of example.net.
+        #expect(c.short.hasPrefix("mx=none dmarc=none"))
+        #expect(c.short.contains("spf=pass"))
+        d.run(seconds: 1.1)
+        #expect(d.status?.alerts.first?.senders == ["redirect.example.net"])
+        d.stop()
+    }
+
     @Test func aResolverThatNeverAnswersChangesNothingTheDaemonDoes() throws {
         let silent = try SilentDNSServer()
         func run(checks: Bool) throws -> (states: [String], lines: StatusReport.LineStatus?, checks: [ClaimCheck]) {

@@ -543,8 +543,12 @@ struct JournalFollowTests {
         }
         _ = chunk.withCString { write(fd, $0, strlen($0)) }
         close(fd)
+        let before = Daemon.counters(s)?["lines"] as? Int ?? 0
         p = try Daemon.start(s)
-        usleep(700_000)
+        // SIGTERM once it is in the backlog: as soon as a checkpoint (every 200 ms) shows
+        // lines of it read. (A fixed sleep failed once the daemon read all 600,000 lines
+        // within it.)
+        _ = eventually(timeout: 60, every: 1_000) { (Daemon.counters(s)?["lines"] as? Int ?? 0) > before }
         let asked = Date()
         kill(p.processIdentifier, SIGTERM)
         p.waitUntilExit()

@@ -31,6 +31,15 @@ public struct Alert: Sendable, Equatable, Codable {
     public var sendingHost: String?
     /// For the wider alert of a storm (scope `all`): how many destinations it holds.
     public var destinations: Int?
+    /// The sender domains of the messages it deferred, in the order first seen, at most
+    /// `senderCap` (nil: none known; the MTA's qmgr `from=` or Exim `<=` lines name them).
+    public var senders: [String]?
+
+    public static let senderCap = 5
+
+    mutating func noteSender(_ d: String) {
+        if senders == nil { senders = [d] } else if senders!.count < Self.senderCap, !senders!.contains(d) { senders!.append(d) }
+    }
 
     /// Distinct recipients are counted exactly up to this many.
     public static let recipientCap = 10_000

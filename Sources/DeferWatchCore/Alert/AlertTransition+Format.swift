@@ -34,6 +34,12 @@ extension AlertTransition {
         w.key("recipients"); w.int(a.recipients)
         w.key("recurring"); w.int(a.recurring)
         if let d = a.destinations { w.key("destinations"); w.int(d) }
+        if let s = a.senders {
+            w.key("senders")
+            w.beginArray()
+            for d in s { w.string(d) }
+            w.endArray()
+        }
         w.key("sample"); w.string(a.sample)
         w.key("hint"); w.string(hint)
         if let absorbedBy { w.key("absorbed_by"); w.int(absorbedBy) }

@@ -35,6 +35,18 @@ extension AnalysisReport {
         for d in destinations.prefix(limit ?? Int.max) { writeDestination(d, w, isProvider: false) }
         w.endArray()
         w.key("destinations_total"); w.int(destinations.count)
+        w.key("senders"); w.beginArray()
+        for d in senders.prefix(limit ?? Int.max) {
+            w.beginObject()
+            w.key("sender_domain"); w.string(d.domain)
+            w.key("deferred"); w.int(d.attempts.deferred)
+            w.key("bounced"); w.int(d.attempts.bounced)
+            w.key("expired"); w.int(d.attempts.expired)
+            w.key("causes"); writeCauses(d.causes, w)
+            w.endObject()
+        }
+        w.endArray()
+        w.key("senders_total"); w.int(senders.count)
         w.key("destinations_evicted"); w.int(evictedDestinations)
         w.key("unexplained_total"); w.int(unexplainedTotal)
         w.key("unexplained"); w.beginArray()

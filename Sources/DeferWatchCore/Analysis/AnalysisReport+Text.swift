@@ -39,6 +39,16 @@ extension AnalysisReport {
             for e in inputErrors { line("  \(e)") }
         }
 
+        let deferringSenders = senders.filter { $0.attempts.deferred > 0 }
+        if !deferringSenders.isEmpty {
+            line()
+            line("SENDER DOMAINS WITH DEFERRALS (the envelope sender's domain; receivers throttle per sending domain too)")
+            for d in deferringSenders.prefix(limit) {
+                line("  \(d.domain): \(d.attempts.deferred) deferred, \(d.attempts.bounced) bounced, \(d.attempts.expired) expired: \(causeList(d.causes))")
+            }
+            if deferringSenders.count > limit { line("  ... \(deferringSenders.count - limit) more") }
+        }
+
         let deferringProviders = providers.filter { $0.attempts.deferred > 0 }
         if !deferringProviders.isEmpty {
             line()

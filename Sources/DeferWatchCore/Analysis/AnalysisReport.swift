@@ -94,6 +94,12 @@ public struct AnalysisReport: Sendable {
     public var lastTime: Int64?
     public var destinations: [DestinationSummary] = []
     public var providers: [DestinationSummary] = []
+    /// Per sender domain of the messages (qmgr `from=`, Exim `<=`), most deferred first:
+    /// `domain` is the sender domain, `provider` unused; deferrals, bounces and expiries
+    /// only.
+    public var senders: [DestinationSummary] = []
+    /// Sender domains not counted for the table's bound (their attempts are in the totals).
+    public var sendersOverflow = 0
     /// Destinations dropped from the table to keep memory bounded (their counts remain in the totals).
     public var evictedDestinations = 0
     public var unexplained: [UnexplainedText] = []

@@ -9,6 +9,9 @@ public struct ReportBuilder {
     private var domains: [HashedName: Entry] = [:]
     private var providers: [HashedName: DestinationSummary] = [:]
     private var unexplained: [String: UnexplainedText] = [:]
+    private var senders: [String: DestinationSummary] = [:]
+    /// Sender domains counted at most (a log of a million senders stays bounded).
+    static let senderCap = 10_000
     /// Message ids already counted (hashes of host and queue id), bounded.
     private var messageIDs = BoundedMap<Int, Bool>(capacity: 1_000_000)
     private var sequence = 0
@@ -121,6 +124,21 @@ public struct ReportBuilder {
     /// What varies between two instances of the same reply, masked (`ReplyTemplate`).
     static func shape(of text: Substring) -> String { ReplyTemplate.mask(text) }
 
+    /// A deferral, bounce or expiry of a message whose sender domain is known: counted for
+    /// that domain (deliveries are not looked up: the table has no shares).
+    public mutating func addSender(_ domain: String, _ e: DeliveryEvent) {
+        if senders[domain] == nil {
+            guard senders.count < Self.senderCap else {
+                report.sendersOverflow += 1
+                return
+            }
+            senders[domain] = DestinationSummary(domain: domain, provider: nil)
+        }
+        let i = senders.index(forKey: domain)!
+        senders.values[i].attempts.add(e.status)
+        if e.status == .deferred, let c = e.cause, !c.isLocal { senders.values[i].causes[c] += 1 }
+    }
+
     /// The report, destinations worst first (most deferrals, then highest share).
     public func finish(counters: LineCounters, unrecognisedSamples: [String] = []) -> AnalysisReport {
         var r = report
@@ -133,6 +151,7 @@ public struct ReportBuilder {
         }
         r.destinations = domains.values.map(\.summary).filter { $0.attempts.deferred > 0 }.sorted(by: order)
         r.providers = providers.values.sorted(by: order)
+        r.senders = senders.values.sorted(by: order)
         r.unexplained = unexplained.values.sorted { $0.count != $1.count ? $0.count > $1.count : $0.shape < $1.shape }
         return r
     }

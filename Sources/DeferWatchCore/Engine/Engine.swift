@@ -20,11 +20,23 @@ public struct Engine {
         var alerts: Alerts?
         /// The report (`analyze`, `rules suggest`).
         var report: ReportBuilder?
+        /// The sender domain of each message (when the pipeline reads senders).
+        var senders: SenderBook?
 
         @inline(__always)
         mutating func take(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) {
-            alerts?.take(e, hashes: hashes)
+            let sender = senders?.domain(of: e)
+            alerts?.take(e, hashes: hashes, sender: sender)
             report?.add(e, hashes: hashes)
+            if let sender { report?.addSender(sender, e) }
+        }
+
+        /// The senders the pipeline read on the line just processed.
+        @inline(__always)
+        mutating func takeSenders(_ p: inout LogPipeline) {
+            guard !p.senders.isEmpty else { return }
+            for r in p.senders { senders?.take(r) }
+            p.senders.removeAll(keepingCapacity: true)
         }
     }
 
@@ -33,9 +45,9 @@ public struct Engine {
         var deliveries = DeliveryCounters()
         var pending: [AlertTransition] = []
 
-        mutating func take(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) {
+        mutating func take(_ e: DeliveryEvent, hashes: DestinationHashes? = nil, sender: String? = nil) {
             deliveries.count(e)
-            keep(tracker.record(e, hashes: hashes))
+            keep(tracker.record(e, hashes: hashes, sender: sender))
         }
 
         mutating func keep(_ out: [AlertTransition]) {
@@ -55,7 +67,8 @@ public struct Engine {
     public init(pipeline: LogPipeline, tracker: DeferralTracker?, report: ReportBuilder? = nil,
                 cadence: Cadence? = nil, started: Double = 0) {
         self.pipeline = pipeline
-        outputs = Outputs(alerts: tracker.map { Alerts(tracker: $0) }, report: report)
+        outputs = Outputs(alerts: tracker.map { Alerts(tracker: $0) }, report: report,
+                          senders: pipeline.collectSenders ? SenderBook() : nil)
         self.cadence = cadence
         timers = Timers(checkpoint: started, publish: started, watchdog: started)
     }
@@ -116,10 +129,12 @@ public struct Engine {
 
     private static func feed(line: Bytes, _ p: inout LogPipeline, _ o: inout Outputs) {
         p.process(line: line, handle: { e in o.take(e) })
+        o.takeSenders(&p)
     }
 
     private static func feed(record: LogRecord, _ p: inout LogPipeline, _ o: inout Outputs) {
         p.process(record: record, handle: { e in o.take(e) })
+        o.takeSenders(&p)
     }
 
     private static func feed(line: Bytes, _ p: inout LogPipeline, _ o: inout Outputs, _ each: (inout DeliveryEvent) -> Void) {
@@ -127,6 +142,7 @@ public struct Engine {
             o.take(e)
             each(&e)
         })
+        o.takeSenders(&p)
     }
 
     private static func feed(record: LogRecord, _ p: inout LogPipeline, _ o: inout Outputs,
@@ -135,6 +151,21 @@ public struct Engine {
             o.take(e)
             each(&e)
         })
+        o.takeSenders(&p)
+    }
+
+    /// A sender another pipeline read (the parallel reader's), in log order among the
+    /// events it hands over.
+    public mutating func ingest(sender: SenderRecord) {
+        outputs.senders?.take(sender)
+    }
+
+    /// Whether the engine reads messages' senders (its pipeline's `collectSenders`).
+    public var collectsSenders: Bool { outputs.senders != nil }
+
+    /// Messages whose sender domain is known now, and those forgotten for room.
+    public var sendersKnown: (messages: Int, forgotten: Int) {
+        (outputs.senders?.count ?? 0, outputs.senders?.forgotten ?? 0)
     }
 
     /// One event that another pipeline parsed and matched (`LogPipeline.matchOnly`, on a

@@ -6,24 +6,28 @@ public struct EximParser {
 
     public static func isExim(program: Bytes) -> Bool { program.hasPrefix("exim") }
 
+    /// The message without the timestamp and pid Exim through syslog may keep inside it.
+    @inline(__always)
+    static func body(_ message: Bytes) -> Bytes {
+        let m = message
+        guard m.count > 20, m[4] == UInt8(ascii: "-"), m[7] == UInt8(ascii: "-"), m[10] == UInt8(ascii: " "), m[13] == UInt8(ascii: ":"), m.isDigit(at: 0) else { return m }
+        var i = 19
+        while i < m.count, m[i] != UInt8(ascii: " ") { i += 1 } // fraction / zone-less end
+        i += 1
+        if i + 5 < m.count, m[i] == UInt8(ascii: "+") || m[i] == UInt8(ascii: "-"), m.isDigit(at: i + 1), m.isDigit(at: i + 4), i + 5 < m.count, m[i + 5] == UInt8(ascii: " ") {
+            i += 6
+        }
+        if i < m.count, m[i] == UInt8(ascii: "["), let close = m.index(of: UInt8(ascii: "]"), from: i) { i = close + 2 }
+        return m.dropFirst(min(i, m.count))
+    }
+
     /// - fields: which fields to make (strings nobody reads are not made).
     /// - relays: where relay names are made (and remembered, with their provider).
     /// `relayHint` is set to the relay's provider as `relays` found it (an index, -1: none;
     /// nil: not found by name, to be looked up), for the classifier.
     public func parse(_ record: LogRecord, host: String, fields keep: EventFields = .all, relays: inout RelayNames,
                       relayHint: inout Int32?) -> DeliveryEvent? {
-        var m = record.message
-        // Exim through syslog may keep its own timestamp and pid inside the message.
-        if m.count > 20, m[4] == UInt8(ascii: "-"), m[7] == UInt8(ascii: "-"), m[10] == UInt8(ascii: " "), m[13] == UInt8(ascii: ":"), m.isDigit(at: 0) {
-            var i = 19
-            while i < m.count, m[i] != UInt8(ascii: " ") { i += 1 } // fraction / zone-less end
-            i += 1
-            if i + 5 < m.count, m[i] == UInt8(ascii: "+") || m[i] == UInt8(ascii: "-"), m.isDigit(at: i + 1), m.isDigit(at: i + 4), i + 5 < m.count, m[i + 5] == UInt8(ascii: " ") {
-                i += 6
-            }
-            if i < m.count, m[i] == UInt8(ascii: "["), let close = m.index(of: UInt8(ascii: "]"), from: i) { i = close + 2 }
-            m = m.dropFirst(i)
-        }
+        let m = Self.body(record.message)
         // Message id, flag, address.
         // 6-6-2 (16 bytes) before Exim 4.97, 6-11-4 (23 bytes) since.
         guard let idEnd = m.index(of: UInt8(ascii: " ")), idEnd >= 16, idEnd <= 23, m[6] == UInt8(ascii: "-"),

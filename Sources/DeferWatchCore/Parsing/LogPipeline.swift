@@ -82,6 +82,10 @@ public struct LogPipeline {
     public var matchOnly = false
     /// The fields the events' consumer reads: strings nobody reads are not made.
     public var fields = EventFields.all
+    /// Whether the senders of messages (qmgr `from=<...>`, Exim `<=`) are read: into
+    /// `senders`, for the caller to take after each line.
+    public var collectSenders = false
+    public var senders: [SenderRecord] = []
     private var scratch = RuleSet.Scratch()
 
     private var relays: RelayNames
@@ -153,7 +157,13 @@ public struct LogPipeline {
             return
         }
         // take(): moved out, not copied (a copy retains and later releases every string).
-        guard var e = event.take() else { return }
+        guard var e = event.take() else {
+            if collectSenders, let r = PostfixParser.isPostfix(program: program)
+                ? postfix.sender(record, host: hostString(record.host)) : exim.sender(record, host: hostString(record.host)) {
+                senders.append(r)
+            }
+            return
+        }
         counters.deliveries += 1
         if matchOnly {
             let next = EventClassifier.match(&e, relayProvider: relayHint, rules: classifier.rules, scratch: &scratch)

@@ -57,6 +57,7 @@ extension StatusReport {
             if detailed {
                 if let p = a.provider { out += "     provider: \(p)\n" }
                 if let r = a.relay { out += "     relay:    \(r)\n" }
+                if let s = a.senders, !s.isEmpty { out += "     senders:  \(s.joined(separator: ", "))\n" }
                 if !a.sample.isEmpty { out += "     sample:   \(a.sample)\n" }
             }
             out += "     fix: \(a.hint)\n"

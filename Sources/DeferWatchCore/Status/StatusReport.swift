@@ -207,6 +207,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var summary: String
         public var sample: String
         public var hint: String
+        /// The sender domains of the messages it deferred (at most Alert.senderCap).
+        public var senders: [String]?
         /// What the DNS checks found of the claim (reverse_dns, authentication, reputation).
         public var checks: ClaimStatus?
     }
@@ -324,6 +326,7 @@ extension StatusReport.AlertStatus {
         summary = t.summary
         sample = a.sample
         hint = t.hint
+        senders = a.senders
     }
 }
 

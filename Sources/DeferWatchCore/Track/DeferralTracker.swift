@@ -113,7 +113,8 @@ public struct DeferralTracker {
 
     // MARK: - Events
 
-    public mutating func record(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) -> [AlertTransition] {
+    /// `sender`: the sender domain of the event's message, when known (SenderBook).
+    public mutating func record(_ e: DeliveryEvent, hashes: DestinationHashes? = nil, sender: String? = nil) -> [AlertTransition] {
         guard let t = e.time, admit(t) else { return [] }
         if t > newestEvent { newestEvent = t }
         var out = advance(to: t)
@@ -133,12 +134,12 @@ public struct DeferralTracker {
             // The sending MTA's own decision (queued by configuration, a local filter down):
             // no destination is deferring, so no destination window counts it.
             if e.cause?.isLocal == true { break }
-            out += deferral(e, at: t, bucket: b, keys: keys)
+            out += deferral(e, at: t, bucket: b, keys: keys, sender: sender)
         }
         return out
     }
 
-    private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: EventKeys) -> [AlertTransition] {
+    private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: EventKeys, sender: String?) -> [AlertTransition] {
         let cause = e.cause ?? .other
         let (counts, recipient) = windows.countDeferral(e, cause: cause, keys: keys, at: t, bucket: b)
         // A storm's wider alert of this cause takes every deferral of it.
@@ -151,12 +152,21 @@ public struct DeferralTracker {
         }
         if let id = book.covering(keys, cause: cause) {
             book.add(e, recipient: recipient, to: id, at: t)
+            if let sender { book.updateOpen(id) { $0.noteSender(sender) } }
             return []
         }
         guard counts else { return [] }
         let th = config.thresholds(cause)
         guard th.enabled, let key = windows.crossing(keys, cause: cause, thresholds: th, now: now) else { return [] }
-        return book.raise(key, e, cause: cause, at: t, totals: windows.totals(key, cause, now: now), window: windows.window(key))
+        var out = book.raise(key, e, cause: cause, at: t, totals: windows.totals(key, cause, now: now), window: windows.window(key))
+        // The sender of the deferral that opened it (later ones add theirs).
+        if let sender {
+            for i in out.indices where out[i].state == .open {
+                out[i].alert.noteSender(sender)
+                book.updateOpen(out[i].alert.id) { $0.noteSender(sender) }
+            }
+        }
+        return out
     }
 
     // MARK: - Time

@@ -57,6 +57,8 @@ public final class BatchAnalyzer {
                                      defaultHost: options.defaultHost),
             rules: options.rules)
         pipeline.fields = options.fields
+        // Sender domains for the tracker's alerts and the report's table of senders.
+        pipeline.collectSenders = tracker != nil || report != nil
         return Engine(pipeline: pipeline, tracker: tracker, report: report)
     }
 
@@ -115,12 +117,17 @@ public final class BatchAnalyzer {
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
                                         renderLines: render, hashDestinations: options.hashesAhead,
-                                        fields: options.fields)
+                                        fields: options.fields, collectSenders: engine.collectsSenders)
             reader.consume { input, batch in
                 if render {
                     batch.rendered.withUnsafeBytes { rendered in
                         var start = 0
+                        var s = 0
                         for i in batch.events.indices {
+                            while s < batch.senders.count, batch.senders[s].at <= i {
+                                engine.ingest(sender: batch.senders[s].record)
+                                s += 1
+                            }
                             engine.ingest(matched: &batch.events[i], batch.settling[i])
                             let end = batch.lineEnds[i]
                             if end < 0 {
@@ -133,9 +140,18 @@ public final class BatchAnalyzer {
                     }
                 } else {
                     let hashed = !batch.hashes.isEmpty
+                    var s = 0
                     for i in batch.events.indices {
+                        while s < batch.senders.count, batch.senders[s].at <= i {
+                            engine.ingest(sender: batch.senders[s].record)
+                            s += 1
+                        }
                         engine.ingest(matched: &batch.events[i], batch.settling[i], hashes: hashed ? batch.hashes[i] : nil)
                         each(&batch.events[i])
+                    }
+                    while s < batch.senders.count {
+                        engine.ingest(sender: batch.senders[s].record)
+                        s += 1
                     }
                 }
                 engine.absorb(counters: batch.counters, samples: batch.samples)

@@ -50,7 +50,7 @@ extension DaemonRunner {
             claimBook.forget(t.alert.id)
         case .open, .remind:
             guard let checker, ClaimCheck.checkedCauses.contains(t.alert.cause), !t.endOfInput else { return }
-            let id = hostIdentity.identity(for: t.alert, config: loaded.config, senderDomains: [])
+            let id = hostIdentity.identity(for: t.alert, config: loaded.config, senderDomains: t.alert.senders ?? [])
             checker.submit(.init(alertID: t.alert.id, cause: t.alert.cause, identity: id))
         case .escalate:
             break

@@ -1,0 +1,131 @@
+/// Who sent a message: Postfix qmgr's `QUEUEID: from=<sender>, size=..., nrcpt=N (queue
+/// active)` and Exim's `ID <= sender ...` arrival line. The domain is the envelope sender's,
+/// lower case; the null sender (bounces) has none and makes no record.
+public struct SenderRecord: Sendable, Equatable {
+    /// The message: its host and queue id, hashed (SenderBook.key).
+    public var message: Int
+    public var domain: String
+
+    public init(message: Int, domain: String) {
+        self.message = message
+        self.domain = domain
+    }
+
+    public init(host: String, queueID: String, domain: String) {
+        self.init(message: SenderBook.key(host: host.utf8, queueID: queueID.utf8), domain: domain)
+    }
+
+    /// The domain of an address (`user@Example.ORG` -> `example.org`), nil for the null
+    /// sender, an address without a domain, or one with bytes no domain has.
+    static func domain(ofAddress a: Bytes) -> String? {
+        guard let at = a.lastIndex(of: UInt8(ascii: "@")), at + 1 < a.count, a.count - at <= 254 else { return nil }
+        let d = a.dropFirst(at + 1)
+        for b in d {
+            let ok = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F
+            guard ok else { return nil }
+        }
+        return d.lowercasedString
+    }
+}
+
+extension PostfixParser {
+    /// qmgr's `QUEUEID: from=<sender>, size=N, nrcpt=N (queue active)`, or nil.
+    public func sender(_ record: LogRecord, host: String) -> SenderRecord? {
+        guard record.program.hasSuffix("/qmgr") else { return nil }
+        let m = record.message
+        guard let qidEnd = m.index(of: UInt8(ascii: ":")), qidEnd >= 5, qidEnd <= 20, qidEnd + 8 < m.count,
+              m[qidEnd + 1] == UInt8(ascii: " "), m.dropFirst(qidEnd + 2).hasPrefix("from=<"),
+              let close = m.index(of: UInt8(ascii: ">"), from: qidEnd + 8), m.dropFirst(close).hasPrefix(">, size=") else { return nil }
+        guard let domain = SenderRecord.domain(ofAddress: m.slice(qidEnd + 8, close)) else { return nil }
+        return SenderRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, qidEnd)), domain: domain)
+    }
+}
+
+extension EximParser {
+    /// `ID <= sender H=... P=... S=... id=...`, or nil.
+    public func sender(_ record: LogRecord, host: String) -> SenderRecord? {
+        let m = Self.body(record.message)
+        guard let idEnd = m.index(of: UInt8(ascii: " ")), idEnd >= 16, idEnd <= 23, m[6] == UInt8(ascii: "-"),
+              idEnd + 4 < m.count, m[idEnd + 1] == UInt8(ascii: "<"), m[idEnd + 2] == UInt8(ascii: "="),
+              m[idEnd + 3] == UInt8(ascii: " ") else { return nil }
+        let rest = m.dropFirst(idEnd + 4)
+        let end = rest.index(of: UInt8(ascii: " ")) ?? rest.count
+        guard let domain = SenderRecord.domain(ofAddress: rest.slice(0, end)) else { return nil }
+        return SenderRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, idEnd)), domain: domain)
+    }
+}
+
+/// The sender domain of each message seen, for the deferrals that follow. A direct-mapped
+/// table of `slots` entries (a power of two) indexed by the message's hash: a newer message
+/// that lands on an older one's slot takes it (counted in `forgotten`), so memory is fixed
+/// (8 bytes a slot) and the book forgets old messages roughly in the order they came.
+/// Domains are kept once. Only deferrals, bounces and expiries look their sender up
+/// (deliveries, most of a log, do not), by a byte hash of host and queue id.
+public struct SenderBook: Sendable {
+    /// Per slot: the message hash's upper 48 bits, and its domain's index + 1 in the low 16
+    /// (0: empty). One word a slot, so a lookup touches one cache line.
+    private var entries: [UInt64]
+    private let mask: Int
+    private var domains: [String] = []
+    private var domainIndex: [String: Int32] = [:]
+    private var lastDomain = ""
+    private var lastIndex: Int32 = -1
+    /// Messages whose slot a newer one took.
+    public private(set) var forgotten = 0
+    public private(set) var count = 0
+    static let maxDomains = 65_535
+
+    /// `slots`: rounded up to a power of two.
+    public init(slots: Int = 1 << 18) {
+        var n = 1
+        while n < max(2, slots) { n <<= 1 }
+        entries = [UInt64](repeating: 0, count: n)
+        mask = n - 1
+    }
+
+    public mutating func take(_ r: SenderRecord) {
+        let d: Int32
+        if lastIndex >= 0, r.domain == lastDomain { d = lastIndex } else if let i = domainIndex[r.domain] {
+            d = i
+            lastDomain = r.domain
+            lastIndex = i
+        } else {
+            // Distinct domains are bounded too: past the cap, new ones are not kept.
+            guard domains.count < Self.maxDomains else { return }
+            d = Int32(domains.count)
+            domains.append(r.domain)
+            domainIndex[r.domain] = d
+            lastDomain = r.domain
+            lastIndex = d
+        }
+        let slot = Self.slot(r.message, mask)
+        let tag = UInt64(UInt(bitPattern: r.message)) & ~0xFFFF
+        let old = entries[slot]
+        if old == 0 { count += 1 } else if old & ~0xFFFF != tag { forgotten += 1 }
+        entries[slot] = tag | UInt64(d + 1)
+    }
+
+    /// The sender domain of the event's message, if it was seen (nil for deliveries).
+    @inline(__always)
+    public func domain(of e: DeliveryEvent) -> String? {
+        guard e.status != .sent, count > 0 else { return nil }
+        let k = Self.key(host: e.host.utf8, queueID: e.queueID.utf8)
+        let entry = entries[Self.slot(k, mask)]
+        guard entry != 0, entry & ~0xFFFF == UInt64(UInt(bitPattern: k)) & ~0xFFFF else { return nil }
+        return domains[Int(entry & 0xFFFF) - 1]
+    }
+
+    /// The slot of a hash: from its low bits (the tag is its high ones).
+    @inline(__always)
+    static func slot(_ k: Int, _ mask: Int) -> Int { Int(truncatingIfNeeded: UInt(bitPattern: k) ^ UInt(bitPattern: k) >> 29) & mask }
+
+    /// FNV-1a of the host, a separator and the queue id.
+    @inlinable
+    public static func key<H: Sequence, Q: Sequence>(host: H, queueID: Q) -> Int where H.Element == UInt8, Q.Element == UInt8 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in host { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        h = (h ^ 0xFF) &* 0x100_0000_01b3
+        for b in queueID { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(bitPattern: UInt(h))
+    }
+}
