@@ -105,7 +105,91 @@ resolve_after = "{resolve}s"
 
 [alerts.cause.other]
 resolve_after = "{resolve}s"
+
+# The DNS checks of alerts, against the harness's dnsmasq (DNS_RECORDS): the sending
+# address is given (the MTAs send from loopback, which no receiver names), the sender
+# domain comes from the log (qmgr from=, Exim <=).
+[dns]
+servers = [{dns}]
+timeout = "1s"
+attempts = 1
+blocklists = ["bl.deferwatch-e2e.example"]
+
+[identity]
+addresses = ["{ip}"]
+helo = "mail.deferwatch-e2e.example"
+
+[checks]
+enabled = {checks}
+interval = "0s"
 """
+
+# The zones the harness's dnsmasq serves for the checks: the sending address 203.0.113.77
+# has no PTR and is listed in the test blocklist; the HELO name points elsewhere; the
+# scenario's sender domain has an SPF record that does not authorise it and no MX, its
+# organisational domain a DMARC record.
+SENDING_IP = "203.0.113.77"
+DNS_ZONES = ["deferwatch-e2e.example", "113.0.203.in-addr.arpa"]
+DNS_RECORDS = [
+    "host-record=mail.deferwatch-e2e.example,192.0.2.25",
+    "txt-record=sender.deferwatch-e2e.example,\"v=spf1 ip4:192.0.2.0/24 -all\"",
+    "txt-record=_dmarc.deferwatch-e2e.example,\"v=DMARC1; p=reject\"",
+    "address=/77.113.0.203.bl.deferwatch-e2e.example/127.0.0.2",
+    "txt-record=77.113.0.203.bl.deferwatch-e2e.example,\"listed by the end-to-end test\"",
+]
+# What the checks of each checked cause must say: the verdict, and the findings in short
+# form (problems first).
+EXPECTED_CHECKS = {
+    "reverse_dns": ("confirmed", "ptr=missing helo=mismatch"),
+    "authentication": ("confirmed", "ptr=missing spf=fail mx=none dmarc=reject"),
+    "reputation": ("confirmed", "dnsbl=listed"),
+}
+DNSMASQ = Path("/usr/sbin/dnsmasq")
+
+
+class DnsServer:
+    """dnsmasq on 127.0.0.1 and a free port, answering only from DNS_RECORDS (NXDOMAIN for
+    other names of DNS_ZONES, REFUSED elsewhere); its query log in out_dir."""
+
+    def __init__(self, out_dir: Path, name: str) -> None:
+        self.dir = WORK / f"dns-{name}"
+        self.log_path = out_dir / f"{name}-dnsmasq.log"
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        if not DNSMASQ.exists():
+            raise HarnessError(f"{DNSMASQ} is needed (apt-get install dnsmasq-base)")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        conf = [f"port={self.port}", "listen-address=127.0.0.1", "bind-interfaces", "no-resolv",
+                "no-hosts", "no-poll", "local-ttl=300", "cache-size=0", "log-queries",
+                "user=root"] + [f"local=/{z}/" for z in DNS_ZONES] + DNS_RECORDS
+        (self.dir / "dnsmasq.conf").write_text("\n".join(conf) + "\n")
+        self.log_path.write_text("")
+        self.proc = subprocess.Popen([str(DNSMASQ), f"--conf-file={self.dir / 'dnsmasq.conf'}",
+                                      "--keep-in-foreground", "--pid-file=",
+                                      f"--log-facility={self.log_path}"],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, close_fds=False)
+        deadline = time.monotonic() + 20
+        while "started" not in self.log_path.read_text(errors="replace"):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise HarnessError(f"dnsmasq did not start: {self.log_path.read_text()[-500:]}")
+            time.sleep(0.1)
+
+    @property
+    def server(self) -> str:
+        return f'"127.0.0.1:{self.port}"'
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc, 5)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 SYSLOG_TAG = re.compile(rb"^(?:\S+ +\S+ +\S+|\d{4}-\d\d-\d\dT\S+) \S+ deferwatch\[\d+\]: (.*)$")
 KV = re.compile(r'([a-z_]+)=("(?:[^"\\]|\\.)*"|\S*)')
@@ -260,7 +344,8 @@ class Daemon:
 
     def __init__(self, dw: Path, name: str, out_dir: Path, *, files: list[Path] = (),
                  journal_dir: Path | None = None, lookback: str = "0s",
-                 syslog_socket: Path) -> None:
+                 syslog_socket: Path, dns: "DnsServer | None" = None) -> None:
+        self.dns = dns
         self.dw = dw
         self.name = name
         self.dir = WORK / f"live-{name}"
@@ -285,7 +370,8 @@ class Daemon:
             files=", ".join(json.dumps(f) for f in self.files), lookback=self.lookback,
             state=self.dir / "state", status=self.socket, syslog=self.syslog_socket,
             window=WINDOW_S, bucket=BUCKET_S, resolve=RESOLVE_AFTER_S,
-            grey=GREYLISTING_REPEATS))
+            grey=GREYLISTING_REPEATS, dns=self.dns.server if self.dns else "", ip=SENDING_IP,
+            checks="true" if self.dns else "false"))
         sh([str(self.dw), "check-config", str(self.config)], quiet=True)
         shutil.copyfile(self.config, self.alerts_path.parent / f"{self.name}.toml")
         cmd = [str(self.dw), "run", "--config", str(self.config), "--alerts-to-stdout"]
@@ -362,7 +448,7 @@ class Daemon:
         raise DaemonFailed(f"deferwatch status ({self.name}): no two answers of the same "
                            f"snapshot in 20 tries")
 
-    def transitions(self) -> list[dict]:
+    def printed(self) -> list[dict]:
         out = []
         try:
             text = self.alerts_path.read_text(encoding="utf-8", errors="replace")
@@ -375,6 +461,14 @@ class Daemon:
                 except ValueError:
                     pass  # being written
         return out
+
+    def transitions(self) -> list[dict]:
+        """The alert transitions printed (not the alerts' DNS checks)."""
+        return [t for t in self.printed() if t.get("state") != "checked"]
+
+    def checks(self) -> list[dict]:
+        """What the DNS checks of alerts found, as printed (`state: checked`)."""
+        return [t for t in self.printed() if t.get("state") == "checked"]
 
     def stop(self) -> int | None:
         if self.proc is None:
@@ -411,8 +505,9 @@ class LivePhase:
         self.syslog_file = syslog_file
         self.rfc3339_file = rfc3339_file
         self.resolve_timeout = resolve_timeout
+        self.dns = DnsServer(run.out_dir, run.name)
         self.daemon = Daemon(run.deferwatch, f"{run.name}-live", run.out_dir,
-                             files=[followed], syslog_socket=syslog_socket)
+                             files=[followed], syslog_socket=syslog_socket, dns=self.dns)
         self.broken = False
         self.start_pos = 0
         self.start_lines = (0, 0)
@@ -421,6 +516,7 @@ class LivePhase:
         self.dest_causes: dict[str, dict] = {}  # per domain, at the settled snapshot
         self.mta_stopped_at: int | None = None
         self.syslog_alerts: list[dict] = []
+        self.syslog_checks: list[dict] = []
         self.journal: dict = {}
         self.expected_alerts: set[tuple[str, str]] = {
             (d, r.cause) for r in run.scenario.receivers if r.alert for d in r.domains}
@@ -453,6 +549,7 @@ class LivePhase:
         self.guard(self._start)
 
     def _start(self) -> None:
+        self.dns.start()
         self.daemon.start()
         # The snapshot published before the first read says "waiting for the file" at
         # position 0; the next one (a second later) has the file open at its end.
@@ -709,13 +806,48 @@ class LivePhase:
     # -- after the phase ------------------------------------------------------------------
 
     def after_phase(self) -> None:
-        if self.broken:
-            return
         try:
-            self.check_syslog_alerts()
-            self.journal_pass()
-        except DaemonFailed as e:
-            self.problem(str(e))
+            if self.broken:
+                return
+            try:
+                self.check_syslog_alerts()
+                self.check_alert_checks()
+                self.journal_pass()
+            except DaemonFailed as e:
+                self.problem(str(e))
+        finally:
+            self.dns.stop()
+
+    def check_alert_checks(self) -> None:
+        """Every reverse_dns, authentication and reputation alert got its DNS checks: an
+        alert=checked line in rsyslog's file with the expected findings and verdict, the
+        same on the daemon's standard output with every finding's evidence."""
+        printed = {str(c.get("id")): c for c in self.daemon.checks()}
+        lines = {str(x.get("id")): x for x in self.syslog_checks}
+        checked = 0
+        for t in self.daemon.transitions():
+            cause = t.get("cause")
+            if t.get("state") != "open" or cause not in EXPECTED_CHECKS:
+                continue
+            i = str(t.get("id"))
+            verdict, short_form = EXPECTED_CHECKS[cause]
+            line = lines.get(i)
+            if line is None:
+                self.problem(f"alert {i} ({cause} {t.get('key')}): no alert=checked line in "
+                             f"{self.syslog_file.name}")
+                continue
+            if (line.get("verdict"), line.get("checks")) != (verdict, short_form):
+                self.problem(f"alert {i} ({cause} {t.get('key')}): checked verdict={line.get('verdict')} "
+                             f"checks={line.get('checks')!r}, expected verdict={verdict} "
+                             f"checks={short_form!r}: {short(line.get('summary'), 300)}")
+            c = printed.get(i)
+            if c is None or c.get("checks") != short_form or not all(f.get("evidence") for f in c.get("findings", [])):
+                self.problem(f"alert {i} ({cause}): the checks printed are {short(json.dumps(c), 400)}")
+            checked += 1
+        if checked == 0:
+            self.problem("no alert of a checked cause (reverse_dns, authentication, reputation) opened")
+        self.run.notes.append(f"DNS checks: {checked} alerts checked, {len(self.syslog_checks)} "
+                              f"alert=checked lines")
 
     def check_syslog_alerts(self) -> None:
         """The alert lines in rsyslog's file: the same transitions as the daemon printed;
@@ -727,6 +859,8 @@ class LivePhase:
                 m = SYSLOG_TAG.match(raw.rstrip(b"\n"))
                 if m:
                     lines.append(parse_kv(m.group(1).decode(errors="replace")))
+        self.syslog_checks = [x for x in lines if x.get("alert") == "checked"]
+        lines = [x for x in lines if x.get("alert") != "checked"]
         self.syslog_alerts = lines
         fields = ("id", "state", "cause", "scope", "key", "domain")
 
@@ -841,7 +975,7 @@ class LivePhase:
                             self.run.out_dir / f"{self.run.name}-journal-syslog.txt")
         sink.start()
         d = Daemon(self.run.deferwatch, f"{self.run.name}-journal", self.run.out_dir,
-                   journal_dir=jdir, lookback="1h", syslog_socket=sink.path)
+                   journal_dir=jdir, lookback="1h", syslog_socket=sink.path, dns=self.dns)
         self.journal_daemon = d
         try:
             d.start()
@@ -898,7 +1032,8 @@ class LivePhase:
             m = re.search(rb"deferwatch\[\d+\]: (.*)$", dgram, re.S)
             if m:
                 kv = parse_kv(m.group(1).decode(errors="replace"))
-                sent.append((kv.get("alert"), kv.get("id")))
+                if kv.get("alert") != "checked":
+                    sent.append((kv.get("alert"), kv.get("id")))
         printed = [(t.get("state"), str(t.get("id"))) for t in d.transitions()]
         if sent != printed:
             self.problem(f"journal pass: the syslog datagrams {sent} are not the transitions "
