@@ -56,10 +56,12 @@ import Testing
         feed(&e, (1...6).map(Self.deferral))
         let opened = e.takeTransitions()
         #expect(opened.map(\.state) == [.open])
-        // The open transition has the sender of the deferral that opened it (the fourth);
-        // the alert then gathers the others.
-        #expect(opened.first?.alert.senders == ["example.net"])
+        // The open transition has the senders of the deferrals that opened it, newest
+        // first; the destination's window has them too.
+        #expect(opened.first?.alert.senders == ["example.net", "shop.example.org"])
         #expect(e.tracker.openAlerts.first?.senders == ["example.net", "shop.example.org"])
+        let dest = e.tracker.deferringDestinations(limit: 10).first { $0.key.scope == .domain && $0.key.name == "example.com" }
+        #expect(dest?.senders == ["example.net", "shop.example.org"])
         #expect(e.sendersKnown.messages == 6)
         let r = e.finishReport()!
         #expect(r.senders.map(\.domain) == ["example.net", "shop.example.org"])

@@ -295,6 +295,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var causes: [CauseCount]
         public var firstDeferral: String?
         public var sample: String
+        /// The sender domains of its recent deferrals, newest first (absent: none known).
+        public var senders: [String]?
         /// Open alerts on this destination.
         public var alerts: [Int]
     }
@@ -342,6 +344,7 @@ extension StatusReport.DestinationStatus {
         causes = d.causes.map { StatusReport.CauseCount(cause: $0.cause.rawValue, deferrals: $0.deferrals, messages: $0.messages) }
         firstDeferral = d.firstDeferral.map(CivilTime.rfc3339)
         sample = d.sample
+        senders = d.senders.isEmpty ? nil : d.senders
         self.alerts = alerts
     }
 }

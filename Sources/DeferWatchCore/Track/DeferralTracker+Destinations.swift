@@ -13,10 +13,12 @@ extension DeferralTracker {
         public var firstDeferral: Int64?
         /// The last reply text of its leading cause.
         public var sample: String
+        /// The sender domains of its recent deferrals (of every cause), newest first.
+        public var senders: [String] = []
 
         public static func == (a: Self, b: Self) -> Bool {
             a.key == b.key && a.provider == b.provider && a.attempts == b.attempts && a.deferrals == b.deferrals && a.firstDeferral == b.firstDeferral
-                && a.sample == b.sample && a.causes.elementsEqual(b.causes) { $0 == $1 }
+                && a.sample == b.sample && a.senders == b.senders && a.causes.elementsEqual(b.causes) { $0 == $1 }
         }
     }
 
@@ -34,8 +36,10 @@ extension DeferralTracker {
                 .sorted { $0.deferrals != $1.deferrals ? $0.deferrals > $1.deferrals : $0.cause < $1.cause }
             let first = s.causes.compactMap(\.totals.firstDeferral).min()
             let lead = s.causes.first { $0.cause == causes[0].cause }?.sample ?? ""
+            var senders: [String] = []
+            for c in s.causes { for d in c.senders.reversed() where !senders.contains(d) { senders.append(d) } }
             out.append(DeferringDestination(key: key, provider: key.scope == .provider ? key.name : w.provider, attempts: s.attempts, deferrals: causes.reduce(0) { $0 + $1.deferrals },
-                                          causes: causes, firstDeferral: first, sample: lead))
+                                          causes: causes, firstDeferral: first, sample: lead, senders: senders))
         }
         out.sort { a, b in
             if a.deferrals != b.deferrals { return a.deferrals > b.deferrals }

@@ -141,7 +141,7 @@ public struct DeferralTracker {
 
     private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: EventKeys, sender: String?) -> [AlertTransition] {
         let cause = e.cause ?? .other
-        let (counts, recipient) = windows.countDeferral(e, cause: cause, keys: keys, at: t, bucket: b)
+        let (counts, recipient) = windows.countDeferral(e, cause: cause, keys: keys, at: t, bucket: b, sender: sender)
         // A storm's wider alert of this cause takes every deferral of it.
         if let id = book.wide[cause] {
             if counts, let k = keys.domain ?? keys.relay { book.fold(k, into: id, at: t) }
@@ -159,11 +159,14 @@ public struct DeferralTracker {
         let th = config.thresholds(cause)
         guard th.enabled, let key = windows.crossing(keys, cause: cause, thresholds: th, now: now) else { return [] }
         var out = book.raise(key, e, cause: cause, at: t, totals: windows.totals(key, cause, now: now), window: windows.window(key))
-        // The sender of the deferral that opened it (later ones add theirs).
-        if let sender {
+        // The senders of the key's recent deferrals of the cause, this one's among them
+        // (later deferrals add theirs).
+        let seen = windows.window(key)?.senders(cause) ?? []
+        if !seen.isEmpty {
             for i in out.indices where out[i].state == .open {
-                out[i].alert.noteSender(sender)
-                book.updateOpen(out[i].alert.id) { $0.noteSender(sender) }
+                for s in seen.reversed() { out[i].alert.noteSender(s) }
+                let senders = out[i].alert.senders
+                book.updateOpen(out[i].alert.id) { $0.senders = senders }
             }
         }
         return out

@@ -100,7 +100,7 @@ struct DestinationWindows {
     /// A deferral of `cause` at `t` (bucket `b`). Returns whether it counts towards an alert
     /// (greylisting only when it repeats for the message) and its recipient's hash.
     mutating func countDeferral(_ e: DeliveryEvent, cause: Cause, keys: EventKeys, at t: Int64,
-                                bucket b: Int64) -> (counts: Bool, recipient: Int?) {
+                                bucket b: Int64, sender: String? = nil) -> (counts: Bool, recipient: Int?) {
         var h = Hasher()
         h.combine(e.host)
         h.combine(e.queueID)
@@ -122,7 +122,7 @@ struct DestinationWindows {
             guard let k = keys[i] else { continue }
             windows.withValue(k, default: SlidingWindow(buckets: config.bucketCount)) { w in
                 w.addDeferral(bucket: b, time: t, cause: cause, newMessage: newMessage, counts: counts,
-                              recipient: recipient, sample: sample)
+                              recipient: recipient, sample: sample, sender: sender)
                 if let p = e.provider, w.provider != p { w.provider = p }
             }
         }

@@ -21,6 +21,8 @@ struct SlidingWindow {
         var sample: String = ""
         /// Recent distinct recipients (hashes), bounded, to seed an alert's count.
         var recipients: [Int] = []
+        /// Recent distinct sender domains, at most Alert.senderCap, the newest last.
+        var senders: [String] = []
     }
 
     static let recipientMemory = 64
@@ -65,7 +67,7 @@ struct SlidingWindow {
     }
 
     mutating func addDeferral(bucket b: Int64, time: Int64, cause: Cause, newMessage: Bool, counts: Bool,
-                              recipient: Int? = nil, sample: String? = nil) {
+                              recipient: Int? = nil, sample: String? = nil, sender: String? = nil) {
         guard let i = slot(b) else { return }
         attempts[i] &+= 1
         guard counts else { return }
@@ -83,6 +85,16 @@ struct SlidingWindow {
             if causes[k!].recipients.count >= Self.recipientMemory { causes[k!].recipients.removeFirst() }
             causes[k!].recipients.append(recipient)
         }
+        if let sender, causes[k!].senders.last != sender {
+            causes[k!].senders.removeAll { $0 == sender }
+            if causes[k!].senders.count >= Alert.senderCap { causes[k!].senders.removeFirst() }
+            causes[k!].senders.append(sender)
+        }
+    }
+
+    /// The sender domains of the cause's recent deferrals, the newest last.
+    func senders(_ cause: Cause) -> [String] {
+        causes.first { $0.cause == cause }?.senders ?? []
     }
 
     func sample(_ cause: Cause) -> String? {
@@ -123,14 +135,14 @@ struct SlidingWindow {
     var hasCauses: Bool { !causes.isEmpty }
 
     /// Attempts in the whole window ending with bucket `now`, and each cause's totals in it.
-    func summary(now: Int64) -> (attempts: Int, causes: [(cause: Cause, totals: Totals, sample: String)]) {
+    func summary(now: Int64) -> (attempts: Int, causes: [(cause: Cause, totals: Totals, sample: String, senders: [String])]) {
         let lo = now - Int64(n) + 1
         var attempts = 0
         for i in 0..<n where labels[i] >= lo && labels[i] <= now { attempts += Int(self.attempts[i]) }
-        var out: [(cause: Cause, totals: Totals, sample: String)] = []
+        var out: [(cause: Cause, totals: Totals, sample: String, senders: [String])] = []
         for c in causes {
             let t = totals(cause: c.cause, now: now)
-            if t.deferrals > 0 { out.append((c.cause, t, c.sample)) }
+            if t.deferrals > 0 { out.append((c.cause, t, c.sample, c.senders)) }
         }
         return (attempts, out)
     }
