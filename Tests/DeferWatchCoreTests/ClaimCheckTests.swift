@@ -140,3 +140,27 @@ import Testing
         #expect(r.query("mail.example.org", .a) == .failed("the check's time ran out"))
     }
 }
+
+/// The SPF mechanism that decided, walked over recorded answers.
+@Suite struct SPFMechanismTests {
+    @Test func theFirstMatchingMechanismIsNamed() {
+        var r = RecordedResolver()
+        r.add("example.org", .txt, "v=spf1 a:mail.example.org/30 ip6:2001:db8::/32 include:_spf.example.net exists:%{i}.x.example ~all")
+        r.add("mail.example.org", .a, "203.0.113.5")
+        r.add("_spf.example.net", .txt, "v=spf1 ip4:198.51.100.0/24 -all")
+        r.add("plain.example", .txt, "v=spf1 mx:example.org")
+        r.add("example.org", .mx, "10 mail.example.org")
+        let f = SPFMechanismFinder(resolver: r)
+        #expect(f.decide("example.org", ip: IPAddress("203.0.113.6")!)?.mechanism == "a:mail.example.org/30 of example.org")
+        #expect(f.decide("example.org", ip: IPAddress("2001:db8::9")!)?.mechanism == "ip6:2001:db8::/32 of example.org")
+        #expect(f.decide("example.org", ip: IPAddress("198.51.100.200")!)?.mechanism
+                == "include:_spf.example.net of example.org -> ip4:198.51.100.0/24 of _spf.example.net")
+        // A macro it does not expand: no answer rather than a wrong one.
+        #expect(f.decide("example.org", ip: IPAddress("192.0.2.1")!) == nil)
+        #expect(f.decide("plain.example", ip: IPAddress("203.0.113.5")!)?.result == .pass)
+        #expect(f.decide("plain.example", ip: IPAddress("192.0.2.1")!)?.result == .neutral)
+        #expect(f.decide("nothing.example", ip: IPAddress("192.0.2.1")!) == nil)
+        #expect(IPAddress("203.0.113.77")!.within(IPAddress("203.0.113.64")!, prefix: 26))
+        #expect(!IPAddress("203.0.113.77")!.within(IPAddress("203.0.113.64")!, prefix: 29))
+    }
+}

@@ -108,6 +108,15 @@ import Testing
         #expect(soft.evidence.contains("_spf.example.net TXT v=spf1 ip4:198.51.100.0/24 -all (ttl 300)"), "\(soft.evidence)")
         #expect(c.spf("redirect.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).short == "spf=pass")
         #expect(c.spf("mxspf.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).short == "spf=pass")
+        // The mechanism that decided, through includes, redirects and mx.
+        #expect(pass.summary.hasSuffix("decided by ip4:203.0.113.5 of example.org"), "\(pass.summary)")
+        #expect(soft.summary.hasSuffix("decided by ~all of soft.example.net"), "\(soft.summary)")
+        #expect(c.spf("example.org", ip: IPAddress("203.0.113.7")!, helo: nil, evaluator: LibSPF2()).summary.hasSuffix("decided by -all of example.org"))
+        #expect(c.spf("redirect.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).summary
+                .hasSuffix("decided by redirect=example.org of redirect.example.net -> ip4:203.0.113.5 of example.org"))
+        #expect(c.spf("mxspf.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).summary.hasSuffix("decided by mx of mxspf.example.net"))
+        #expect(c.spf("soft.example.net", ip: IPAddress("198.51.100.9")!, helo: nil, evaluator: LibSPF2()).summary
+                .hasSuffix("decided by include:_spf.example.net of soft.example.net -> ip4:198.51.100.0/24 of _spf.example.net"))
         #expect(c.spf("aonly.example.net", ip: ip, helo: nil, evaluator: LibSPF2()).short == "spf=none")
         #expect(c.spf("mail.example.org", ip: ip, helo: "mail.example.org", evaluator: LibSPF2(), check: "spf-helo").short == "spf-helo=pass")
     }

@@ -31,7 +31,12 @@ extension IdentityChecker {
         let subject = "\(domain) for \(ip)"
         var evidence = o.seen
         evidence += o.errors.map { "libspf2: \($0)" }
-        let said = o.comment.isEmpty ? "" : " (\(o.comment))"
+        var said = o.comment.isEmpty ? "" : " (\(o.comment))"
+        // The mechanism that decided, when a walk of the same records reaches the same result.
+        if let r = o.result, r != .none, r != .permerror, r != .temperror,
+           let d = SPFMechanismFinder(resolver: resolver).decide(domain, ip: ip), d.result == r {
+            said += "; decided by \(d.mechanism)"
+        }
         guard let r = o.result else {
             return Finding(check: check, subject: subject, verdict: .unknown, summary: "SPF could not be evaluated\(said)",
                            evidence: evidence, short: "\(check)=unknown")
