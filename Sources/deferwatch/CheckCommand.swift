@@ -24,7 +24,14 @@ struct CheckCommand: ParsableCommand {
 
         Exit status 0 when no finding is a problem, 5 when one is, 2 on bad usage.
 
+        Without --ip, --helo or --domain (and without [identity]), what is missing comes from
+        the logs given with --from (the addresses receivers' deferral replies name, the
+        sender domains of the deferred mail), else from the host (Postfix's
+        smtp_bind_address, the host's global addresses, main.cf's smtp_helo_name or
+        myhostname); stderr says where each came from.
+
         Examples:
+          deferwatch check --from /var/log/mail.log
           deferwatch check --ip 203.0.113.5 --helo mail.example.org --domain example.org
           deferwatch check --domain example.org --dkim-selector s2026 --json
         """
@@ -45,6 +52,9 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A DNS blocklist zone to look the addresses up in (repeatable; adds to [dns] blocklists).", valueName: "zone"))
     var blocklist: [String] = []
 
+    @Option(name: .long, help: ArgumentHelp("A log file to learn the identity from when none is given (repeatable): the addresses deferral replies name, the sender domains of deferred mail.", valueName: "file"))
+    var from: [String] = []
+
     @Flag(name: .long, help: "Print one JSON object per finding.")
     var json = false
 
@@ -59,11 +69,39 @@ struct CheckCommand: ParsableCommand {
             guard let a = IPAddress(text) else { throw ValidationError("\(text) is not an IP address") }
             ips.append(a)
         }
-        let heloName = helo ?? identity.helo
-        let domains = domain.isEmpty ? identity.domains : domain
+        var heloName = helo ?? identity.helo
+        var domains = domain.isEmpty ? identity.domains : domain
         let selectors = dkimSelector.isEmpty ? identity.dkimSelectors : dkimSelector
+        // What is still missing: from the logs given, else from the host itself.
+        if ips.isEmpty || heloName == nil || domains.isEmpty {
+            let learned: LearnedIdentity
+            if from.isEmpty {
+                learned = .ofHost()
+            } else {
+                var batch = BatchAnalyzer.Options(inputs: from, rules: loaded.rules)
+                batch.fields = .all
+                let (l, result) = LearnedIdentity.fromLogs(BatchAnalyzer(options: batch))
+                for e in result.errors { writeStderr("deferwatch: \(e)") }
+                learned = l
+            }
+            if ips.isEmpty, !learned.namedAddresses.isEmpty {
+                ips = learned.namedAddresses.prefix(4).map(\.0)
+                writeStderr("deferwatch: addresses from the logs: " + learned.namedAddresses.prefix(4).map { "\($0.0) (named in \($0.1) deferral replies)" }.joined(separator: ", "))
+            } else if ips.isEmpty, !learned.hostAddresses.isEmpty {
+                ips = learned.hostAddresses
+                writeStderr("deferwatch: addresses from \(learned.hostAddressesFrom): \(ips.map(\.description).joined(separator: ", "))")
+            }
+            if heloName == nil, let h = learned.helo {
+                heloName = h
+                writeStderr("deferwatch: HELO name from \(learned.heloFrom): \(h)")
+            }
+            if domains.isEmpty, !learned.senderDomains.isEmpty {
+                domains = learned.senderDomains.prefix(5).map(\.0)
+                writeStderr("deferwatch: sender domains from the logs: " + learned.senderDomains.prefix(5).map { "\($0.0) (\($0.1) deferrals)" }.joined(separator: ", "))
+            }
+        }
         if ips.isEmpty && heloName == nil && domains.isEmpty {
-            throw ValidationError("nothing to check: give --ip, --helo or --domain, or set [identity] in the configuration")
+            throw ValidationError("nothing to check: give --ip, --helo or --domain (or --from LOG), or set [identity] in the configuration")
         }
         let resolver: SystemResolver
         do { resolver = try SystemResolver(config: loaded.config.dns) } catch {

@@ -182,4 +182,27 @@ import Testing
         #expect(refused.status == 2)
         #expect(refused.stderr.contains("bad.toml:2"), "\(refused.stderr)")
     }
+
+    @Test func withoutAnIdentityTheCommandLearnsItFromTheLogs() throws {
+        let dns = try Self.server()
+        let dir = TestPaths.temporaryDirectory("check-from")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = dir.appendingPathComponent("deferwatch.toml")
+        try "[dns]\nservers = [\"\(dns.server)\"]\ntimeout = \"1s\"\n".write(to: config, atomically: true, encoding: .utf8)
+        let log = dir.appendingPathComponent("mail.log")
+        var text = ""
+        for i in 1...3 {
+            let q = String(format: "E%09X", i)
+            text += "2026-12-01T10:00:0\(i)Z mx1 postfix/qmgr[2]: \(q): from=<shop@example.org>, size=900, nrcpt=1 (queue active)\n"
+            text += "2026-12-01T10:01:0\(i)Z mx1 postfix/smtp[3]: \(q): to=<u\(i)@example.com>, relay=mx.example.com[192.0.2.9]:25, delay=1, delays=0/0/0/1, dsn=4.7.25, status=deferred (host mx.example.com[192.0.2.9] said: 450 4.7.25 Client host rejected: cannot find your reverse hostname, [203.0.113.7] (in reply to RCPT TO command))\n"
+        }
+        try text.write(to: log, atomically: true, encoding: .utf8)
+        let r = try ProcessRunner.deferwatch(["check", "--config", config.path, "--from", log.path])
+        #expect(r.status == 5, "\(r.stdoutText)\(r.stderr)")
+        #expect(r.stderr.contains("addresses from the logs: 203.0.113.7 (named in 3 deferral replies)"), "\(r.stderr)")
+        #expect(r.stderr.contains("sender domains from the logs: example.org (3 deferrals)"), "\(r.stderr)")
+        #expect(r.stdoutText.contains("problem ptr         203.0.113.7"), "\(r.stdoutText)")
+        #expect(r.stdoutText.contains("problem spf         example.org for 203.0.113.7"), "\(r.stdoutText)")
+        #expect(r.stdoutText.contains("decided by -all of example.org"), "\(r.stdoutText)")
+    }
 }

@@ -74,6 +74,11 @@ public final class BatchAnalyzer {
     /// With several threads, the threads that parse write the lines too, except those of
     /// events whose cause is inherited in log order; those are written here, once the
     /// engine settled them.
+    /// Reads every input into `engine`; `each` sees every event after the engine took it.
+    public func run(_ engine: inout Engine, each: (inout DeliveryEvent) -> Void) -> Result {
+        run(&engine, each: each, render: false, lines: { _ in }, drain: { _ in })
+    }
+
     public func runEventLines(_ engine: inout Engine, _ write: (UnsafeRawBufferPointer) -> Void) -> Result {
         let w = JSONWriter(capacity: 1024)
         return run(&engine, each: { e in
