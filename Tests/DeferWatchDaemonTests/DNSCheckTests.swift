@@ -206,3 +206,32 @@ import Testing
         #expect(r.stdoutText.contains("decided by -all of example.org"), "\(r.stdoutText)")
     }
 }
+
+/// What the host's MTA configuration says of the sending identity.
+@Suite struct HostIdentityTests {
+    @Test func postfixAndEximSettingsAreRead() throws {
+        let dir = TestPaths.temporaryDirectory("host-identity")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let main = dir.appendingPathComponent("main.cf")
+        try "# comment\nmyhostname = mx1.example.org\nsmtp_bind_address = 203.0.113.5\nsmtp_helo_name = $myhostname\n"
+            .write(to: main, atomically: true, encoding: .utf8)
+        let postfix = LearnedIdentity.ofHost(postfixMainCF: main.path, eximMacros: [])
+        #expect(postfix.hostAddresses.map(\.description) == ["203.0.113.5"])
+        #expect(postfix.hostAddressesFrom == "Postfix smtp_bind_address")
+        // smtp_helo_name is an expansion: not followed; myhostname is literal.
+        #expect(postfix.helo == "mx1.example.org")
+        #expect(postfix.heloFrom == "Postfix myhostname")
+
+        let macros = dir.appendingPathComponent("exim4.conf.localmacros")
+        try "REMOTE_SMTP_INTERFACE = 198.51.100.7 : 2001:db8::7\nREMOTE_SMTP_HELO_DATA = out.example.net\n"
+            .write(to: macros, atomically: true, encoding: .utf8)
+        let exim = LearnedIdentity.ofHost(postfixMainCF: dir.appendingPathComponent("none").path, eximMacros: [macros.path])
+        #expect(exim.hostAddresses.map(\.description) == ["198.51.100.7", "2001:db8::7"])
+        #expect(exim.hostAddressesFrom == "Exim REMOTE_SMTP_INTERFACE")
+        #expect(exim.helo == "out.example.net")
+        // Hostile content is skipped, not trusted.
+        try String(repeating: "x", count: 100_000).appending("\n= =\n\u{0}\n").write(to: macros, atomically: true, encoding: .utf8)
+        let junk = LearnedIdentity.ofHost(postfixMainCF: macros.path, eximMacros: [macros.path])
+        #expect(junk.hostAddressesFrom != "Exim REMOTE_SMTP_INTERFACE")
+    }
+}

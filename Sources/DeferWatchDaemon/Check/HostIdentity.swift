@@ -5,19 +5,34 @@ import DeferWatchCore
 
 /// What the host itself says of its sending identity, read once at the start and on
 /// reload: Postfix's `smtp_bind_address`/`smtp_bind_address6`, `smtp_helo_name` and
-/// `myhostname` from main.cf (literal values only: `$name` expansions are not followed),
-/// the host's global addresses, and its name.
-struct HostIdentity: Sendable, Equatable {
+/// `myhostname` from main.cf (literal values only: `$name` expansions are not followed);
+/// Exim's `REMOTE_SMTP_INTERFACE` and `REMOTE_SMTP_HELO_DATA` macros where Debian sets them
+/// (exim4.conf.localmacros, conf.d/main/00_local_macros); the host's global addresses, and
+/// its name.
+public struct HostIdentity: Sendable, Equatable {
     var bindAddresses: [IPAddress] = []
+    var bindFrom = "Postfix smtp_bind_address"
     var globalAddresses: [IPAddress] = []
     var heloName: String?
     var heloFrom = ""
 
-    static func read(postfixMainCF: String = "/etc/postfix/main.cf") -> HostIdentity {
+    /// Exim on Debian: the macros of remote_smtp's `interface` and `helo_data`, where
+    /// Debian's exim4 documentation says to set them.
+    public static let eximMacroFiles = ["/etc/exim4/exim4.conf.localmacros", "/etc/exim4/conf.d/main/00_local_macros"]
+
+    static func read(postfixMainCF: String = "/etc/postfix/main.cf", eximMacros: [String] = eximMacroFiles) -> HostIdentity {
         var h = HostIdentity()
         let cf = mainCF(postfixMainCF)
         for key in ["smtp_bind_address", "smtp_bind_address6"] {
             if let v = cf[key], let ip = IPAddress(v) { h.bindAddresses.append(ip) }
+        }
+        var exim: [String: String] = [:]
+        for f in eximMacros { exim.merge(mainCF(f)) { a, _ in a } }
+        if h.bindAddresses.isEmpty, let v = exim["REMOTE_SMTP_INTERFACE"] {
+            // An address list: "192.0.2.5 : 2001:db8::5" (Exim's list separator is a colon
+            // with spaces round it).
+            h.bindAddresses = v.split(separator: " ").compactMap { IPAddress(String($0)) }
+            if !h.bindAddresses.isEmpty { h.bindFrom = "Exim REMOTE_SMTP_INTERFACE" }
         }
         if let v = cf["smtp_helo_name"], !v.contains("$"), v.contains(".") {
             h.heloName = v
@@ -25,6 +40,9 @@ struct HostIdentity: Sendable, Equatable {
         } else if let v = cf["myhostname"], !v.contains("$"), v.contains(".") {
             h.heloName = v
             h.heloFrom = "Postfix myhostname"
+        } else if let v = exim["REMOTE_SMTP_HELO_DATA"], !v.contains("$"), v.contains(".") {
+            h.heloName = v
+            h.heloFrom = "Exim REMOTE_SMTP_HELO_DATA"
         } else {
             let name = SystemTimeZone.hostName()
             if name.contains(".") {
@@ -97,7 +115,7 @@ struct HostIdentity: Sendable, Equatable {
             id.learned.append("ip \(named.map(\.description).joined(separator: ", ")) (named in the reply)")
         } else if !bindAddresses.isEmpty {
             id.ips = bindAddresses
-            id.learned.append("ip \(bindAddresses.map(\.description).joined(separator: ", ")) (Postfix smtp_bind_address)")
+            id.learned.append("ip \(bindAddresses.map(\.description).joined(separator: ", ")) (\(bindFrom))")
         } else if !globalAddresses.isEmpty {
             id.ips = Array(globalAddresses.prefix(4))
             id.learned.append("ip \(id.ips.map(\.description).joined(separator: ", ")) (the host's global addresses)")

@@ -14,13 +14,15 @@ public struct LearnedIdentity {
     public var helo: String?
     public var heloFrom = ""
 
-    /// What the host says of itself (no logs read).
-    public static func ofHost() -> LearnedIdentity {
-        let h = HostIdentity.read()
+    /// What the host says of itself (no logs read): its MTA's configuration files (the
+    /// defaults are Debian's) and its interfaces.
+    public static func ofHost(postfixMainCF: String = "/etc/postfix/main.cf",
+                              eximMacros: [String] = HostIdentity.eximMacroFiles) -> LearnedIdentity {
+        let h = HostIdentity.read(postfixMainCF: postfixMainCF, eximMacros: eximMacros)
         var l = LearnedIdentity()
         if !h.bindAddresses.isEmpty {
             l.hostAddresses = h.bindAddresses
-            l.hostAddressesFrom = "Postfix smtp_bind_address"
+            l.hostAddressesFrom = h.bindFrom
         } else {
             l.hostAddresses = Array(h.globalAddresses.prefix(4))
             l.hostAddressesFrom = "the host's global addresses"
