@@ -102,6 +102,9 @@ public struct DeferralTracker {
     /// The alerts open now, oldest first.
     public var openAlerts: [Alert] { book.openAlerts }
 
+    /// The open alert with this id, if it is open.
+    public func openAlert(id: Int) -> Alert? { book.open[id] }
+
     /// How many alerts are open (without sorting them).
     public var openAlertCount: Int { book.count }
 

@@ -63,15 +63,14 @@ extension DaemonRunner {
         guard let checker else { return }
         let finished = checker.takeDone()
         guard !finished.isEmpty else { return }
-        let open = Dictionary(tracker.openAlertStates.map { ($0.alert.id, $0) }, uniquingKeysWith: { a, _ in a })
         for var c in finished {
             c.time = clock.wall()
             claimBook.take(c)
-            guard let t = open[c.alertID] else {
+            guard let a = tracker.openAlert(id: c.alertID) else {
                 claimBook.forget(c.alertID)
                 continue
             }
-            outbox.add(.check(c, t.alert), line: sink.format(c.logLine(alert: t.alert), severity: t.alert.severity))
+            outbox.add(.check(c, a), line: sink.format(c.logLine(alert: a), severity: a.severity))
         }
     }
 
