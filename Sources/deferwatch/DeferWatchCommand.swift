@@ -14,7 +14,7 @@ struct DeferWatchCommand: ParsableCommand {
         5 (check) a finding is a problem.
         """,
         version: DeferWatchVersion.string,
-        subcommands: [RunCommand.self, StatusCommand.self, AnalyzeCommand.self, ClassifyCommand.self, RulesCommand.self, CheckCommand.self, CheckConfigCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, AnalyzeCommand.self, TraceCommand.self, ClassifyCommand.self, RulesCommand.self, CheckCommand.self, CheckConfigCommand.self]
     )
 
     /// Bad usage exits 2, as documented (the argument parser's own code is 64).
