@@ -71,6 +71,7 @@ struct CheckCommand: ParsableCommand {
         }
         var heloName = helo ?? identity.helo
         var domains = domain.isEmpty ? identity.domains : domain
+        var envelope: [String] = []
         let selectors = dkimSelector.isEmpty ? identity.dkimSelectors : dkimSelector
         // What is still missing: from the logs given, else from the host itself.
         if ips.isEmpty || heloName == nil || domains.isEmpty {
@@ -95,6 +96,7 @@ struct CheckCommand: ParsableCommand {
                 heloName = h
                 writeStderr("deferwatch: HELO name from \(learned.heloFrom): \(h)")
             }
+            envelope = learned.senderDomains.prefix(5).map(\.0)
             if domains.isEmpty, !learned.senderDomains.isEmpty {
                 domains = learned.senderDomains.prefix(5).map(\.0)
                 writeStderr("deferwatch: sender domains from the logs: " + learned.senderDomains.prefix(5).map { "\($0.0) (\($0.1) deferrals)" }.joined(separator: ", "))
@@ -110,7 +112,8 @@ struct CheckCommand: ParsableCommand {
         }
         let findings = IdentityChecker(resolver: resolver, spf: LibSPF2()).findings(
             ips: ips, helo: heloName, domains: domains, selectors: selectors,
-            blocklists: loaded.config.dns.blocklists + blocklist, domainBlocklists: loaded.config.dns.domainBlocklists)
+            blocklists: loaded.config.dns.blocklists + blocklist, domainBlocklists: loaded.config.dns.domainBlocklists,
+            envelope: envelope)
         let out = FDWriter(fd: 1)
         for f in findings {
             if json {

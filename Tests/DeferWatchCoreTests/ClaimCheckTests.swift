@@ -164,3 +164,19 @@ import Testing
         #expect(!IPAddress("203.0.113.77")!.within(IPAddress("203.0.113.64")!, prefix: 29))
     }
 }
+
+/// DMARC's SPF alignment with the envelope domains the logs showed.
+@Suite struct DMARCAlignmentTests {
+    @Test func relaxedAndStrictAlignment() {
+        var r = RecordedResolver()
+        r.add("_dmarc.example.org", .txt, "v=DMARC1; p=reject")
+        r.add("_dmarc.strict.example", .txt, "v=DMARC1; p=quarantine; aspf=s")
+        let c = IdentityChecker(resolver: r)
+        #expect(c.dmarc("example.org", envelope: ["bounce.example.org"]).summary.hasSuffix("; SPF can align with the envelope domain bounce.example.org"))
+        #expect(c.dmarc("example.org", envelope: ["mail.esp.example"]).summary
+                .hasSuffix("; SPF cannot align with the envelope domains seen (mail.esp.example): DMARC passes only through an aligned DKIM signature"))
+        #expect(c.dmarc("strict.example", envelope: ["bounce.strict.example"]).summary.contains("SPF cannot align"))
+        #expect(c.dmarc("strict.example", envelope: ["Strict.Example"]).summary.hasSuffix("SPF can align with the envelope domain strict.example"))
+        #expect(c.dmarc("example.org").summary == "DMARC policy reject, SPF alignment relaxed, DKIM alignment relaxed")
+    }
+}

@@ -4,6 +4,8 @@ public struct SendingIdentity: Sendable, Equatable {
     public var ips: [IPAddress] = []
     public var helo: String?
     public var domains: [String] = []
+    /// The envelope sender domains the log showed (for DMARC's SPF alignment).
+    public var envelopeDomains: [String] = []
     public var selectors: [String] = []
     public var blocklists: [String] = []
     public var domainBlocklists: [String] = []
@@ -88,7 +90,7 @@ extension IdentityChecker {
             for d in id.domains {
                 if let e = spfEvaluator { for ip in id.ips { out.append(spf(d, ip: ip, helo: id.helo, evaluator: e)) } }
                 out.append(mail(d))
-                out.append(dmarc(d))
+                out.append(dmarc(d, envelope: id.envelopeDomains))
                 for s in id.selectors { out.append(dkim(d, selector: s)) }
             }
             return out

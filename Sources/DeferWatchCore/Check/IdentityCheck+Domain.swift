@@ -50,7 +50,9 @@ extension IdentityChecker {
 
     /// The DMARC record of a sender domain (`_dmarc.` of it, else of its organisational
     /// domain): present, its policy and alignment modes.
-    public func dmarc(_ domain: String) -> Finding {
+    /// `envelope`: the envelope sender domains seen (the logs' `from=`, Exim `<=`), to say
+    /// whether SPF can align with the domain under its alignment mode.
+    public func dmarc(_ domain: String, envelope: [String] = []) -> Finding {
         var evidence: [String] = []
         var names = ["_dmarc." + domain]
         let org = Self.organisationalDomain(domain)
@@ -76,13 +78,27 @@ extension IdentityChecker {
             let adkim = tags["adkim"]?.lowercased() == "s" ? "strict" : "relaxed"
             let from = name == names[0] ? "" : " (of the organisational domain \(org))"
             return Finding(check: "dmarc", subject: domain, verdict: .ok,
-                           summary: "DMARC policy \(p.lowercased())\(from), SPF alignment \(aspf), DKIM alignment \(adkim)",
+                           summary: "DMARC policy \(p.lowercased())\(from), SPF alignment \(aspf), DKIM alignment \(adkim)"
+                               + Self.spfAlignment(domain, envelope: envelope, strict: aspf == "strict"),
                            evidence: evidence, short: "dmarc=\(p.lowercased())")
         }
         return Finding(check: "dmarc", subject: domain, verdict: .problem, summary: "\(domain) has no DMARC record",
                        evidence: evidence,
                        fix: "publish a TXT record at _dmarc.\(org): v=DMARC1; p=none; rua=mailto:dmarc@\(org) (Gmail and Yahoo require one of bulk senders)",
                        short: "dmarc=none")
+    }
+
+    /// Whether SPF can align for mail From `domain` with the envelope domains seen: strict
+    /// wants the same domain, relaxed the same organisational domain (RFC 7489 3.1.2).
+    static func spfAlignment(_ domain: String, envelope: [String], strict: Bool) -> String {
+        let d = domain.lowercased()
+        let seen = Array(Set(envelope.map { $0.lowercased() })).sorted()
+        guard !seen.isEmpty else { return "" }
+        let aligned = seen.filter { strict ? $0 == d : organisationalDomain($0) == organisationalDomain(d) }
+        if aligned.isEmpty {
+            return "; SPF cannot align with the envelope domains seen (\(seen.prefix(3).joined(separator: ", "))): DMARC passes only through an aligned DKIM signature"
+        }
+        return "; SPF can align with the envelope domain \(aligned[0])"
     }
 
     /// `k=v; k=v` tags (DMARC, DKIM), keys lower-cased, values trimmed.

@@ -171,7 +171,7 @@ extension IdentityChecker {
     /// its reverse DNS and blocklists, the HELO name (and its SPF per address), then per
     /// domain its SPF per address, MX, DMARC, each DKIM selector and the domain blocklists.
     public func findings(ips: [IPAddress], helo: String?, domains: [String], selectors: [String],
-                         blocklists: [String] = [], domainBlocklists: [String] = []) -> [Finding] {
+                         blocklists: [String] = [], domainBlocklists: [String] = [], envelope: [String] = []) -> [Finding] {
         var out: [Finding] = []
         for ip in ips {
             out += reverseDNS(ip)
@@ -184,7 +184,7 @@ extension IdentityChecker {
         for d in domains {
             if let e = spfEvaluator { for ip in ips { out.append(spf(d, ip: ip, helo: helo, evaluator: e)) } }
             out.append(mail(d))
-            out.append(dmarc(d))
+            out.append(dmarc(d, envelope: envelope))
             for s in selectors { out.append(dkim(d, selector: s)) }
             for zone in domainBlocklists { out.append(domainBlocklist(d, zone: zone)) }
         }

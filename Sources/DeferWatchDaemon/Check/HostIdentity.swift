@@ -134,6 +134,7 @@ public struct HostIdentity: Sendable, Equatable {
             id.domains = senderDomains
             id.learned.append("domains \(senderDomains.joined(separator: ", ")) (senders of the deferred mail)")
         }
+        id.envelopeDomains = senderDomains
         id.selectors = conf.dkimSelectors
         id.blocklists = config.dns.blocklists
         id.domainBlocklists = config.dns.domainBlocklists
