@@ -114,18 +114,7 @@ struct CheckCommand: ParsableCommand {
             ips: ips, helo: heloName, domains: domains, selectors: selectors,
             blocklists: loaded.config.dns.blocklists + blocklist, domainBlocklists: loaded.config.dns.domainBlocklists,
             envelope: envelope)
-        let out = FDWriter(fd: 1)
-        for f in findings {
-            if json {
-                let w = JSONWriter()
-                f.writeJSON(to: w)
-                w.newline()
-                out.write(w.bytes)
-            } else {
-                out.write(f.text)
-            }
-        }
-        out.flush()
+        printEach(findings, json: json, { f, w in f.writeJSON(to: w) }, text: \.text)
         if findings.contains(where: { $0.verdict == .problem }) { throw ExitCode(5) }
     }
 }

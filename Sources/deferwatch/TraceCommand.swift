@@ -49,69 +49,35 @@ struct TraceCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try options.load()
-        let zone: any LocalTimeZone = utc ? FixedOffsetZone(seconds: 0) : SystemTimeZone()
-        let hostName = host ?? SystemTimeZone.hostName()
-        var finder = MessageTrace.Finder(query: MessageTrace.Query(query))
-        var failed = false
-        failed = !LogLines.read(from, zone: zone, host: hostName) { r in finder.take(r) } || failed
-        var collector = MessageTrace.Collector(finder)
-        if !finder.matched.isEmpty {
-            // Records come parsed: the pipeline's own header parser is not used.
-            var pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 1, zone: zone, defaultHost: hostName),
-                                       rules: loaded.rules)
-            _ = LogLines.read(from, zone: zone, host: hostName) { r in
-                var event: DeliveryEvent?
-                pipeline.process(record: r, emit: { event = $0 })
-                collector.take(r, event: event)
-            }
+        // One thread: the tap sees each event settled, in log order (as analyze reads).
+        var batch = BatchAnalyzer.Options(inputs: from, rules: loaded.rules)
+        batch.threads = 1
+        if let host { batch.defaultHost = host }
+        if utc { batch.zone = FixedOffsetZone(seconds: 0) }
+        let analyzer = BatchAnalyzer(options: batch)
+        func pass(_ tap: @escaping (LogRecord, DeliveryEvent?) -> Void) -> BatchAnalyzer.Result {
+            var engine = analyzer.engine()
+            engine.recordTap = tap
+            return analyzer.run(&engine)
         }
-        let out = FDWriter(fd: 1)
-        let traces = collector.result
-        for t in traces {
-            if json {
-                let w = JSONWriter()
-                t.writeJSON(to: w)
-                w.newline()
-                out.write(w.bytes)
-            } else {
-                out.write(t.text + "\n")
-            }
+        let finder = Box(MessageTrace.Finder(query: MessageTrace.Query(query)))
+        let first = pass { r, _ in finder.value.take(r) }
+        let collector = Box(MessageTrace.Collector(finder.value))
+        if !finder.value.matched.isEmpty {
+            _ = pass { r, e in collector.value.take(r, event: e) }
         }
-        out.flush()
+        let traces = collector.value.result
+        printEach(traces, json: json, { t, w in t.writeJSON(to: w) }, text: { $0.text + "\n" })
         if traces.isEmpty {
             writeStderr("deferwatch: no message in \(from.joined(separator: ", ")) matches \(query)")
             throw ExitCode(1)
         }
-        if failed { throw ExitCode(1) }
+        if !first.errors.isEmpty { throw ExitCode(1) }
     }
 }
 
-/// Reads log files line by line into records, as `analyze` does (gzip detected, the
-/// reference date of each file its modification time).
-enum LogLines {
-    /// False when a file could not be read (said on stderr).
-    static func read(_ paths: [String], zone: any LocalTimeZone, host: String,
-                     _ body: (LogRecord) -> Void) -> Bool {
-        var ok = true
-        let hostBytes = Array(host.utf8)
-        hostBytes.withUnsafeBufferPointer { hb in
-            for path in paths {
-                let reader = ChunkReader(path: path)
-                do {
-                    let (fd, info) = try reader.open()
-                    let end = SystemTimeZone.date(of: info.mtime)
-                    var header = LineHeaderParser(yearHint: end.year, monthHint: end.month, dayHint: end.day, zone: zone, defaultHost: host)
-                    var splitter = LineSplitter()
-                    try reader.read(fd: fd, body: { chunk in
-                        splitter.feed(chunk) { l in if let r = header.parse(l, defaultHostBuffer: hb) { body(r) } }
-                    })
-                    splitter.finish { l in if let r = header.parse(l, defaultHostBuffer: hb) { body(r) } }
-                } catch {
-                    writeStderr("deferwatch: \(error)")
-                    ok = false
-                }
-            }
-        }
-        return ok
-    }
+/// A value an escaping closure changes (the record tap's state).
+private final class Box<T> {
+    var value: T
+    init(_ value: T) { self.value = value }
 }

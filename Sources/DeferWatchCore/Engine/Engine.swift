@@ -160,6 +160,12 @@ public struct Engine {
         outputs.senders?.take(sender)
     }
 
+    /// LogPipeline.recordTap: every Postfix and Exim record with its event (`trace`).
+    public var recordTap: ((LogRecord, DeliveryEvent?) -> Void)? {
+        get { pipeline.recordTap }
+        set { pipeline.recordTap = newValue }
+    }
+
     /// Whether the engine reads messages' senders (its pipeline's `collectSenders`).
     public var collectsSenders: Bool { outputs.senders != nil }
 

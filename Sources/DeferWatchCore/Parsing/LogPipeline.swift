@@ -86,6 +86,9 @@ public struct LogPipeline {
     /// `senders`, for the caller to take after each line.
     public var collectSenders = false
     public var senders: [SenderRecord] = []
+    /// Sees every Postfix and Exim record with its classified event, if any (`trace`; not
+    /// with `matchOnly`, whose events are not settled yet).
+    public var recordTap: ((LogRecord, DeliveryEvent?) -> Void)?
     private var scratch = RuleSet.Scratch()
 
     private var relays: RelayNames
@@ -143,7 +146,8 @@ public struct LogPipeline {
         let program = record.program
         var event: DeliveryEvent?
         var relayHint: Int32?
-        if PostfixParser.isPostfix(program: program) {
+        let isPostfix = PostfixParser.isPostfix(program: program)
+        if isPostfix {
             counters.postfixLines += 1
             event = postfix.parse(record, host: hostString(record.host), fields: fields, relays: &relays, relayHint: &relayHint)
         } else if EximParser.isExim(program: program) {
@@ -158,10 +162,11 @@ public struct LogPipeline {
         }
         // take(): moved out, not copied (a copy retains and later releases every string).
         guard var e = event.take() else {
-            if collectSenders, let r = PostfixParser.isPostfix(program: program)
+            if collectSenders, let r = isPostfix
                 ? postfix.sender(record, host: hostString(record.host)) : exim.sender(record, host: hostString(record.host)) {
                 senders.append(r)
             }
+            recordTap?(record, nil)
             return
         }
         counters.deliveries += 1
@@ -170,6 +175,7 @@ public struct LogPipeline {
             handle(&e, next)
         } else {
             classifier.classify(&e, relayProvider: relayHint)
+            recordTap?(record, e)
             handle(&e, .done)
         }
     }
