@@ -17,6 +17,8 @@ struct AnalyzeCommand: ParsableCommand {
           journalctl -u postfix@- -o short-iso | deferwatch analyze -
           deferwatch analyze --events /var/log/mail.log | jq 'select(.status=="deferred")'
           deferwatch analyze --alerts /var/log/mail.log.1
+          deferwatch analyze --queue /var/log/mail.log.1 /var/log/mail.log
+          deferwatch analyze --queue --destination gmail.com --json /var/log/mail.log
           deferwatch analyze --journal /var/log/journal/remote
         """
     )
@@ -32,6 +34,12 @@ struct AnalyzeCommand: ParsableCommand {
     @Flag(name: .long, help: "Replay the logs through the alert tracker and print the alert transitions the daemon would have written.")
     var alerts = false
 
+    @Flag(name: .long, help: "Print the deferred queue at the end of the logs: messages still waiting on a deferred recipient, by destination and cause, with their ages.")
+    var queue = false
+
+    @Option(name: .long, help: ArgumentHelp("With --queue: only this domain, relay or provider, and list its messages.", valueName: "name"))
+    var destination: String?
+
     @Option(name: .long, help: "How many destinations and unexplained texts the text report lists.")
     var limit: Int = 20
 
@@ -46,7 +54,8 @@ struct AnalyzeCommand: ParsableCommand {
     func validate() throws {
         try input.validate()
         if limit < 0 { throw ValidationError("--limit must be zero or more") }
-        if events && alerts { throw ValidationError("--events and --alerts are two different outputs: choose one") }
+        if [events, alerts, queue].filter({ $0 }).count > 1 { throw ValidationError("--events, --alerts and --queue are different outputs: choose one") }
+        if destination != nil && !queue { throw ValidationError("--destination goes with --queue") }
     }
 
     func run() throws {
@@ -58,13 +67,24 @@ struct AnalyzeCommand: ParsableCommand {
             batch.threads = threads
         }
         batch.hashesAhead = !events
-        batch.fields = events ? .all : alerts ? .tracking : .report
+        batch.fields = events ? .all : alerts ? .tracking : queue ? .queue : .report
         let analyzer = BatchAnalyzer(options: batch)
         let out = FDWriter(fd: 1)
         let result: BatchAnalyzer.Result
         if events {
             var engine = analyzer.engine()
             result = analyzer.runEventLines(&engine) { out.write($0) }
+        } else if queue {
+            var engine = analyzer.engine(queue: loaded.config.queue)
+            result = analyzer.run(&engine)
+            var o = QueueBook.ViewOptions(limit: limit, destination: destination, ids: destination != nil)
+            o.idLimit = 1000
+            let view = engine.queueView(at: nil, o) ?? QueueBook().view()
+            if json {
+                out.write(StatusRouter.jsonBytes(view))
+            } else {
+                out.write(Array(view.text().utf8))
+            }
         } else if alerts {
             // The daemon's engine, with its tracker: the transitions as they come.
             var engine = analyzer.engine(tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints))

@@ -8,7 +8,7 @@ import Testing
     func engine(collect: Bool = true) -> Engine {
         var p = LogPipeline(header: LineHeaderParser(yearHint: 2026, monthHint: 12, zone: FixedOffsetZone(), defaultHost: "mx1"),
                             rules: .builtin())
-        p.collectSenders = collect
+        p.collectMessages = collect
         return Engine(pipeline: p, tracker: DeferralTracker(hints: HintBook.builtin(providers: RuleSet.builtin().providers)), report: ReportBuilder())
     }
 
@@ -25,16 +25,16 @@ import Testing
     }
 
     @Test func bothMTAsNameTheSenderDomain() {
-        func sender(_ line: String) -> SenderRecord? {
+        func sender(_ line: String) -> MessageRecord? {
             var p = LogPipeline(header: LineHeaderParser(yearHint: 2026, monthHint: 12, zone: FixedOffsetZone(), defaultHost: "mx1"),
                                 rules: .builtin())
-            p.collectSenders = true
+            p.collectMessages = true
             var l = line
             l.withUTF8 { p.process(line: $0, emit: { _ in }) }
-            return p.senders.first
+            return p.messages.first
         }
-        #expect(sender(Self.qmgr(1, from: "Shop@Example.ORG")) == SenderRecord(host: "mx1", queueID: "D000000001", domain: "example.org"))
-        #expect(sender("Dec  1 10:00:00 mx1 postfix-out/qmgr[9]: 4XyZ1abcd: from=<a@b.example.net>, size=9, nrcpt=2 (queue active)")?.domain == "b.example.net")
+        #expect(sender(Self.qmgr(1, from: "Shop@Example.ORG")) == MessageRecord(host: "mx1", queueID: "D000000001", kind: .sender(domain: "example.org")))
+        #expect(sender("Dec  1 10:00:00 mx1 postfix-out/qmgr[9]: 4XyZ1abcd: from=<a@b.example.net>, size=9, nrcpt=2 (queue active)")?.senderDomain == "b.example.net")
         // The null sender, an address without a domain, the expiry line: no sender.
         #expect(sender(Self.qmgr(2, from: "")) == nil)
         #expect(sender(Self.qmgr(3, from: "root")) == nil)
@@ -42,9 +42,9 @@ import Testing
         #expect(sender("2026-12-01T10:00:00Z mx1 postfix/pickup[9]: D000000004: uid=0 from=<a@example.org>") == nil)
         // Exim: the mainlog, and syslog with Exim's own timestamp and pid inside.
         #expect(sender("2026-12-01 10:00:00 1vQx2a-000Abc-5Z <= news@lists.example.org H=app [192.0.2.4] P=esmtp S=900 id=x@y")
-                == SenderRecord(host: "mx1", queueID: "1vQx2a-000Abc-5Z", domain: "lists.example.org"))
-        #expect(SenderRecord(host: "mx1", queueID: "1vQx2a-000Abc-5Z", domain: "a") != SenderRecord(host: "mx2", queueID: "1vQx2a-000Abc-5Z", domain: "a"))
-        #expect(sender("Apr 28 15:53:37 server exim[12105]: 2016-04-28 15:53:37 [12105] 1avnJx-00039F-Hs <= foi+request-1234@example.com")?.domain == "example.com")
+                == MessageRecord(host: "mx1", queueID: "1vQx2a-000Abc-5Z", kind: .sender(domain: "lists.example.org")))
+        #expect(MessageRecord(host: "mx1", queueID: "1vQx2a-000Abc-5Z", kind: .sender(domain: "a")) != MessageRecord(host: "mx2", queueID: "1vQx2a-000Abc-5Z", kind: .sender(domain: "a")))
+        #expect(sender("Apr 28 15:53:37 server exim[12105]: 2016-04-28 15:53:37 [12105] 1avnJx-00039F-Hs <= foi+request-1234@example.com")?.senderDomain == "example.com")
         #expect(sender("2026-12-01 10:00:00 1vQx2a-000Abc-5Z <= <> R=1vQx29-000Abb-3Y U=Debian-exim P=local S=1800") == nil)
         // Hostile bytes in the domain: not a domain.
         #expect(sender(Self.qmgr(5, from: "a@exa\u{7f}mple.org")) == nil)
@@ -78,7 +78,7 @@ import Testing
     @Test func theBookIsBounded() {
         var b = SenderBook(slots: 100)
         #expect(b.count == 0)
-        for i in 0..<1000 { b.take(SenderRecord(host: "mx1", queueID: "Q\(i)", domain: "d\(i % 7).example")) }
+        for i in 0..<1000 { b.take(MessageRecord(host: "mx1", queueID: "Q\(i)", kind: .sender(domain: "d\(i % 7).example"))) }
         // 128 slots: never more, and the newest message is always there.
         #expect(b.count <= 128)
         #expect(b.forgotten >= 1000 - 128)

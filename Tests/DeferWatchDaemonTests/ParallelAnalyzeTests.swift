@@ -45,8 +45,8 @@ import Testing
         let exim = dir.appendingPathComponent("mainlog").path
         try Self.fixture("parallel-exim.log").write(toFile: exim, atomically: true, encoding: .utf8)
 
-        for (inputs, modes) in [(files, [["--events"], [], ["--json"], ["--alerts", "--json"]]),
-                                ([exim], [["--events"], ["--alerts", "--json"]])] {
+        for (inputs, modes) in [(files, [["--events"], [], ["--json"], ["--alerts", "--json"], ["--queue", "--json"]]),
+                                ([exim], [["--events"], ["--alerts", "--json"], ["--queue", "--json"]])] {
             for mode in modes {
                 let one = try ProcessRunner.deferwatch(["analyze", "--utc", "--host", "mx9", "--threads", "1"] + mode + inputs)
                 #expect(one.status == 0, "\(one.stderr)")

@@ -34,6 +34,9 @@ public struct Alert: Sendable, Equatable, Codable {
     /// The sender domains of the messages it deferred, in the order first seen, at most
     /// `senderCap` (nil: none known; the MTA's qmgr `from=` or Exim `<=` lines name them).
     public var senders: [String]?
+    /// Messages of its destinations seen within `[queue] at_risk_before` of expiring while it
+    /// was open (nil: none).
+    public var atRisk: Int?
 
     public static let senderCap = 5
 

@@ -28,6 +28,7 @@ extension AlertTransition {
         w.key("deferrals"); w.int(a.deferrals)
         w.key("attempts"); w.int(a.attempts)
         w.key("expired"); w.int(a.expired)
+        if let r = a.atRisk { w.key("at_risk"); w.int(r) }
         w.key("window"); w.string(Self.duration(window))
         w.key("first_seen"); w.time(a.firstSeen)
         w.key("last_seen"); w.time(a.lastSeen)
@@ -79,6 +80,7 @@ extension AlertTransition {
         add("deferrals", String(a.deferrals))
         add("attempts", String(a.attempts))
         if a.expired > 0 { add("expired", String(a.expired)) }
+        if let r = a.atRisk { add("at_risk", String(r)) }
         add("window", Self.duration(window))
         add("first_seen", CivilTime.rfc3339(a.firstSeen))
         add("last_seen", CivilTime.rfc3339(a.lastSeen))
@@ -112,7 +114,7 @@ extension AlertTransition {
         case .open where endOfInput:
             return "\(dest) still deferring mail\(via) for \(a.cause.rawValue) at the end of the input\(rec)"
         case .open: return "\(dest) \(isAre) deferring mail\(via): \(a.cause.rawValue)\(rec)"
-        case .escalate: return "\(dest) still deferring mail\(via) (\(a.cause.rawValue)), getting worse\(a.expired > 0 ? ": messages are expiring" : "")\(rec)"
+        case .escalate: return "\(dest) still deferring mail\(via) (\(a.cause.rawValue)), getting worse\(a.expired > 0 ? ": messages are expiring" : a.atRisk != nil ? ": \(a.atRisk!) message\(a.atRisk == 1 ? " is" : "s are") close to expiring" : "")\(rec)"
         case .remind: return "\(dest) still deferring mail\(via): \(a.cause.rawValue)\(rec)"
         case .resolve:
             if let absorbedBy { return "\(dest): now part of the wider alert \(absorbedBy)" }

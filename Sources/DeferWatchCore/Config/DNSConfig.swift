@@ -88,6 +88,35 @@ extension DeferWatchConfig {
         problems += r.problems
     }
 
+    static func parseQueue(_ t: TOMLTable, _ source: TOMLSource, into c: inout DeferWatchConfig, _ problems: inout [ConfigProblem]) {
+        var r = TOMLReader(source: source, table: t) { source.line(ofSection: "queue", key: $0) }
+        let day = 24 * TrackerConfig.hour
+        if let v = r.bool("enabled") { c.queue.enabled = v }
+        if let v = r.duration("postfix_lifetime") {
+            if v < TrackerConfig.hour || v > 100 * day { r.problem("postfix_lifetime", "postfix_lifetime must be between 1h and 100d") }
+            c.queue.postfixLifetime = v
+            c.queue.postfixLifetimeConfigured = true
+        }
+        if let v = r.duration("exim_lifetime") {
+            if v < TrackerConfig.hour || v > 100 * day { r.problem("exim_lifetime", "exim_lifetime must be between 1h and 100d") }
+            c.queue.eximLifetime = v
+        }
+        if let v = r.duration("at_risk_before") {
+            if v < 0 || v > 100 * day { r.problem("at_risk_before", "at_risk_before must be between 0s and 100d") }
+            c.queue.atRiskBefore = v
+        }
+        if let v = r.int("max_messages") {
+            if v < 100 || v > 100_000_000 { r.problem("max_messages", "max_messages must be between 100 and 100000000") }
+            c.queue.maxMessages = v
+        }
+        if let v = r.duration("forget_after") {
+            if v < TrackerConfig.hour || v > 100 * day { r.problem("forget_after", "forget_after must be between 1h and 100d") }
+            c.queue.forgetAfter = v
+        }
+        r.rejectUnknownKeys(context: "[queue]")
+        problems += r.problems
+    }
+
     static func parseDNS(_ t: TOMLTable, _ source: TOMLSource, into c: inout DeferWatchConfig, _ problems: inout [ConfigProblem]) {
         var r = TOMLReader(source: source, table: t) { source.line(ofSection: "dns", key: $0) }
         if let v = r.strings("servers") {

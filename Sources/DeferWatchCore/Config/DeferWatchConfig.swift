@@ -73,6 +73,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
     public var dns = DNSConfig()
     public var identity = IdentityConfig()
     public var checks = ChecksConfig()
+    public var queue = QueueConfig()
     /// Checkpoints and open alerts live here.
     public var stateDirectory = "/var/lib/deferwatch"
     /// A small file outside the state directory that says a run saved state there (so a
@@ -115,6 +116,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
         let dns = top.subtable("dns")
         let identity = top.subtable("identity")
         let checks = top.subtable("checks")
+        let queue = top.subtable("queue")
         top.rejectUnknownKeys(context: "the configuration")
         problems += top.problems
 
@@ -246,6 +248,7 @@ public struct DeferWatchConfig: Sendable, Equatable {
         if let dns { parseDNS(dns, source, into: &c, &problems) }
         if let identity { parseIdentity(identity, source, into: &c, &problems) }
         if let checks { parseChecks(checks, source, into: &c, &problems) }
+        if let queue { parseQueue(queue, source, into: &c, &problems) }
         if let classify {
             var r = TOMLReader(source: source, table: classify) { source.line(ofSection: "classify", key: $0) }
             c.ruleFiles = r.strings("rules") ?? []
@@ -278,7 +281,11 @@ extension TOMLReader {
     mutating func duration(_ key: String) -> Int64? {
         if table[key]?.int != nil, let s = int(key) {
             if s < 0 { problem(key, "\(key) must not be negative") }
-            return Int64(s) * 1_000_000
+            guard let d = Self.scaled(Int64(s), 1_000_000) else {
+                problem(key, "\(key): \(s) seconds is too long")
+                return nil
+            }
+            return d
         }
         guard let s = string(key) else { return nil }
         guard let d = Self.parseDuration(s) else {
@@ -288,15 +295,25 @@ extension TOMLReader {
         return d
     }
 
+    /// Microseconds, or nil for text that is no duration or one too long to hold.
     static func parseDuration(_ s: String) -> Int64? {
-        if s.hasSuffix("ms"), let n = Int64(s.dropLast(2)), n >= 0 { return n * 1000 }
-        guard let unit = s.last, let n = Int64(s.dropLast()), n >= 0 else { return Int64(s).map { $0 * 1_000_000 } }
+        if s.hasSuffix("ms"), let n = Int64(s.dropLast(2)), n >= 0 { return scaled(n, 1000) }
+        guard let unit = s.last, let n = Int64(s.dropLast()), n >= 0 else {
+            return Int64(s).flatMap { $0 >= 0 ? scaled($0, 1_000_000) : nil }
+        }
         switch unit {
-        case "s": return n * 1_000_000
-        case "m": return n * 60_000_000
-        case "h": return n * 3_600_000_000
-        case "d": return n * 86_400_000_000
+        case "s": return scaled(n, 1_000_000)
+        case "m": return scaled(n, 60_000_000)
+        case "h": return scaled(n, 3_600_000_000)
+        case "d": return scaled(n, 86_400_000_000)
         default: return nil
         }
+    }
+
+    /// n * unit, nil past a thousand years (no later arithmetic on it can overflow either).
+    static func scaled(_ n: Int64, _ unit: Int64) -> Int64? {
+        let (v, overflow) = n.multipliedReportingOverflow(by: unit)
+        guard !overflow, v <= 1000 * 366 * 86_400_000_000 else { return nil }
+        return v
     }
 }

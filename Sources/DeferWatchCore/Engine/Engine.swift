@@ -20,23 +20,35 @@ public struct Engine {
         var alerts: Alerts?
         /// The report (`analyze`, `rules suggest`).
         var report: ReportBuilder?
-        /// The sender domain of each message (when the pipeline reads senders).
+        /// The sender domain of each message (when the pipeline reads message records).
         var senders: SenderBook?
+        /// The deferred queue (`run`, `analyze --queue`).
+        var queue: QueueBook?
 
         @inline(__always)
         mutating func take(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) {
             let sender = senders?.domain(of: e)
             alerts?.take(e, hashes: hashes, sender: sender)
+            if queue?.take(e) == .atRisk, alerts != nil, let out = alerts!.tracker.atRisk(e, hashes: hashes) {
+                alerts!.keep(out)
+                queue!.countedAtRisk(e)
+            }
             report?.add(e, hashes: hashes)
             if let sender { report?.addSender(sender, e) }
         }
 
-        /// The senders the pipeline read on the line just processed.
         @inline(__always)
-        mutating func takeSenders(_ p: inout LogPipeline) {
-            guard !p.senders.isEmpty else { return }
-            for r in p.senders { senders?.take(r) }
-            p.senders.removeAll(keepingCapacity: true)
+        mutating func take(_ r: MessageRecord) {
+            senders?.take(r)
+            queue?.take(r)
+        }
+
+        /// The message records the pipeline read on the line just processed.
+        @inline(__always)
+        mutating func takeMessages(_ p: inout LogPipeline) {
+            guard !p.messages.isEmpty else { return }
+            for r in p.messages { take(r) }
+            p.messages.removeAll(keepingCapacity: true)
         }
     }
 
@@ -64,11 +76,14 @@ public struct Engine {
     /// transitions), `report` (an AnalysisReport, `finishReport()`), both, or neither (the
     /// caller sees each event through the `each` of `ingest`, as `analyze --events`).
     /// `cadence` and `started` (monotonic seconds): for `deferwatch run`.
+    /// `queue`: follow the deferred queue (the pipeline must read message records and
+    /// every recipient: `LogPipeline.collectMessages`, `EventFields.queue`).
     public init(pipeline: LogPipeline, tracker: DeferralTracker?, report: ReportBuilder? = nil,
-                cadence: Cadence? = nil, started: Double = 0) {
+                queue: QueueConfig? = nil, cadence: Cadence? = nil, started: Double = 0) {
         self.pipeline = pipeline
         outputs = Outputs(alerts: tracker.map { Alerts(tracker: $0) }, report: report,
-                          senders: pipeline.collectSenders ? SenderBook() : nil)
+                          senders: pipeline.collectMessages ? SenderBook() : nil,
+                          queue: queue.flatMap { $0.enabled ? QueueBook(config: $0) : nil })
         self.cadence = cadence
         timers = Timers(checkpoint: started, publish: started, watchdog: started)
     }
@@ -129,12 +144,12 @@ public struct Engine {
 
     private static func feed(line: Bytes, _ p: inout LogPipeline, _ o: inout Outputs) {
         p.process(line: line, handle: { e in o.take(e) })
-        o.takeSenders(&p)
+        o.takeMessages(&p)
     }
 
     private static func feed(record: LogRecord, _ p: inout LogPipeline, _ o: inout Outputs) {
         p.process(record: record, handle: { e in o.take(e) })
-        o.takeSenders(&p)
+        o.takeMessages(&p)
     }
 
     private static func feed(line: Bytes, _ p: inout LogPipeline, _ o: inout Outputs, _ each: (inout DeliveryEvent) -> Void) {
@@ -142,7 +157,7 @@ public struct Engine {
             o.take(e)
             each(&e)
         })
-        o.takeSenders(&p)
+        o.takeMessages(&p)
     }
 
     private static func feed(record: LogRecord, _ p: inout LogPipeline, _ o: inout Outputs,
@@ -151,13 +166,13 @@ public struct Engine {
             o.take(e)
             each(&e)
         })
-        o.takeSenders(&p)
+        o.takeMessages(&p)
     }
 
     /// A sender another pipeline read (the parallel reader's), in log order among the
     /// events it hands over.
-    public mutating func ingest(sender: SenderRecord) {
-        outputs.senders?.take(sender)
+    public mutating func ingest(message: MessageRecord) {
+        outputs.take(message)
     }
 
     /// LogPipeline.recordTap: every Postfix and Exim record with its event (`trace`).
@@ -166,8 +181,19 @@ public struct Engine {
         set { pipeline.recordTap = newValue }
     }
 
-    /// Whether the engine reads messages' senders (its pipeline's `collectSenders`).
-    public var collectsSenders: Bool { outputs.senders != nil }
+    /// Whether the engine reads message records (its pipeline's `collectMessages`).
+    public var collectsMessages: Bool { outputs.senders != nil }
+
+    /// The deferred queue, for an engine made with one. Read in place (a copy would retain
+    /// its tables).
+    public var queue: QueueBook? {
+        _read { yield outputs.queue }
+    }
+
+    /// The queue as a view at log time `at` (nil without a queue).
+    public func queueView(at t: Int64? = nil, _ o: QueueBook.ViewOptions = QueueBook.ViewOptions()) -> QueueView? {
+        outputs.queue?.view(at: t, o)
+    }
 
     /// Messages whose sender domain is known now, and those forgotten for room.
     public var sendersKnown: (messages: Int, forgotten: Int) {

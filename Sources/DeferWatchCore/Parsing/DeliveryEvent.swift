@@ -40,6 +40,9 @@ public struct DeliveryEvent: Sendable, Equatable {
     /// Set by the parser for lines that never carry their own reason (Exim "retry time not
     /// reached", Postfix/Exim expiry): the cause is taken from an earlier failure.
     public var wantsInheritedCause: Bool
+    /// When the message arrived, if the line tells (Postfix: its time less `delay=`; Exim:
+    /// the time in the message id). Read for failures only.
+    public var arrival: Int64?
 
     public var cause: Cause?
     public var rule: String?
@@ -75,6 +78,7 @@ public struct DeliveryEvent: Sendable, Equatable {
         self.text = text
         self.reasonStart = reasonStart
         self.wantsInheritedCause = wantsInheritedCause
+        self.arrival = nil
         self.cause = nil
         self.rule = nil
         self.confidence = nil

@@ -21,6 +21,9 @@ public struct EventFields: Sendable, Equatable {
     public static let report = EventFields(sentText: false, recipients: false, sentRecipients: false)
     /// What the tracker reads (`--alerts`, the daemon).
     public static let tracking = EventFields(sentText: false, recipients: true, sentRecipients: false)
+    /// What the tracker and the deferred queue read (the daemon): a delivery takes its
+    /// recipient out of the queue.
+    public static let queue = EventFields(sentText: false, recipients: true, sentRecipients: true)
 
     func keepsText(_ status: DeliveryStatus) -> Bool { status != .sent || sentText }
     func keepsRecipient(_ status: DeliveryStatus) -> Bool { recipients && (status != .sent || sentRecipients) }

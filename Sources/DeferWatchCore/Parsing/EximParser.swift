@@ -138,13 +138,32 @@ public struct EximParser {
             dsn = d
         }
         let textString = keep.keepsText(statusOut) ? Self.oneLine(text) : ""
-        let event = DeliveryEvent(
+        var event = DeliveryEvent(
             time: record.time, mta: .exim, host: host, queueID: m.slice(0, idEnd).string,
             recipient: keep.keepsRecipient(statusOut) ? addressBytes.string : nil, domain: PostfixParser.domain(ofBytes: addressBytes), status: statusOut,
             relay: relay, relayIP: relayIP, dsn: dsn, code: code, stage: stage, text: textString,
             wantsInheritedCause: wantsInherited)
+        if statusOut != .sent { event.arrival = Self.arrival(id: m) }
         relayHint = relayProvider
         return event
+    }
+
+    /// The arrival time in an Exim message id: its first six characters, base 62 seconds.
+    static func arrival(id m: Bytes) -> Int64? {
+        guard m.count >= 6 else { return nil }
+        var v: Int64 = 0
+        for i in 0..<6 {
+            let b = m[i]
+            let d: Int64
+            switch b {
+            case 48...57: d = Int64(b - 48)
+            case 65...90: d = Int64(b - 55)
+            case 97...122: d = Int64(b - 61)
+            default: return nil
+            }
+            v = v * 62 + d
+        }
+        return v * TrackerConfig.second
     }
 
     /// Exim joins the lines of a multi-line reply with a literal `\n`; deferwatch reports one

@@ -82,10 +82,11 @@ public struct LogPipeline {
     public var matchOnly = false
     /// The fields the events' consumer reads: strings nobody reads are not made.
     public var fields = EventFields.all
-    /// Whether the senders of messages (qmgr `from=<...>`, Exim `<=`) are read: into
-    /// `senders`, for the caller to take after each line.
-    public var collectSenders = false
-    public var senders: [SenderRecord] = []
+    /// Whether the lines that speak of messages but are no delivery attempt are read: their
+    /// senders (qmgr `from=<...>`, Exim `<=`) and their leaving the queue (qmgr `removed`,
+    /// Exim `Completed`), into `messages`, for the caller to take after each line.
+    public var collectMessages = false
+    public var messages: [MessageRecord] = []
     /// Sees every Postfix and Exim record with its classified event, if any (`trace`; not
     /// with `matchOnly`, whose events are not settled yet).
     public var recordTap: ((LogRecord, DeliveryEvent?) -> Void)?
@@ -162,9 +163,9 @@ public struct LogPipeline {
         }
         // take(): moved out, not copied (a copy retains and later releases every string).
         guard var e = event.take() else {
-            if collectSenders, let r = isPostfix
-                ? postfix.sender(record, host: hostString(record.host)) : exim.sender(record, host: hostString(record.host)) {
-                senders.append(r)
+            if collectMessages, let r = isPostfix
+                ? postfix.messageRecord(record, host: hostString(record.host)) : exim.messageRecord(record, host: hostString(record.host)) {
+                messages.append(r)
             }
             recordTap?(record, nil)
             return

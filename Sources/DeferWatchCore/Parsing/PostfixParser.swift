@@ -119,9 +119,35 @@ public struct PostfixParser {
             recipient: recipient, domain: domain, status: status, relay: relay, relayIP: relayIP,
             dsn: dsn, code: code, stage: stage, text: text, reasonStart: reasonStart,
             wantsInheritedCause: status == .expired)
+        var e = event
+        if status != .sent, let t = record.time, let d = fields.find("delay="), let delay = Self.seconds(fields, from: d + 6) {
+            e.arrival = t &- delay
+        }
         // A relay found in the text (below) has no hint: looked up the usual way.
         relayHint = relayProvider
-        return event
+        return e
+    }
+
+    /// `delay=`'s value in microseconds (`434284`, `0.19`), or nil past a year or unreadable.
+    static func seconds(_ b: Bytes, from start: Int) -> Int64? {
+        var i = start
+        var whole: Int64 = 0
+        while i < b.count, b.isDigit(at: i), i - start < 9 {
+            whole = whole * 10 + Int64(b[i] - 48)
+            i += 1
+        }
+        guard i > start else { return nil }
+        var micros: Int64 = 0
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            var scale: Int64 = 100_000
+            i += 1
+            while i < b.count, b.isDigit(at: i), scale > 0 {
+                micros += Int64(b[i] - 48) * scale
+                scale /= 10
+                i += 1
+            }
+        }
+        return whole * TrackerConfig.second + micros
     }
 
     /// The remote host named in a connection-level failure text.

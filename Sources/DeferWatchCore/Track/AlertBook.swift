@@ -113,6 +113,18 @@ struct AlertBook {
         return out
     }
 
+    /// A message deferred for `cause` to one of the keys came within `at_risk_before` of
+    /// expiring: the alert that covers it counts it and becomes critical.
+    /// nil: no alert covers it.
+    mutating func atRisk(_ keys: EventKeys, cause: Cause, at t: Int64) -> [AlertTransition]? {
+        guard let id = wide[cause] ?? covering(keys, cause: cause) else { return nil }
+        open[id]!.atRisk = (open[id]!.atRisk ?? 0) &+ 1
+        guard open[id]!.severity < .critical else { return [] }
+        open[id]!.severity = .critical
+        open[id]!.escalations += 1
+        return [transition(open[id]!, .escalate, at: t)]
+    }
+
     /// The open alert that already speaks for a deferral of `cause`, if any: the
     /// provider's first, then the relay's, then the domain's; each for all hosts, then for
     /// the event's host.

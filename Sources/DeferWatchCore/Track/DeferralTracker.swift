@@ -175,6 +175,15 @@ public struct DeferralTracker {
         return out
     }
 
+    /// A deferred message of the event's destination is close to expiring (QueueBook): the
+    /// alert covering it counts it and escalates to critical. nil: no alert covers it (the
+    /// message is offered again at its next deferral).
+    public mutating func atRisk(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) -> [AlertTransition]? {
+        guard let t = e.time, !book.isEmpty, e.cause?.isLocal != true else { return nil }
+        let keys = windows.keys(of: e, hashes: hashes, alertsOpen: true)
+        return book.atRisk(keys, cause: e.cause ?? .other, at: max(t, now))
+    }
+
     // MARK: - Time
 
     /// Whether the clock takes a line dated `t`.

@@ -49,17 +49,19 @@ public final class BatchAnalyzer {
     public init(options: Options) { self.options = options }
 
     /// The engine every mode of `analyze` drives: a pipeline for these options, feeding
-    /// `tracker` (alert transitions), `report`, both or neither.
-    public func engine(tracker: DeferralTracker? = nil, report: ReportBuilder? = nil) -> Engine {
+    /// `tracker` (alert transitions), `report`, `queue` (the deferred queue), some or none.
+    /// With a queue, the options' fields must keep every recipient (`EventFields.queue`).
+    public func engine(tracker: DeferralTracker? = nil, report: ReportBuilder? = nil, queue: QueueConfig? = nil) -> Engine {
         let now = SystemTimeZone.date(of: Int64(time(nil)))
         var pipeline = LogPipeline(
             header: LineHeaderParser(yearHint: now.year, monthHint: now.month, dayHint: now.day, zone: options.zone,
                                      defaultHost: options.defaultHost),
             rules: options.rules)
         pipeline.fields = options.fields
-        // Sender domains for the tracker's alerts and the report's table of senders.
-        pipeline.collectSenders = tracker != nil || report != nil
-        return Engine(pipeline: pipeline, tracker: tracker, report: report)
+        // Sender domains for the tracker's alerts and the report's table of senders; the
+        // queue's messages leaving.
+        pipeline.collectMessages = tracker != nil || report != nil || queue != nil
+        return Engine(pipeline: pipeline, tracker: tracker, report: report, queue: queue)
     }
 
     /// Reads every input into `engine`, in log order, with the hashes its tracker and report
@@ -122,15 +124,15 @@ public final class BatchAnalyzer {
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
                                         renderLines: render, hashDestinations: options.hashesAhead,
-                                        fields: options.fields, collectSenders: engine.collectsSenders)
+                                        fields: options.fields, collectMessages: engine.collectsMessages)
             reader.consume { input, batch in
                 if render {
                     batch.rendered.withUnsafeBytes { rendered in
                         var start = 0
                         var s = 0
                         for i in batch.events.indices {
-                            while s < batch.senders.count, batch.senders[s].at <= i {
-                                engine.ingest(sender: batch.senders[s].record)
+                            while s < batch.messages.count, batch.messages[s].at <= i {
+                                engine.ingest(message: batch.messages[s].record)
                                 s += 1
                             }
                             engine.ingest(matched: &batch.events[i], batch.settling[i])
@@ -142,20 +144,24 @@ public final class BatchAnalyzer {
                                 start = Int(end)
                             }
                         }
+                        while s < batch.messages.count {
+                            engine.ingest(message: batch.messages[s].record)
+                            s += 1
+                        }
                     }
                 } else {
                     let hashed = !batch.hashes.isEmpty
                     var s = 0
                     for i in batch.events.indices {
-                        while s < batch.senders.count, batch.senders[s].at <= i {
-                            engine.ingest(sender: batch.senders[s].record)
+                        while s < batch.messages.count, batch.messages[s].at <= i {
+                            engine.ingest(message: batch.messages[s].record)
                             s += 1
                         }
                         engine.ingest(matched: &batch.events[i], batch.settling[i], hashes: hashed ? batch.hashes[i] : nil)
                         each(&batch.events[i])
                     }
-                    while s < batch.senders.count {
-                        engine.ingest(sender: batch.senders[s].record)
+                    while s < batch.messages.count {
+                        engine.ingest(message: batch.messages[s].record)
                         s += 1
                     }
                 }

@@ -24,15 +24,16 @@ extension ParallelReader {
         /// hashes the consumer keys it under, nil for an event settling may change.
         var settling: [EventClassifier.Settling] = []
         var hashes: [DestinationHashes?] = []
-        /// The senders read (`collectSenders`), each with the number of events before it.
-        var senders: [(at: Int, record: SenderRecord)] = []
+        /// The message records read (`collectMessages`), each with the number of events
+        /// before it.
+        var messages: [(at: Int, record: MessageRecord)] = []
 
-        /// The senders the pipeline read on the line just processed.
+        /// The message records the pipeline read on the line just processed.
         @inline(__always)
-        mutating func takeSenders(_ p: inout LogPipeline) {
-            guard !p.senders.isEmpty else { return }
-            for r in p.senders { senders.append((events.count, r)) }
-            p.senders.removeAll(keepingCapacity: true)
+        mutating func takeMessages(_ p: inout LogPipeline) {
+            guard !p.messages.isEmpty else { return }
+            for r in p.messages { messages.append((events.count, r)) }
+            p.messages.removeAll(keepingCapacity: true)
         }
 
         /// Appends the event by moving it in (no copy, so no retain and release of each of

@@ -58,15 +58,15 @@ final class ParallelReader: @unchecked Sendable {
     private let renderLines: Bool
     private let hashDestinations: Bool
     private let fields: EventFields
-    private let collectSenders: Bool
+    private let collectMessages: Bool
 
     /// - renderLines: also write each event's JSON line (`analyze --events`) on the worker
     ///   threads, for the events that `settle` will not change.
     /// - hashDestinations: take the hashes the tracker and the report key events under on
     ///   the worker threads.
     init(inputs: [Input], rules: RuleSet, zone: any LocalTimeZone, defaultHost: String, maxLineLength: Int, threads: Int,
-         renderLines: Bool = false, hashDestinations: Bool = false, fields: EventFields = .all, collectSenders: Bool = false) {
-        self.collectSenders = collectSenders
+         renderLines: Bool = false, hashDestinations: Bool = false, fields: EventFields = .all, collectMessages: Bool = false) {
+        self.collectMessages = collectMessages
         self.inputs = inputs
         self.fields = fields
         self.renderLines = renderLines
@@ -131,7 +131,7 @@ final class ParallelReader: @unchecked Sendable {
         var pipeline = LogPipeline(header: LineHeaderParser(yearHint: 2000, monthHint: 1, zone: zone, defaultHost: defaultHost), rules: rules)
         pipeline.matchOnly = true
         pipeline.fields = fields
-        pipeline.collectSenders = collectSenders
+        pipeline.collectMessages = collectMessages
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.batchBytes, alignment: 16)
         let writer = renderLines ? JSONWriter(capacity: 1024) : nil
         defer { buffer.deallocate() }
@@ -166,7 +166,7 @@ final class ParallelReader: @unchecked Sendable {
                     }
                     pos += Int64(n)
                     splitter.feed(UnsafeRawBufferPointer(start: buffer.baseAddress, count: n)) { line in
-                        pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeSenders(&pipeline)
+                        pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeMessages(&pipeline)
                     }
                     if pos < end {
                         batch.bytes = Int64(n)
@@ -179,7 +179,7 @@ final class ParallelReader: @unchecked Sendable {
                     }
                 }
                 if last || batch.error != nil {
-                    splitter.finish { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeSenders(&pipeline) }
+                    splitter.finish { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeMessages(&pipeline) }
                 }
                 batch.oversized = splitter.oversizedLines - oversizedSoFar
                 finish(&batch, &pipeline, into: j, done: true)
@@ -188,7 +188,7 @@ final class ParallelReader: @unchecked Sendable {
                 var oversizedSoFar = 0
                 do {
                     try ChunkReader(path: input.path).read(fd: input.fd, body: { chunk in
-                        splitter.feed(chunk) { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeSenders(&pipeline) }
+                        splitter.feed(chunk) { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeMessages(&pipeline) }
                         pending += Int64(chunk.count)
                         if pending >= Self.batchBytes {
                             batch.bytes = pending
@@ -202,7 +202,7 @@ final class ParallelReader: @unchecked Sendable {
                 } catch {
                     batch.error = error
                 }
-                splitter.finish { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeSenders(&pipeline) }
+                splitter.finish { line in pipeline.process(line: line, matched: { batch.take(&$0, $1, writer, hash: hashDestinations) }); batch.takeMessages(&pipeline) }
                 batch.bytes = pending
                 batch.oversized = splitter.oversizedLines - oversizedSoFar
                 finish(&batch, &pipeline, into: j, done: true)

@@ -66,7 +66,7 @@ public final class DaemonRunner {
         // successful deliveries.
         pipeline.fields = .tracking
         // The sender domain of each message: the alerts name them, and their checks look at them.
-        pipeline.collectSenders = true
+        pipeline.collectMessages = true
         // systemd's watchdog wants a ping within WATCHDOG_USEC: one every half of it.
         var watchdog: Double?
         if let usec = ProcessInfo.processInfo.environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0 {

@@ -28,6 +28,11 @@ public struct StatusRouter: Sendable {
         return e
     }()
 
+    /// A status document as the routes write it (snake_case keys, sorted), with a newline.
+    public static func jsonBytes<T: Encodable>(_ value: T) -> [UInt8] {
+        Array((try? encoder.encode(value)) ?? Data("{}".utf8)) + [10]
+    }
+
     public func route(method: String, uri: String) -> Response {
         guard method == "GET" else { return error(405, "only GET is served") }
         let (path, query) = Self.split(uri)

@@ -1,18 +1,31 @@
-/// Who sent a message: Postfix qmgr's `QUEUEID: from=<sender>, size=..., nrcpt=N (queue
-/// active)` and Exim's `ID <= sender ...` arrival line. The domain is the envelope sender's,
-/// lower case; the null sender (bounces) has none and makes no record.
-public struct SenderRecord: Sendable, Equatable {
-    /// The message: its host and queue id, hashed (SenderBook.key).
-    public var message: Int
-    public var domain: String
-
-    public init(message: Int, domain: String) {
-        self.message = message
-        self.domain = domain
+/// What a log line says of a message besides its delivery attempts, for the books that
+/// follow messages (SenderBook, QueueBook): who sent it (Postfix qmgr's `QUEUEID:
+/// from=<sender>, size=..., nrcpt=N (queue active)`, Exim's `ID <= sender ...` arrival line)
+/// or that it left the queue (Postfix qmgr's `QUEUEID: removed`, Exim's `ID Completed`).
+/// The sender's domain is lower case; the null sender (bounces) has none and makes no record.
+public struct MessageRecord: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case sender(domain: String)
+        case removed
     }
 
-    public init(host: String, queueID: String, domain: String) {
-        self.init(message: SenderBook.key(host: host.utf8, queueID: queueID.utf8), domain: domain)
+    /// The message: its host and queue id, hashed (SenderBook.key).
+    public var message: Int
+    public var kind: Kind
+
+    public init(message: Int, kind: Kind) {
+        self.message = message
+        self.kind = kind
+    }
+
+    public init(host: String, queueID: String, kind: Kind) {
+        self.init(message: SenderBook.key(host: host.utf8, queueID: queueID.utf8), kind: kind)
+    }
+
+    /// The sender domain, for a sender record.
+    public var senderDomain: String? {
+        if case .sender(let d) = kind { return d }
+        return nil
     }
 
     /// The domain of an address (`user@Example.ORG` -> `example.org`), nil for the null
@@ -29,29 +42,39 @@ public struct SenderRecord: Sendable, Equatable {
 }
 
 extension PostfixParser {
-    /// qmgr's `QUEUEID: from=<sender>, size=N, nrcpt=N (queue active)`, or nil.
-    public func sender(_ record: LogRecord, host: String) -> SenderRecord? {
+    /// qmgr's `QUEUEID: from=<sender>, size=N, nrcpt=N (queue active)` or `QUEUEID: removed`,
+    /// or nil.
+    public func messageRecord(_ record: LogRecord, host: String) -> MessageRecord? {
         guard record.program.hasSuffix("/qmgr") else { return nil }
         let m = record.message
         guard let qidEnd = m.index(of: UInt8(ascii: ":")), qidEnd >= 5, qidEnd <= 20, qidEnd + 8 < m.count,
-              m[qidEnd + 1] == UInt8(ascii: " "), m.dropFirst(qidEnd + 2).hasPrefix("from=<"),
-              let close = m.index(of: UInt8(ascii: ">"), from: qidEnd + 8), m.dropFirst(close).hasPrefix(">, size=") else { return nil }
-        guard let domain = SenderRecord.domain(ofAddress: m.slice(qidEnd + 8, close)) else { return nil }
-        return SenderRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, qidEnd)), domain: domain)
+              m[qidEnd + 1] == UInt8(ascii: " ") else { return nil }
+        let rest = m.dropFirst(qidEnd + 2)
+        if rest.count == 7, rest.equals("removed") {
+            return MessageRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, qidEnd)), kind: .removed)
+        }
+        guard rest.hasPrefix("from=<"), let close = m.index(of: UInt8(ascii: ">"), from: qidEnd + 8),
+              m.dropFirst(close).hasPrefix(">, size=") else { return nil }
+        guard let domain = MessageRecord.domain(ofAddress: m.slice(qidEnd + 8, close)) else { return nil }
+        return MessageRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, qidEnd)), kind: .sender(domain: domain))
     }
 }
 
 extension EximParser {
-    /// `ID <= sender H=... P=... S=... id=...`, or nil.
-    public func sender(_ record: LogRecord, host: String) -> SenderRecord? {
+    /// `ID <= sender H=... P=... S=... id=...` or `ID Completed`, or nil.
+    public func messageRecord(_ record: LogRecord, host: String) -> MessageRecord? {
         let m = Self.body(record.message)
         guard let idEnd = m.index(of: UInt8(ascii: " ")), idEnd >= 16, idEnd <= 23, m[6] == UInt8(ascii: "-"),
-              idEnd + 4 < m.count, m[idEnd + 1] == UInt8(ascii: "<"), m[idEnd + 2] == UInt8(ascii: "="),
+              idEnd + 4 < m.count else { return nil }
+        if m.dropFirst(idEnd + 1).hasPrefix("Completed") {
+            return MessageRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, idEnd)), kind: .removed)
+        }
+        guard m[idEnd + 1] == UInt8(ascii: "<"), m[idEnd + 2] == UInt8(ascii: "="),
               m[idEnd + 3] == UInt8(ascii: " ") else { return nil }
         let rest = m.dropFirst(idEnd + 4)
         let end = rest.index(of: UInt8(ascii: " ")) ?? rest.count
-        guard let domain = SenderRecord.domain(ofAddress: rest.slice(0, end)) else { return nil }
-        return SenderRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, idEnd)), domain: domain)
+        guard let domain = MessageRecord.domain(ofAddress: rest.slice(0, end)) else { return nil }
+        return MessageRecord(message: SenderBook.key(host: host.utf8, queueID: m.slice(0, idEnd)), kind: .sender(domain: domain))
     }
 }
 
@@ -83,19 +106,21 @@ public struct SenderBook: Sendable {
         mask = n - 1
     }
 
-    public mutating func take(_ r: SenderRecord) {
+    /// A sender record (others are not the book's).
+    public mutating func take(_ r: MessageRecord) {
+        guard case .sender(let domain) = r.kind else { return }
         let d: Int32
-        if lastIndex >= 0, r.domain == lastDomain { d = lastIndex } else if let i = domainIndex[r.domain] {
+        if lastIndex >= 0, domain == lastDomain { d = lastIndex } else if let i = domainIndex[domain] {
             d = i
-            lastDomain = r.domain
+            lastDomain = domain
             lastIndex = i
         } else {
             // Distinct domains are bounded too: past the cap, new ones are not kept.
             guard domains.count < Self.maxDomains else { return }
             d = Int32(domains.count)
-            domains.append(r.domain)
-            domainIndex[r.domain] = d
-            lastDomain = r.domain
+            domains.append(domain)
+            domainIndex[domain] = d
+            lastDomain = domain
             lastIndex = d
         }
         let slot = Self.slot(r.message, mask)

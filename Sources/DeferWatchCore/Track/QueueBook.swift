@@ -1,0 +1,273 @@
+/// The deferred queue as the logs show it: every message with a recipient whose last attempt
+/// was deferred, with when the message arrived, and per such recipient its destination
+/// (domain, relay, provider), its cause and its last attempt. A recipient leaves when an
+/// attempt delivers, bounces or expires it; a message leaves with its last recipient, with
+/// Postfix's `removed` or Exim's `Completed`, or after `forgetAfter` with no attempt logged.
+/// Messages never deferred are never kept: most lines cost one failed lookup.
+///
+/// Memory is bounded by `QueueConfig.maxMessages` (about 100 bytes a message with one
+/// deferred recipient, and each distinct destination name once). Pure: time comes from the
+/// events.
+public struct QueueBook: Sendable {
+    public private(set) var config: QueueConfig
+
+    struct Message: Sendable {
+        var key: Int
+        var queueID: String
+        /// When the message arrived (Postfix: the line's time less its `delay=`; Exim: the
+        /// time in its message id), else when it was first seen deferred.
+        var arrival: Int64
+        var lastAttempt: Int64
+        /// The first of its deferred recipients (an index into `recipients`), -1: none.
+        var head: Int32
+        var host: Int32
+        var mta: MTA
+        /// Counted by an alert as at risk (within `atRiskBefore` of expiring).
+        var atRiskCounted: Bool
+    }
+
+    struct Recipient: Sendable {
+        var key: Int
+        var lastAttempt: Int64
+        var domain: Int32
+        var relay: Int32
+        var provider: Int32
+        var next: Int32
+        var cause: Cause
+    }
+
+    var index: [Int: Int32] = [:]
+    var messages: [Message] = []
+    private var freeMessages: [Int32] = []
+    var recipients: [Recipient] = []
+    private var freeRecipients: [Int32] = []
+    /// Destination and host names, each kept once (index 0: none).
+    var names = NameTable()
+
+    /// Messages not followed because `maxMessages` were.
+    public private(set) var dropped = 0
+    /// Messages forgotten after `forgetAfter` with no attempt.
+    public private(set) var forgotten = 0
+    /// The newest time of an event taken.
+    public private(set) var now: Int64 = Int64.min
+    private var nextSweep: Int64 = Int64.min
+
+    public init(config: QueueConfig = QueueConfig()) {
+        self.config = config
+    }
+
+    public mutating func reconfigure(_ c: QueueConfig) { config = c }
+
+    /// Messages followed now.
+    public var count: Int { index.count }
+
+    /// What an event did to the message's standing.
+    public enum Change: Equatable, Sendable {
+        case none
+        /// The message is within `atRiskBefore` of expiring, and no alert counted it yet.
+        case atRisk
+    }
+
+    // MARK: - Taking events
+
+    /// A delivery attempt. Events without a time, recipient or queue id are not followed.
+    @discardableResult
+    public mutating func take(_ e: DeliveryEvent) -> Change {
+        guard let t = e.time else { return .none }
+        if t > now { now = t }
+        sweepIfDue()
+        if e.status == .deferred {
+            guard let r = e.recipient else { return .none }
+            return deferred(e, recipient: r, at: t)
+        }
+        if index.isEmpty { return .none }
+        let key = SenderBook.key(host: e.host.utf8, queueID: e.queueID.utf8)
+        guard let m = index[key] else { return .none }
+        if let r = e.recipient {
+            removeRecipient(Self.recipientKey(r), of: Int(m))
+        } else if e.status == .expired {
+            removeMessage(key, Int(m))
+        }
+        return .none
+    }
+
+    /// A message record: a message that left the queue.
+    public mutating func take(_ r: MessageRecord) {
+        guard case .removed = r.kind, let m = index[r.message] else { return }
+        removeMessage(r.message, Int(m))
+    }
+
+    private mutating func deferred(_ e: DeliveryEvent, recipient r: String, at t: Int64) -> Change {
+        let key = SenderBook.key(host: e.host.utf8, queueID: e.queueID.utf8)
+        let m: Int
+        if let i = index[key] {
+            m = Int(i)
+        } else {
+            guard index.count < config.maxMessages else {
+                dropped &+= 1
+                return .none
+            }
+            let msg = Message(key: key, queueID: e.queueID, arrival: Self.plausibleArrival(e.arrival, at: t) ?? t,
+                              lastAttempt: t, head: -1, host: names.id(e.host), mta: e.mta, atRiskCounted: false)
+            if let f = freeMessages.popLast() {
+                messages[Int(f)] = msg
+                m = Int(f)
+            } else {
+                m = messages.count
+                messages.append(msg)
+            }
+            index[key] = Int32(m)
+        }
+        messages[m].lastAttempt = max(messages[m].lastAttempt, t)
+        // A later line may know the arrival better (the first one seen had no delay=).
+        if let a = Self.plausibleArrival(e.arrival, at: t), a < messages[m].arrival { messages[m].arrival = a }
+        let rk = Self.recipientKey(r)
+        let domain = names.id(e.domain ?? "")
+        let relay = names.id(e.relay ?? "")
+        let provider = names.id(e.provider ?? "")
+        var i = messages[m].head
+        while i >= 0 {
+            if recipients[Int(i)].key == rk { break }
+            i = recipients[Int(i)].next
+        }
+        let cause = e.cause ?? .other
+        if i >= 0 {
+            recipients[Int(i)].lastAttempt = max(recipients[Int(i)].lastAttempt, t)
+            recipients[Int(i)].domain = domain
+            recipients[Int(i)].relay = relay
+            recipients[Int(i)].provider = provider
+            recipients[Int(i)].cause = cause
+        } else {
+            let rec = Recipient(key: rk, lastAttempt: t, domain: domain, relay: relay, provider: provider,
+                                next: messages[m].head, cause: cause)
+            let n: Int32
+            if let f = freeRecipients.popLast() {
+                recipients[Int(f)] = rec
+                n = f
+            } else {
+                n = Int32(truncatingIfNeeded: recipients.count)
+                recipients.append(rec)
+            }
+            messages[m].head = n
+        }
+        guard !messages[m].atRiskCounted else { return .none }
+        let expires = messages[m].arrival &+ config.lifetime(messages[m].mta)
+        return expires &- t <= config.atRiskBefore ? .atRisk : .none
+    }
+
+    /// An alert counted the event's message as at risk (after `take` said `.atRisk`): it
+    /// is not offered again.
+    public mutating func countedAtRisk(_ e: DeliveryEvent) {
+        if let m = index[SenderBook.key(host: e.host.utf8, queueID: e.queueID.utf8)] { messages[Int(m)].atRiskCounted = true }
+    }
+
+    /// An arrival time a line gives, if believable: not after the line, not a year before.
+    static func plausibleArrival(_ a: Int64?, at t: Int64) -> Int64? {
+        guard let a, a <= t, t &- a <= 366 * 24 * TrackerConfig.hour else { return nil }
+        return a
+    }
+
+    private mutating func removeRecipient(_ rk: Int, of m: Int) {
+        var prev: Int32 = -1
+        var i = messages[m].head
+        while i >= 0 {
+            let next = recipients[Int(i)].next
+            if recipients[Int(i)].key == rk {
+                if prev < 0 { messages[m].head = next } else { recipients[Int(prev)].next = next }
+                freeRecipients.append(i)
+                break
+            }
+            prev = i
+            i = next
+        }
+        if messages[m].head < 0 { removeMessage(messages[m].key, m) }
+    }
+
+    private mutating func removeMessage(_ key: Int, _ m: Int) {
+        var i = messages[m].head
+        while i >= 0 {
+            freeRecipients.append(i)
+            i = recipients[Int(i)].next
+        }
+        messages[m].head = -1
+        messages[m].queueID = ""
+        index.removeValue(forKey: key)
+        freeMessages.append(Int32(m))
+        if index.isEmpty {
+            messages.removeAll(keepingCapacity: true)
+            freeMessages.removeAll(keepingCapacity: true)
+            recipients.removeAll(keepingCapacity: true)
+            freeRecipients.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Once an hour of log time: messages with no attempt for `forgetAfter` go.
+    private mutating func sweepIfDue() {
+        guard now >= nextSweep else { return }
+        nextSweep = now &+ TrackerConfig.hour
+        guard !index.isEmpty else { return }
+        let cutoff = now &- config.forgetAfter
+        var stale: [(Int, Int)] = []
+        for (key, m) in index where messages[Int(m)].lastAttempt < cutoff { stale.append((key, Int(m))) }
+        for (key, m) in stale { removeMessage(key, m) }
+        forgotten &+= stale.count
+        compactNames()
+    }
+
+    /// Names of destinations no longer queued are dropped once they are most of the table.
+    private mutating func compactNames() {
+        guard names.names.count > 4096, names.names.count > 4 * (recipients.count - freeRecipients.count) else { return }
+        var fresh = NameTable()
+        for m in index.values {
+            messages[Int(m)].host = fresh.id(names[messages[Int(m)].host])
+            var i = messages[Int(m)].head
+            while i >= 0 {
+                recipients[Int(i)].domain = fresh.id(names[recipients[Int(i)].domain])
+                recipients[Int(i)].relay = fresh.id(names[recipients[Int(i)].relay])
+                recipients[Int(i)].provider = fresh.id(names[recipients[Int(i)].provider])
+                i = recipients[Int(i)].next
+            }
+        }
+        names = fresh
+    }
+
+    /// FNV-1a of a recipient address.
+    static func recipientKey(_ r: String) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in r.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return Int(bitPattern: UInt(h))
+    }
+}
+
+/// Strings kept once, by a small number (0: the empty string).
+struct NameTable: Sendable {
+    private(set) var names: [String] = [""]
+    private var ids: [String: Int32] = ["": 0]
+    private var last = ""
+    private var lastID: Int32 = 0
+
+    mutating func id(_ s: String) -> Int32 {
+        if s == last { return lastID }
+        let i: Int32
+        if let known = ids[s] {
+            i = known
+        } else {
+            i = Int32(truncatingIfNeeded: names.count)
+            names.append(s)
+            ids[s] = i
+        }
+        last = s
+        lastID = i
+        return i
+    }
+
+    subscript(_ i: Int32) -> String { names[Int(i)] }
+
+    /// The id of a name, any case (nil: unknown or empty).
+    func find(_ s: String) -> Int32? {
+        guard !s.isEmpty else { return nil }
+        if let i = ids[s] { return i }
+        let l = s.lowercased()
+        return names.firstIndex { $0.lowercased() == l }.map { Int32(truncatingIfNeeded: $0) }
+    }
+}

@@ -1,0 +1,165 @@
+/// The deferred queue at one moment, as `status queue`, `/v1/queue` and `analyze --queue`
+/// show it: per destination (domain, relay, provider) and cause, the messages still
+/// deferred, their ages in buckets in the spirit of qshape, the oldest, and the time until
+/// the oldest expires. Times in seconds (ages, durations) and Unix seconds (instants).
+public struct QueueView: Codable, Sendable, Equatable {
+    /// The upper edges of the age buckets, in minutes: 0-5, 5-10, 10-20, 20-40, 40-80,
+    /// 80-160 minutes, then 160 min-6 h, 6-12 h, 12-24 h, 1-2 days, 2-4 days and beyond.
+    public static let bucketEdgesMinutes: [Int64] = [5, 10, 20, 40, 80, 160, 360, 720, 1440, 2880, 5760]
+    public static let bucketLabels = ["0-5m", "5-10m", "10-20m", "20-40m", "40-80m", "80-160m",
+                                      "160m-6h", "6-12h", "12-24h", "1-2d", "2-4d", "4d+"]
+
+    public struct Row: Codable, Sendable, Equatable {
+        public var scope: Scope
+        public var name: String
+        public var cause: Cause
+        public var messages: Int
+        public var recipients: Int
+        /// Messages within `at_risk_before` of expiring (or past it).
+        public var atRisk: Int
+        public var oldestAge: Int64
+        /// Until the first of its messages expires (negative: overdue).
+        public var expiresIn: Int64
+        public var ages: [Int]
+    }
+
+    /// One message (with `ids`): for `--destination` and the reconciliation with the MTA's
+    /// own queue.
+    public struct Message: Codable, Sendable, Equatable {
+        public var host: String
+        public var queueId: String
+        public var mta: MTA
+        public var arrival: Int64
+        public var recipients: Int
+        public var domains: [String]
+        public var causes: [Cause]
+    }
+
+    /// When the view was taken (log time, or the wall clock when later).
+    public var time: Int64
+    public var messages: Int
+    public var recipients: Int
+    public var atRisk: Int
+    public var oldestAge: Int64?
+    public var expiresIn: Int64?
+    public var ages: [Int]
+    /// Per scope, the groups before `limit` cut them.
+    public var domainsTotal: Int
+    public var relaysTotal: Int
+    public var providersTotal: Int
+    public var rows: [Row]
+    /// Messages not followed (`max_messages` reached) and forgotten (no attempt for a day).
+    public var dropped: Int
+    public var forgotten: Int
+    public var postfixLifetime: Int64
+    public var eximLifetime: Int64
+    public var atRiskBefore: Int64
+    /// With `ids`: the messages (up to `idLimit`), oldest first.
+    public var list: [Message]?
+    public var listTruncated: Bool?
+
+    public static func bucket(ageSeconds a: Int64) -> Int {
+        let minutes = a / 60
+        var i = 0
+        while i < bucketEdgesMinutes.count, minutes >= bucketEdgesMinutes[i] { i += 1 }
+        return i
+    }
+}
+
+extension QueueBook {
+    /// What to put in a view.
+    public struct ViewOptions: Sendable {
+        /// Rows per scope, the most messages first.
+        public var limit = 50
+        /// Only this destination (a domain, relay or provider name, any case).
+        public var destination: String?
+        /// The messages themselves, up to `idLimit`.
+        public var ids = false
+        public var idLimit = 20_000
+        public init(limit: Int = 50, destination: String? = nil, ids: Bool = false) {
+            self.limit = limit
+            self.destination = destination
+            self.ids = ids
+        }
+    }
+
+    /// The queue at log time `at` (nil: the newest event's time; never before it).
+    public func view(at: Int64? = nil, _ o: ViewOptions = ViewOptions()) -> QueueView {
+        let t = max(at ?? now, now)
+        let s = TrackerConfig.second
+        struct Group { var messages = 0; var recipients = 0; var atRisk = 0; var oldest = Int64.max; var expiry = Int64.max; var ages = [Int](repeating: 0, count: QueueView.bucketLabels.count) }
+        struct GroupKey: Hashable { var scope: Scope; var name: Int32; var cause: Cause }
+        var groups: [GroupKey: Group] = [:]
+        var total = Group()
+        var list: [(Int64, QueueView.Message)] = []
+        let wanted: Int32? = o.destination.map { d in names.find(d) ?? -1 }
+        for m in index.values {
+            let msg = messages[Int(m)]
+            var seen: [GroupKey] = []
+            var count = 0
+            var domains: [String] = []
+            var causes: [Cause] = []
+            var i = msg.head
+            var matches = wanted == nil
+            while i >= 0 {
+                let r = recipients[Int(i)]
+                count += 1
+                if let w = wanted, w == r.domain || w == r.relay || w == r.provider { matches = true }
+                for (scope, name) in [(Scope.domain, r.domain), (.relay, r.relay), (.provider, r.provider)] where name != 0 {
+                    let k = GroupKey(scope: scope, name: name, cause: r.cause)
+                    groups[k, default: Group()].recipients += 1
+                    if !seen.contains(k) { seen.append(k) }
+                }
+                if o.ids {
+                    if !domains.contains(names[r.domain]) { domains.append(names[r.domain]) }
+                    if !causes.contains(r.cause) { causes.append(r.cause) }
+                }
+                i = r.next
+            }
+            guard matches else { continue }
+            let age = max(0, (t &- msg.arrival) / s)
+            let expiry = msg.arrival &+ config.lifetime(msg.mta)
+            let atRisk = expiry &- t <= config.atRiskBefore
+            let b = QueueView.bucket(ageSeconds: age)
+            func add(_ g: inout Group) {
+                g.messages += 1
+                if atRisk { g.atRisk += 1 }
+                g.oldest = min(g.oldest, msg.arrival)
+                g.expiry = min(g.expiry, expiry)
+                g.ages[b] += 1
+            }
+            add(&total)
+            total.recipients += count
+            for k in seen { add(&groups[k]!) }
+            if o.ids {
+                list.append((msg.arrival, QueueView.Message(host: names[msg.host], queueId: msg.queueID, mta: msg.mta,
+                                                            arrival: msg.arrival / s, recipients: count, domains: domains, causes: causes)))
+            }
+        }
+        var rows: [QueueView.Row] = []
+        var totals: [Scope: Int] = [:]
+        for scope in [Scope.domain, .relay, .provider] {
+            var these = groups.filter { $0.key.scope == scope && (wanted == nil || $0.key.name == wanted) }
+                .map { (k, g) in
+                    QueueView.Row(scope: scope, name: names[k.name], cause: k.cause, messages: g.messages, recipients: g.recipients,
+                                  atRisk: g.atRisk, oldestAge: max(0, (t &- g.oldest) / s), expiresIn: (g.expiry &- t) / s, ages: g.ages)
+                }
+            totals[scope] = Set(these.map(\.name)).count
+            these.sort { ($0.messages, $1.name, $1.cause) > ($1.messages, $0.name, $0.cause) }
+            rows += these.prefix(max(0, o.limit))
+        }
+        var v = QueueView(time: t / s, messages: total.messages, recipients: total.recipients, atRisk: total.atRisk,
+                          oldestAge: total.messages > 0 ? max(0, (t &- total.oldest) / s) : nil,
+                          expiresIn: total.messages > 0 ? (total.expiry &- t) / s : nil, ages: total.ages,
+                          domainsTotal: totals[.domain] ?? 0, relaysTotal: totals[.relay] ?? 0, providersTotal: totals[.provider] ?? 0,
+                          rows: rows, dropped: dropped, forgotten: forgotten,
+                          postfixLifetime: config.postfixLifetime / s, eximLifetime: config.eximLifetime / s,
+                          atRiskBefore: config.atRiskBefore / s)
+        if o.ids {
+            list.sort { ($0.0, $0.1.queueId) < ($1.0, $1.1.queueId) }
+            v.list = list.prefix(o.idLimit).map(\.1)
+            v.listTruncated = list.count > o.idLimit
+        }
+        return v
+    }
+}
