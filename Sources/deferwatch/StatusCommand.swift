@@ -22,9 +22,11 @@ struct StatusCommand: ParsableCommand {
           deferwatch status alerts
           deferwatch status destinations --cause rate_limit --limit 20
           deferwatch status destination gmail.com
+          deferwatch status queue
+          deferwatch status queue --destination gmail.com
           deferwatch status --json | jq '.alerts'
         """,
-        subcommands: [Summary.self, Alerts.self, Destinations.self, Destination.self],
+        subcommands: [Summary.self, Alerts.self, Destinations.self, Destination.self, Queue.self],
         defaultSubcommand: Summary.self
     )
 

@@ -258,8 +258,14 @@ public struct Engine {
     }
 
     /// A reloaded configuration: new rules and thresholds; open alerts carry on.
-    public mutating func reconfigure(rules: RuleSet, tracker config: TrackerConfig, hints: HintBook) {
+    public mutating func reconfigure(rules: RuleSet, tracker config: TrackerConfig, hints: HintBook, queue: QueueConfig? = nil) {
         pipeline.use(EventClassifier(rules: rules))
         outputs.alerts?.tracker.reconfigure(config: config, hints: hints)
+        if let queue { outputs.queue?.reconfigure(queue) }
+    }
+
+    /// Takes back the deferred queue an earlier run saved.
+    public mutating func restore(queue snapshot: QueueBook.Snapshot) {
+        outputs.queue?.restore(snapshot)
     }
 }

@@ -63,6 +63,23 @@ extension StatusReport {
         family("deferwatch_checks_dropped_total", "counter", "Alerts not checked in DNS because too many waited for their checks.")
         sample("deferwatch_checks_dropped_total", [], Double(checks?.dropped ?? 0))
 
+        if let q = queue {
+            family("deferwatch_queue_messages", "gauge", "Messages waiting on a deferred recipient, as the logs show the queue.")
+            sample("deferwatch_queue_messages", [], Double(q.messages))
+            family("deferwatch_queue_oldest_age_seconds", "gauge", "Age of the oldest message waiting on a deferred recipient.")
+            sample("deferwatch_queue_oldest_age_seconds", [], Double(q.oldestAge ?? 0))
+            family("deferwatch_queue_at_risk_messages", "gauge", "Deferred messages within at_risk_before of expiring.")
+            sample("deferwatch_queue_at_risk_messages", [], Double(q.atRisk))
+            family("deferwatch_queue_dropped_total", "counter", "Deferred messages not followed because max_messages were.")
+            sample("deferwatch_queue_dropped_total", [], Double(q.dropped))
+            family("deferwatch_queue_provider_messages", "gauge", "Deferred messages by provider and cause.")
+            for r in q.providers { sample("deferwatch_queue_provider_messages", [("provider", r.name), ("cause", r.cause.rawValue)], Double(r.messages)) }
+            family("deferwatch_queue_provider_oldest_age_seconds", "gauge", "Age of the oldest deferred message by provider and cause.")
+            for r in q.providers { sample("deferwatch_queue_provider_oldest_age_seconds", [("provider", r.name), ("cause", r.cause.rawValue)], Double(r.oldestAge)) }
+            family("deferwatch_queue_domain_messages", "gauge", "Deferred messages of the most queued recipient domains, by cause.")
+            for r in q.topDomains { sample("deferwatch_queue_domain_messages", [("domain", r.name), ("cause", r.cause.rawValue)], Double(r.messages)) }
+        }
+
         family("deferwatch_source_lag_seconds", "gauge", "How far each source is behind its newest entry, in seconds of log time.")
         for s in sources { sample("deferwatch_source_lag_seconds", [("source", s.name)], s.lagSeconds) }
         family("deferwatch_source_lag_bytes", "gauge", "Bytes written to a followed file and not read yet.")

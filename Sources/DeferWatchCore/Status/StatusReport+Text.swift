@@ -23,6 +23,14 @@ extension StatusReport {
         var byStatus: [String: Int] = [:]
         for a in attempts { byStatus[a.status, default: 0] += a.count }
         out += "  Attempts: \(Self.grouped(lines.attempts)) (sent \(Self.grouped(byStatus["sent"] ?? 0)), deferred \(Self.grouped(byStatus["deferred"] ?? 0)), bounced \(Self.grouped(byStatus["bounced"] ?? 0)), expired \(Self.grouped(byStatus["expired"] ?? 0)))\n"
+        if let q = queue {
+            out += "  Queue:    \(Self.grouped(q.messages)) message\(q.messages == 1 ? "" : "s") waiting on a deferred recipient"
+            if let o = q.oldestAge { out += ", oldest \(QueueView.age(o))" }
+            if let e = q.expiresIn { out += e >= 0 ? ", first expiry in \(QueueView.age(e))" : ", overdue by \(QueueView.age(-e))" }
+            if q.atRisk > 0 { out += "; \(Self.grouped(q.atRisk)) AT RISK of expiring" }
+            if q.dropped > 0 { out += "; \(Self.grouped(q.dropped)) not followed (max_messages)" }
+            out += " (deferwatch status queue)\n"
+        }
         out += "  Syslog:   \(Self.grouped(syslog.sent)) lines written to \(syslog.socket)"
         if syslog.dropped > 0 { out += ", \(Self.grouped(syslog.dropped)) DROPPED" }
         if syslog.queued > 0 { out += ", \(syslog.queued) waiting" }

@@ -32,6 +32,36 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var problems: [String] = []
     /// The DNS checks of alerts' claims since the daemon started.
     public var checks: CheckCounts?
+    /// The deferred queue in short (nil: `[queue] enabled = false`); `/v1/queue` has it all.
+    public var queue: QueueSummary?
+
+    /// The deferred queue's totals, its providers and its most queued domains (the
+    /// metrics' bounded labels). Ages and durations in seconds.
+    public struct QueueSummary: Codable, Sendable, Equatable {
+        public var messages: Int
+        public var recipients: Int
+        public var atRisk: Int
+        public var oldestAge: Int64?
+        public var expiresIn: Int64?
+        public var dropped: Int
+        public var forgotten: Int
+        public var ages: [Int]
+        public var providers: [QueueView.Row]
+        public var topDomains: [QueueView.Row]
+
+        public init(_ v: QueueView, topDomains n: Int) {
+            messages = v.messages
+            recipients = v.recipients
+            atRisk = v.atRisk
+            oldestAge = v.oldestAge
+            expiresIn = v.expiresIn
+            dropped = v.dropped
+            forgotten = v.forgotten
+            ages = v.ages
+            providers = v.rows.filter { $0.scope == .provider }
+            topDomains = Array(v.rows.filter { $0.scope == .domain }.prefix(n))
+        }
+    }
 
     public init(version: String, pid: Int, startedAt: String, generatedAt: String, uptimeSeconds: Int, logTime: String?, windowEnd: String? = nil,
                 sources: [SourceStatus], lines: LineStatus, attempts: [AttemptCount], deferrals: [DeferralCount],

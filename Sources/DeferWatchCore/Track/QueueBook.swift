@@ -271,3 +271,119 @@ struct NameTable: Sendable {
         return names.firstIndex { $0.lowercased() == l }.map { Int32(truncatingIfNeeded: $0) }
     }
 }
+
+extension QueueBook {
+    /// What a checkpoint keeps of the queue, column by column (a restart does not forget
+    /// what is stuck). Names are by index into `names`.
+    public struct Snapshot: Codable, Sendable, Equatable {
+        public var names: [String]
+        public var queueIDs: [String]
+        public var hosts: [Int32]
+        public var mtas: [MTA]
+        public var arrivals: [Int64]
+        public var lastAttempts: [Int64]
+        public var atRiskCounted: [Bool]
+        /// Per recipient: its message (an index into the columns above), key, destination
+        /// names, cause and last attempt.
+        public var recipientMessages: [Int32]
+        public var recipientKeys: [Int]
+        public var recipientNames: [Int32]
+        public var causes: [Cause]
+        public var recipientAttempts: [Int64]
+        public var dropped: Int
+        public var forgotten: Int
+        public var now: Int64
+
+        /// What no run of deferwatch can have written (a hostile or damaged state file).
+        public var problems: [String] {
+            var out: [String] = []
+            let n = queueIDs.count
+            if [hosts.count, mtas.count, arrivals.count, lastAttempts.count, atRiskCounted.count].contains(where: { $0 != n }) {
+                out.append("queue: the message columns differ in length")
+            }
+            let r = recipientMessages.count
+            if [recipientKeys.count, causes.count, recipientAttempts.count].contains(where: { $0 != r }) || recipientNames.count != 3 * r {
+                out.append("queue: the recipient columns differ in length")
+            }
+            if n > 100_000_000 || r > 1_000_000_000 || names.count > 1_000_000_000 { out.append("queue: too many entries") }
+            if names.first != "" { out.append("queue: names[0] is not empty") }
+            if queueIDs.contains(where: { $0.isEmpty || $0.utf8.count > 32 }) { out.append("queue: a queue id is empty or over 32 bytes") }
+            if names.contains(where: { $0.utf8.count > 1024 }) { out.append("queue: a name is over 1024 bytes") }
+            if hosts.contains(where: { $0 < 0 || Int($0) >= names.count }) || recipientNames.contains(where: { $0 < 0 || Int($0) >= names.count }) {
+                out.append("queue: a name index is out of range")
+            }
+            if recipientMessages.contains(where: { $0 < 0 || Int($0) >= n }) { out.append("queue: a recipient's message is out of range") }
+            let time = Int64(0)...(Int64(1) << 60)
+            if arrivals.contains(where: { !time.contains($0) }) || lastAttempts.contains(where: { !time.contains($0) })
+                || recipientAttempts.contains(where: { !time.contains($0) }) || (now != Int64.min && !time.contains(now)) {
+                out.append("queue: a time is out of range")
+            }
+            if dropped < 0 || forgotten < 0 { out.append("queue: a count is negative") }
+            return out
+        }
+    }
+
+    public var snapshot: Snapshot {
+        var s = Snapshot(names: names.names, queueIDs: [], hosts: [], mtas: [], arrivals: [], lastAttempts: [], atRiskCounted: [],
+                         recipientMessages: [], recipientKeys: [], recipientNames: [], causes: [], recipientAttempts: [],
+                         dropped: dropped, forgotten: forgotten, now: now)
+        for m in index.values.sorted() {
+            let msg = messages[Int(m)]
+            let at = Int32(truncatingIfNeeded: s.queueIDs.count)
+            s.queueIDs.append(msg.queueID)
+            s.hosts.append(msg.host)
+            s.mtas.append(msg.mta)
+            s.arrivals.append(msg.arrival)
+            s.lastAttempts.append(msg.lastAttempt)
+            s.atRiskCounted.append(msg.atRiskCounted)
+            var chain: [Recipient] = []
+            var i = msg.head
+            while i >= 0 {
+                chain.append(recipients[Int(i)])
+                i = recipients[Int(i)].next
+            }
+            // Oldest first, so a restore rebuilds the same order.
+            for r in chain.reversed() {
+                s.recipientMessages.append(at)
+                s.recipientKeys.append(r.key)
+                s.recipientNames += [r.domain, r.relay, r.provider]
+                s.causes.append(r.cause)
+                s.recipientAttempts.append(r.lastAttempt)
+            }
+        }
+        return s
+    }
+
+    /// Takes back a saved queue (checked with `Snapshot.problems` first); what the book
+    /// holds already is kept, a saved message it has too is not taken twice.
+    public mutating func restore(_ s: Snapshot) {
+        guard s.problems.isEmpty else { return }
+        var fresh: [Int32: Int] = [:]
+        for j in s.queueIDs.indices {
+            let host = names.id(s.names[Int(s.hosts[j])])
+            let key = SenderBook.key(host: s.names[Int(s.hosts[j])].utf8, queueID: s.queueIDs[j].utf8)
+            guard index[key] == nil, index.count < config.maxMessages else { continue }
+            let m = messages.count
+            messages.append(Message(key: key, queueID: s.queueIDs[j], arrival: s.arrivals[j], lastAttempt: s.lastAttempts[j],
+                                    head: -1, host: host, mta: s.mtas[j], atRiskCounted: s.atRiskCounted[j]))
+            index[key] = Int32(m)
+            fresh[Int32(j)] = m
+        }
+        for k in s.recipientMessages.indices {
+            guard let m = fresh[s.recipientMessages[k]] else { continue }
+            let n = Int32(truncatingIfNeeded: recipients.count)
+            recipients.append(Recipient(key: s.recipientKeys[k], lastAttempt: s.recipientAttempts[k],
+                                        domain: names.id(s.names[Int(s.recipientNames[3 * k])]),
+                                        relay: names.id(s.names[Int(s.recipientNames[3 * k + 1])]),
+                                        provider: names.id(s.names[Int(s.recipientNames[3 * k + 2])]),
+                                        next: messages[m].head, cause: s.causes[k]))
+            messages[m].head = n
+        }
+        // A saved message without recipients is no deferred message.
+        let empty = fresh.values.filter { messages[$0].head < 0 }.map { messages[$0].key }
+        for key in empty { if let m = index[key] { removeMessage(key, Int(m)) } }
+        dropped = max(dropped, s.dropped)
+        forgotten = max(forgotten, s.forgotten)
+        if s.now > now { now = s.now }
+    }
+}

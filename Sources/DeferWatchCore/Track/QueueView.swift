@@ -32,7 +32,41 @@ public struct QueueView: Codable, Sendable, Equatable {
         public var arrival: Int64
         public var recipients: Int
         public var domains: [String]
+        public var relays: [String]
+        public var providers: [String]
         public var causes: [Cause]
+
+        func names(_ name: String) -> Bool {
+            let n = name.lowercased()
+            return domains.contains(n) || relays.contains { $0.lowercased() == n } || providers.contains { $0.lowercased() == n }
+        }
+    }
+
+    /// How the view compares with the MTA's own queue (`status queue`, filled in by the
+    /// client that asked the MTA).
+    public struct Reconciliation: Codable, Sendable, Equatable {
+        /// The command asked (`postqueue -j`, `exim -bp`).
+        public var command: String
+        public var mta: MTA
+        /// Messages waiting in the MTA's queue, and those deferwatch has of this host and MTA.
+        public var queued: Int
+        public var seen: Int
+        /// Queue ids deferwatch has and the queue does not (a removal the logs did not show),
+        /// and the other way round (logs lost or rotated away, or not tried yet).
+        public var onlyInLogs: [String]
+        public var onlyInQueue: [String]
+        /// Why no comparison was made, when none was.
+        public var note: String?
+
+        public init(command: String, mta: MTA, queued: Int, seen: Int, onlyInLogs: [String], onlyInQueue: [String], note: String? = nil) {
+            self.command = command
+            self.mta = mta
+            self.queued = queued
+            self.seen = seen
+            self.onlyInLogs = onlyInLogs
+            self.onlyInQueue = onlyInQueue
+            self.note = note
+        }
     }
 
     /// When the view was taken (log time, or the wall clock when later).
@@ -57,12 +91,44 @@ public struct QueueView: Codable, Sendable, Equatable {
     /// With `ids`: the messages (up to `idLimit`), oldest first.
     public var list: [Message]?
     public var listTruncated: Bool?
+    public var reconciliation: [Reconciliation]?
 
     public static func bucket(ageSeconds a: Int64) -> Int {
         let minutes = a / 60
         var i = 0
         while i < bucketEdgesMinutes.count, minutes >= bucketEdgesMinutes[i] { i += 1 }
         return i
+    }
+}
+
+extension QueueView {
+    /// The view of one destination (a domain, relay or provider, any case), made from this
+    /// view's rows and message list: the totals are those of its messages in the list
+    /// (`listTruncated` says when the list was cut), the rows only its own.
+    public func only(_ destination: String) -> QueueView {
+        let name = destination.lowercased()
+        var v = self
+        v.rows = rows.filter { $0.name.lowercased() == name }
+        let mine = (list ?? []).filter { $0.names(name) }
+        v.list = mine
+        v.messages = mine.count
+        v.recipients = mine.reduce(0) { $0 + $1.recipients }
+        v.ages = [Int](repeating: 0, count: Self.bucketLabels.count)
+        v.atRisk = 0
+        v.oldestAge = nil
+        v.expiresIn = nil
+        for m in mine {
+            let age = max(0, time &- m.arrival)
+            let left = m.arrival &+ (m.mta == .exim ? eximLifetime : postfixLifetime) &- time
+            v.ages[Self.bucket(ageSeconds: age)] += 1
+            if left <= atRiskBefore { v.atRisk += 1 }
+            v.oldestAge = max(v.oldestAge ?? 0, age)
+            v.expiresIn = min(v.expiresIn ?? Int64.max, left)
+        }
+        v.domainsTotal = Set(v.rows.filter { $0.scope == .domain }.map(\.name)).count
+        v.relaysTotal = Set(v.rows.filter { $0.scope == .relay }.map(\.name)).count
+        v.providersTotal = Set(v.rows.filter { $0.scope == .provider }.map(\.name)).count
+        return v
     }
 }
 
@@ -98,6 +164,8 @@ extension QueueBook {
             var seen: [GroupKey] = []
             var count = 0
             var domains: [String] = []
+            var relays: [String] = []
+            var providers: [String] = []
             var causes: [Cause] = []
             var i = msg.head
             var matches = wanted == nil
@@ -112,6 +180,8 @@ extension QueueBook {
                 }
                 if o.ids {
                     if !domains.contains(names[r.domain]) { domains.append(names[r.domain]) }
+                    if r.relay != 0, !relays.contains(names[r.relay]) { relays.append(names[r.relay]) }
+                    if r.provider != 0, !providers.contains(names[r.provider]) { providers.append(names[r.provider]) }
                     if !causes.contains(r.cause) { causes.append(r.cause) }
                 }
                 i = r.next
@@ -133,7 +203,8 @@ extension QueueBook {
             for k in seen { add(&groups[k]!) }
             if o.ids {
                 list.append((msg.arrival, QueueView.Message(host: names[msg.host], queueId: msg.queueID, mta: msg.mta,
-                                                            arrival: msg.arrival / s, recipients: count, domains: domains, causes: causes)))
+                                                            arrival: msg.arrival / s, recipients: count, domains: domains,
+                                                            relays: relays, providers: providers, causes: causes)))
             }
         }
         var rows: [QueueView.Row] = []

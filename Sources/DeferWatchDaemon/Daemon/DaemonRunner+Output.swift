@@ -52,12 +52,16 @@ extension DaemonRunner {
                                deliveries: engine.deliveries, tracker: tracker.snapshot)
         saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
         saved.nextSeq = outbox.nextSeq
+        saved.queue = engine.queue?.snapshot
         state.save(saved, final: stopping)
     }
 
     // MARK: - Status snapshots
 
     static let publishEvery = 1.0
+    /// The messages /v1/queue lists at most (oldest first), for `status queue --destination`
+    /// and the comparison with the MTA's own queue.
+    static let queueListLimit = 20_000
 
     /// Builds the status snapshot and hands it to the board (about once a second).
     func publish() {
@@ -66,6 +70,17 @@ extension DaemonRunner {
         var report = snapshots.report(engine: engine, counters: lineCounters, sources: sources, syslog: sink.currentStats,
                                       config: loaded.config, state: view, configError: reloadError)
         report.checks = checkCounts
+        if engine.queue != nil {
+            let mono = clock.monotonic()
+            if queueView == nil || mono >= nextQueueView {
+                var o = QueueBook.ViewOptions(limit: loaded.config.status.maxDestinations, ids: true)
+                o.idLimit = Self.queueListLimit
+                queueView = engine.queueView(at: clock.wall(), o)
+                nextQueueView = mono + max(Self.publishEvery, 20 * (clock.monotonic() - mono))
+            }
+            board.publish(queue: queueView)
+            report.queue = queueView.map { StatusReport.QueueSummary($0, topDomains: loaded.config.status.metricsTopDomains) }
+        }
         for i in report.alerts.indices {
             if let c = claimBook.byAlert[report.alerts[i].id] { report.alerts[i].checks = .init(c) }
         }

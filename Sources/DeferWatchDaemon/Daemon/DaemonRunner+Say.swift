@@ -24,10 +24,12 @@ extension DaemonRunner {
         services.notify("RELOADING=1")
         do {
             let fresh = try ConfigLoader.load(path: options.configPath ?? loaded.path)
-            engine.reconfigure(rules: fresh.rules, tracker: fresh.config.tracker, hints: fresh.hints)
+            engine.reconfigure(rules: fresh.rules, tracker: fresh.config.tracker, hints: fresh.hints,
+                               queue: Self.queueConfig(fresh.config, services: services))
             if fresh.config.status != loaded.config.status || fresh.config.sources != loaded.config.sources
-                || fresh.config.stateDirectory != loaded.config.stateDirectory {
-                writeStderr("deferwatch: changes to [sources], [state] and [status] take effect at the next restart")
+                || fresh.config.stateDirectory != loaded.config.stateDirectory || fresh.config.syslog != loaded.config.syslog
+                || fresh.config.queue.enabled != loaded.config.queue.enabled {
+                writeStderr("deferwatch: changes to [sources], [state], [status], [syslog] and [queue] enabled take effect at the next restart")
             }
             let recheck = fresh.config.checks != loaded.config.checks || fresh.config.dns != loaded.config.dns
                 || fresh.config.identity != loaded.config.identity
@@ -51,5 +53,15 @@ extension DaemonRunner {
         let drops = sink.currentStats.dropped
         if drops > 0 { s += "; \(drops) syslog lines dropped" }
         return s
+    }
+}
+
+extension DaemonRunner {
+    /// The queue's configuration, with Postfix's own `maximal_queue_lifetime` when the
+    /// configuration does not set one and `postconf` answers.
+    static func queueConfig(_ c: DeferWatchConfig, services: DaemonServices) -> QueueConfig {
+        var q = c.queue
+        if q.enabled, !q.postfixLifetimeConfigured, let v = services.postfixQueueLifetime() { q.postfixLifetime = v }
+        return q
     }
 }

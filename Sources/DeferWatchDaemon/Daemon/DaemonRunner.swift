@@ -45,6 +45,10 @@ public final class DaemonRunner {
     public let board = StatusBoard()
     private var server: StatusServer?
     var snapshots: StatusAssembler
+    /// The deferred queue's last view, and when the next may be built (a view of a large
+    /// queue costs: it is built at most every twenty times as long as the last one took).
+    var queueView: QueueView?
+    var nextQueueView: Double = 0
 
     /// `services`: nil is the system's (made here, first, before the syslog sink starts its
     /// thread, so every thread blocks the signals).
@@ -62,9 +66,9 @@ public final class DaemonRunner {
                                      defaultHost: SystemTimeZone.hostName()),
             rules: loaded.rules)
         pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
-        // Nothing the daemon keeps or shows reads the reply texts or the recipients of
-        // successful deliveries.
-        pipeline.fields = .tracking
+        // Nothing the daemon keeps or shows reads the reply texts of successful deliveries;
+        // their recipients only the deferred queue.
+        pipeline.fields = loaded.config.queue.enabled ? .queue : .tracking
         // The sender domain of each message: the alerts name them, and their checks look at them.
         pipeline.collectMessages = true
         // systemd's watchdog wants a ping within WATCHDOG_USEC: one every half of it.
@@ -75,7 +79,7 @@ public final class DaemonRunner {
         let cadence = Cadence(checkpointEvery: Double(loaded.config.checkpointEvery) / 1e6, publishEvery: Self.publishEvery,
                               watchdogEvery: watchdog)
         engine = Engine(pipeline: pipeline, tracker: DeferralTracker(config: loaded.config.tracker, hints: loaded.hints),
-                        cadence: cadence, started: clock.monotonic())
+                        queue: Self.queueConfig(loaded.config, services: self.services), cadence: cadence, started: clock.monotonic())
         sink = SyslogSink(config: loaded.config.syslog, watermark: "\(loaded.config.stateDirectory)/syslog-written")
         stdoutSink = options.alertsToStdout ? JSONLinesAlertSink(writer: stdoutWriter)
             : options.textAlertsToStdout ? TextAlertSink(writer: stdoutWriter) : options.alertSink
@@ -189,6 +193,7 @@ public final class DaemonRunner {
         // The delivery counters restored together with the line counters, so the status
         // text adds up.
         engine.restore(counters: saved.counters, deliveries: saved.deliveries, tracker: saved.tracker)
+        if let q = saved.queue { engine.restore(queue: q) }
         if let t = saved.tracker {
             if tracker.restoredOverCap > 0 {
                 writeStderr("deferwatch: the saved state held \(t.alerts.count) open alerts; the \(t.alerts.count - tracker.restoredOverCap) most recently active are kept (max_open_alerts)")

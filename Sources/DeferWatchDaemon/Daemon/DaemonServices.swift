@@ -22,12 +22,17 @@ public struct DaemonServices {
     /// The resolver the alerts' DNS checks ask (called on the checking thread): the
     /// configured resolvers through libresolv.
     public var makeResolver: @Sendable (DNSConfig) throws -> any DNSResolver = { try SystemResolver(config: $0) }
+    /// Postfix's `maximal_queue_lifetime` in microseconds, if this host has Postfix (the
+    /// in-process tests: nil, the default).
+    public var postfixQueueLifetime: () -> Int64? = { nil }
 
     /// The real daemon's. Blocks SIGTERM, SIGINT and SIGHUP (SignalWatcher): call before
     /// any thread starts, so every thread inherits the mask.
     public static func system() -> DaemonServices {
-        DaemonServices(clock: SystemClock(), makeSources: SourceSet.system, store: nil,
-                       signals: SignalWatcher([SIGTERM, SIGINT, SIGHUP]), notify: Notifier.send, startsServer: true)
+        var s = DaemonServices(clock: SystemClock(), makeSources: SourceSet.system, store: nil,
+                               signals: SignalWatcher([SIGTERM, SIGINT, SIGHUP]), notify: Notifier.send, startsServer: true)
+        s.postfixQueueLifetime = { PostfixQueue.lifetime() }
+        return s
     }
 
     /// For driving the runner in-process: `logs` are its inputs (each read as a file is,

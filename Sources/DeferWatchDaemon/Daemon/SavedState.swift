@@ -13,6 +13,8 @@ struct SavedState: Codable {
     /// Alert lines not known to be in syslog yet, and the next line's number (AlertOutbox).
     var outbox: [AlertOutbox.Entry]?
     var nextSeq: Int64?
+    /// The deferred queue (nil in states of earlier versions, or with the queue off).
+    var queue: QueueBook.Snapshot?
 
     /// What in a loaded state no run of deferwatch can have written: each problem names
     /// the field. A state with problems is refused whole: half of it would be worse than
@@ -59,6 +61,7 @@ struct SavedState: Codable {
             }
         }
         if let n = nextSeq, !(1...(Int64(1) << 52)).contains(n) { out.append("nextSeq \(n) is out of range") }
+        if let q = queue { out += q.problems }
         guard let t = tracker else { return out }
         if !(1...(Int(1) << 40)).contains(t.nextID) { out.append("tracker.nextID \(t.nextID) is out of range") }
         if t.now != Int64.min && !time.contains(t.now) { out.append("tracker.now \(t.now) is out of range") }

@@ -6,6 +6,7 @@ import Synchronization
 /// so requests never hold up the pipeline.
 public final class StatusBoard: Sendable {
     private let latest = Mutex<StatusReport?>(nil)
+    private let latestQueue = Mutex<QueueView?>(nil)
 
     public init() {}
 
@@ -13,5 +14,11 @@ public final class StatusBoard: Sendable {
         latest.withLock { $0 = report }
     }
 
+    /// The deferred queue's view, with its message list (not part of the status document).
+    public func publish(queue: QueueView?) {
+        latestQueue.withLock { $0 = queue }
+    }
+
     public var current: StatusReport? { latest.withLock { $0 } }
+    public var queue: QueueView? { latestQueue.withLock { $0 } }
 }

@@ -56,6 +56,32 @@ public struct StatusRouter: Sendable {
             var r = report
             r.destinations = Array(r.destinations.prefix(limit))
             return json(r)
+        case "queue":
+            let allowed = ["destination", "limit", "ids"]
+            guard let q = Self.params(query, allowed: Set(allowed)) else { return badQuery(query, allowed) }
+            guard let limit = limit(q, default: 20) else { return error(400, "limit must be a number from 0 to \(config.maxDestinations)") }
+            if let i = q["ids"], i != "0", i != "1" { return error(400, "ids must be 0 or 1") }
+            guard var view = board.queue else {
+                return error(404, "the deferred queue is not followed ([queue] enabled = false)")
+            }
+            if let d = q["destination"] {
+                guard !d.isEmpty, d.utf8.count <= 255 else { return error(400, "destination must be a name of 1 to 255 bytes") }
+                view = view.only(d)
+            }
+            var shown: [QueueView.Row] = []
+            for scope in [Scope.domain, .relay, .provider] { shown += view.rows.filter { $0.scope == scope }.prefix(limit) }
+            view.rows = shown
+            // The message list with ids=1, or for one destination (at most 1000 then).
+            if q["ids"] != "1" {
+                if q["destination"] != nil, let l = view.list {
+                    view.listTruncated = (view.listTruncated ?? false) || l.count > 1000
+                    view.list = Array(l.prefix(1000))
+                } else {
+                    view.list = nil
+                    view.listTruncated = nil
+                }
+            }
+            return json(view)
         case "alerts":
             guard Self.params(query, allowed: []) != nil else { return badQuery(query, []) }
             return json(StatusReport.AlertList(alerts: report.alerts))
@@ -93,7 +119,7 @@ public struct StatusRouter: Sendable {
     // MARK: - Bodies
 
     struct Index: Encodable {
-        var endpoints = ["/v1/status", "/v1/alerts", "/v1/destinations", "/v1/destinations/{name}", "/metrics"]
+        var endpoints = ["/v1/status", "/v1/alerts", "/v1/destinations", "/v1/destinations/{name}", "/v1/queue", "/metrics"]
     }
 
     struct ErrorBody: Encodable { var error: String }
