@@ -25,4 +25,4 @@ need_packages() {
 
 # The packages the build and the tests use.
 BUILD_PACKAGES=(pkg-config zlib1g-dev libsystemd-dev libspf2-dev)
-TEST_PACKAGES=(gzip rsyslog python3 systemd-journal-remote dnsmasq-base)
+TEST_PACKAGES=(gzip rsyslog python3 systemd-journal-remote dnsmasq-base groff-base man-db)

@@ -585,6 +585,33 @@ class LivePhase:
         st = self.snapshot("settled")
         self.check_scenario_destinations(st)
         self.wait_for_resolves()
+        self.check_queue()
+
+    def check_queue(self) -> None:
+        """`status queue --compare MTA` against the MTA's own queue (postqueue -j, exim -bp):
+        the same messages, asked again for up to 20 s while the daemon catches up with a
+        retry that is under way."""
+        mta = self.run.name
+        deadline = time.monotonic() + 20
+        while True:
+            doc = self.daemon.get("queue", "--compare", mta, "--limit", "100")
+            recs = [r for r in doc.get("reconciliation") or [] if r.get("mta") == mta]
+            r = recs[0] if recs else None
+            same = (r is not None and r.get("note") is None and r["queued"] == r["seen"]
+                    and not r["only_in_logs"] and not r["only_in_queue"])
+            if same or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        (self.run.out_dir / "live-queue.json").write_text(json.dumps(doc, indent=1) + "\n")
+        if not same:
+            what = r["command"] if r else f"the {mta} queue"
+            self.problem(f"status queue and {what} differ: {json.dumps(r)}")
+            return
+        domains = sorted({row["name"] for row in doc.get("rows", []) if row["scope"] == "domain"})
+        log(f"queue: {doc['messages']} deferred messages ({', '.join(domains) or 'none'}), the same as {r['command']}")
+        self.run.notes.append(f"queue: status queue = {r['command']}: {r['queued']} messages")
+        if doc["messages"] == 0:
+            self.problem("the queue is empty at the end of the phase: the scenario's receivers that never accept should leave mail there")
 
     def mta_stopped(self) -> None:
         self.mta_stopped_at = us(dt.datetime.now(dt.timezone.utc).isoformat())
