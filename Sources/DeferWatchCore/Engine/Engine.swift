@@ -27,11 +27,14 @@ public struct Engine {
 
         @inline(__always)
         mutating func take(_ e: DeliveryEvent, hashes: DestinationHashes? = nil) {
-            let sender = senders?.domain(of: e)
+            // A failure's message key, hashed once for both books (a delivery's only the queue
+            // hashes, and only while it holds messages).
+            let key = e.status != .sent && (senders != nil || queue != nil) ? SenderBook.key(of: e) : nil
+            let sender = key.flatMap { senders?.domain(key: $0) }
             alerts?.take(e, hashes: hashes, sender: sender)
-            if queue?.take(e) == .atRisk, alerts != nil, let out = alerts!.tracker.atRisk(e, hashes: hashes) {
+            if queue?.take(e, key: key) == .atRisk, alerts != nil, let out = alerts!.tracker.atRisk(e, hashes: hashes) {
                 alerts!.keep(out)
-                queue!.countedAtRisk(e)
+                queue!.countedAtRisk(key: key ?? SenderBook.key(of: e))
             }
             report?.add(e, hashes: hashes)
             if let sender { report?.addSender(sender, e) }

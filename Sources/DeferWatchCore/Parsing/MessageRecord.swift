@@ -134,7 +134,13 @@ public struct SenderBook: Sendable {
     @inline(__always)
     public func domain(of e: DeliveryEvent) -> String? {
         guard e.status != .sent, count > 0 else { return nil }
-        let k = Self.key(host: e.host.utf8, queueID: e.queueID.utf8)
+        return domain(key: Self.key(of: e))
+    }
+
+    /// The sender domain of the message with this key (`key(of:)`), if it was seen.
+    @inline(__always)
+    public func domain(key k: Int) -> String? {
+        guard count > 0 else { return nil }
         let entry = entries[Self.slot(k, mask)]
         guard entry != 0, entry & ~0xFFFF == UInt64(UInt(bitPattern: k)) & ~0xFFFF else { return nil }
         return domains[Int(entry & 0xFFFF) - 1]
@@ -143,6 +149,10 @@ public struct SenderBook: Sendable {
     /// The slot of a hash: from its low bits (the tag is its high ones).
     @inline(__always)
     static func slot(_ k: Int, _ mask: Int) -> Int { Int(truncatingIfNeeded: UInt(bitPattern: k) ^ UInt(bitPattern: k) >> 29) & mask }
+
+    /// The key of an event's message.
+    @inline(__always)
+    public static func key(of e: DeliveryEvent) -> Int { key(host: e.host.utf8, queueID: e.queueID.utf8) }
 
     /// FNV-1a of the host, a separator and the queue id.
     @inlinable

@@ -114,18 +114,17 @@ public struct PostfixParser {
         let text = keep.keepsText(status) ? textBytes.string : ""
         // Repaired invalid UTF-8 changes byte offsets: then classify the whole text.
         let reasonStart = text.utf8.count == textBytes.count ? textBytes.count - reasonBytes.count : 0
-        let event = DeliveryEvent(
+        var event = DeliveryEvent(
             time: record.time, mta: .postfix, host: host, queueID: m.slice(0, qidEnd).string,
             recipient: recipient, domain: domain, status: status, relay: relay, relayIP: relayIP,
             dsn: dsn, code: code, stage: stage, text: text, reasonStart: reasonStart,
             wantsInheritedCause: status == .expired)
-        var e = event
         if status != .sent, let t = record.time, let d = fields.find("delay="), let delay = Self.seconds(fields, from: d + 6) {
-            e.arrival = t &- delay
+            event.arrival = t &- delay
         }
         // A relay found in the text (below) has no hint: looked up the usual way.
         relayHint = relayProvider
-        return e
+        return event
     }
 
     /// `delay=`'s value in microseconds (`434284`, `0.19`), or nil past a year or unreadable.

@@ -72,16 +72,18 @@ public struct QueueBook: Sendable {
 
     /// A delivery attempt. Events without a time, recipient or queue id are not followed.
     @discardableResult
-    public mutating func take(_ e: DeliveryEvent) -> Change {
+    /// `key`: the message's `SenderBook.key(of:)` when the caller has it (else made here
+    /// when needed).
+    public mutating func take(_ e: DeliveryEvent, key known: Int? = nil) -> Change {
         guard let t = e.time else { return .none }
         if t > now { now = t }
         sweepIfDue()
         if e.status == .deferred {
             guard let r = e.recipient else { return .none }
-            return deferred(e, recipient: r, at: t)
+            return deferred(e, key: known ?? SenderBook.key(of: e), recipient: r, at: t)
         }
         if index.isEmpty { return .none }
-        let key = SenderBook.key(host: e.host.utf8, queueID: e.queueID.utf8)
+        let key = known ?? SenderBook.key(of: e)
         guard let m = index[key] else { return .none }
         if let r = e.recipient {
             removeRecipient(Self.recipientKey(r), of: Int(m))
@@ -97,8 +99,7 @@ public struct QueueBook: Sendable {
         removeMessage(r.message, Int(m))
     }
 
-    private mutating func deferred(_ e: DeliveryEvent, recipient r: String, at t: Int64) -> Change {
-        let key = SenderBook.key(host: e.host.utf8, queueID: e.queueID.utf8)
+    private mutating func deferred(_ e: DeliveryEvent, key: Int, recipient r: String, at t: Int64) -> Change {
         let m: Int
         if let i = index[key] {
             m = Int(i)
@@ -155,10 +156,10 @@ public struct QueueBook: Sendable {
         return expires &- t <= config.atRiskBefore ? .atRisk : .none
     }
 
-    /// An alert counted the event's message as at risk (after `take` said `.atRisk`): it
-    /// is not offered again.
-    public mutating func countedAtRisk(_ e: DeliveryEvent) {
-        if let m = index[SenderBook.key(host: e.host.utf8, queueID: e.queueID.utf8)] { messages[Int(m)].atRiskCounted = true }
+    /// An alert counted the message (its `SenderBook.key(of:)`) as at risk, after `take`
+    /// said `.atRisk`: it is not offered again.
+    public mutating func countedAtRisk(key: Int) {
+        if let m = index[key] { messages[Int(m)].atRiskCounted = true }
     }
 
     /// An arrival time a line gives, if believable: not after the line, not a year before.
