@@ -24,9 +24,10 @@ struct StatusCommand: ParsableCommand {
           deferwatch status destination gmail.com
           deferwatch status queue
           deferwatch status queue --destination gmail.com
+          deferwatch status trace user@gmail.com
           deferwatch status --json | jq '.alerts'
         """,
-        subcommands: [Summary.self, Alerts.self, Destinations.self, Destination.self, Queue.self],
+        subcommands: [Summary.self, Alerts.self, Destinations.self, Destination.self, Queue.self, Trace.self],
         defaultSubcommand: Summary.self
     )
 
@@ -82,6 +83,21 @@ struct StatusCommand: ParsableCommand {
 
         /// GETs `target`; prints the JSON itself with --json, else hands the decoded body on.
         func fetch<T: Decodable>(_ target: String, as type: T.Type) throws -> T? {
+            guard let body = try fetchBody(target) else { return nil }
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            do {
+                return try decoder.decode(T.self, from: Data(body))
+            } catch {
+                writeStderr("deferwatch: cannot read the daemon's answer (another version?): \(error)")
+                throw ExitCode(1)
+            }
+        }
+
+        /// GETs `target`: the body of a 200 answer (after printing it with --json: nil then);
+        /// the error the daemon gave, on stderr, and exit status 4 for a 404, 3 when the
+        /// daemon is not running, 1 otherwise.
+        func fetchBody(_ target: String) throws -> [UInt8]? {
             let path = try socketPath()
             guard !path.isEmpty else {
                 writeStderr("deferwatch: the status socket is turned off ([status] socket = \"\")")
@@ -104,14 +120,7 @@ struct StatusCommand: ParsableCommand {
                 FileHandle.standardOutput.write(Data(answer.body))
                 return nil
             }
-            let decoder = JSONDecoder()
-            decoder.keyDecodingStrategy = .convertFromSnakeCase
-            do {
-                return try decoder.decode(T.self, from: Data(answer.body))
-            } catch {
-                writeStderr("deferwatch: cannot read the daemon's answer (another version?): \(error)")
-                throw ExitCode(1)
-            }
+            return answer.body
         }
     }
 
@@ -176,6 +185,36 @@ struct StatusCommand: ParsableCommand {
         func run() throws {
             guard let r = try options.fetch("/v1/destinations/" + Destinations.escape(name.lowercased()), as: StatusReport.DestinationDetail.self) else { return }
             print(StatusReport.detailText(r), terminator: "")
+        }
+    }
+
+    struct Trace: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "trace",
+            abstract: "Follow one message through the daemon's recent lines: received, each attempt with its cause, the outcome.",
+            discussion: """
+            As `deferwatch trace`, over the Postfix and Exim lines the running daemon keeps
+            in memory ([status] trace_bytes, 32 MiB by default: roughly the last 100,000
+            lines; not kept across restarts) instead of log files. QUERY is a queue id or
+            Exim message id, a recipient or sender address, or a Message-ID. Older mail:
+            deferwatch trace --from /var/log/mail.log QUERY.
+
+            Exit status 0 when a message was found, 4 when none was (or no lines are
+            kept), 3 when the daemon is not running, 1 on other errors.
+            """)
+        @OptionGroup var options: Options
+        @Argument(help: ArgumentHelp("A queue id, an address or a Message-ID.", valueName: "query")) var query: String
+        @Option(name: .long, help: "Messages shown at most (1 to 1000).") var limit = 100
+
+        func validate() throws {
+            if query.isEmpty { throw ValidationError("the query is empty") }
+            if limit < 1 || limit > 1000 { throw ValidationError("--limit must be from 1 to 1000") }
+        }
+
+        func run() throws {
+            let target = "/v1/trace?q=\(Destinations.escape(query))&limit=\(limit)" + (options.json ? "" : "&format=text")
+            guard let body = try options.fetchBody(target) else { return }
+            FileHandle.standardOutput.write(Data(body))
         }
     }
 }

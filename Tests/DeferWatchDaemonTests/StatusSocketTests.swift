@@ -124,6 +124,63 @@ import Testing
         #expect(missing.status == 4)
     }
 
+    /// `status trace` and /v1/trace: a message followed through the lines the running
+    /// daemon keeps, as `deferwatch trace --from` follows it through the file.
+    @Test func statusTraceFollowsAMessageThroughTheDaemonsMemory() throws {
+        let s = try Daemon.setup()
+        let p = try Daemon.start(s)
+        defer { ProcessRunner.stop(p) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
+        // The hand-checked log of TraceCommandTests, at the current time.
+        let now = CivilTimeText.now()
+        let log = TraceCommandTests.postfix.split(separator: "\n").map { now + $0.drop { $0 != " " } + "\n" }.joined()
+        Daemon.append(s.log, log)
+        #expect(Self.waitForLines(s, 11))
+        let sock = Self.socketPath(s)
+        let text = try ProcessRunner.deferwatch(["status", "trace", "Ann@Gmail.com", "--socket", sock])
+        #expect(text.status == 0, "\(text.stderr)")
+        let out = text.stdoutText
+        #expect(out.hasPrefix("message 4AbC12dEfG on mx1 (postfix)\n  sender      <shop@example.org>\n  message-id  <order-77@example.org>\n"), "\(out)")
+        #expect(out.contains("  received  client=app.example.org[192.0.2.4]"), "\(out)")
+        #expect(out.contains("  deferred to=<ann@gmail.com> relay=gmail-smtp-in.l.google.com dsn=4.7.28 cause=rate_limit"), "\(out)")
+        #expect(out.contains("  bounced to=<ann@gmail.com> relay=gmail-smtp-in.l.google.com dsn=5.7.1 cause=content"), "\(out)")
+        #expect(out.contains("outcome     1 bounced, 1 deferred attempts; left the queue"), "\(out)")
+        #expect(out.contains("message 6BoUnCe123 on mx1 (postfix), the bounce of 4AbC12dEfG"), "\(out)")
+        // The bounce's delivery shows its recipient (the daemon keeps deliveries' recipients for it).
+        #expect(out.contains("  sent to=<shop@example.org> relay=local dsn=2.0.0"), "\(out)")
+        #expect(!out.contains("5ZzZ99yYxX"))
+        #expect(out.contains("(from the daemon's memory: 11 lines kept since "), "\(out)")
+
+        let json = try Self.get(s, "/v1/trace?q=%3Corder-77%40example.org%3E")
+        #expect(json.status == 200, "\(json.body)")
+        let traces = json.json["traces"] as? [[String: Any]] ?? []
+        #expect(traces.map { $0["id"] as? String } == ["4AbC12dEfG", "6BoUnCe123"])
+        let steps = traces.first?["steps"] as? [[String: Any]] ?? []
+        #expect(steps.map { $0["kind"] as? String ?? "" } == ["received", "message-id", "queued", "deferred", "bounced", "bounce-created", "removed"])
+        #expect((json.json["memory"] as? [String: Any])?["lines"] as? Int == 11)
+        let cli = try ProcessRunner.deferwatch(["status", "trace", "4AbC12dEfG", "--json", "--socket", sock])
+        #expect((try JSONSerialization.jsonObject(with: cli.stdout) as? [String: Any])?["traces"] != nil)
+
+        let none = try ProcessRunner.deferwatch(["status", "trace", "nobody@example.com", "--socket", sock])
+        #expect(none.status == 4)
+        #expect(none.stderr.contains("no message in the daemon's recent lines (11 lines kept since"), "\(none.stderr)")
+        #expect(try Self.get(s, "/v1/trace").status == 400)
+        #expect(try Self.get(s, "/v1/trace?q=x&limit=0").status == 400)
+        #expect(try Self.get(s, "/v1/trace?q=x&format=xml").status == 400)
+        #expect(try Self.get(s, "/v1/trace?q=x&colour=red").status == 400)
+    }
+
+    /// With `trace_bytes = 0` nothing is kept, and /v1/trace says so.
+    @Test func noRecentLinesNoTrace() throws {
+        let s = try Daemon.setup(status: "trace_bytes = 0")
+        let p = try Daemon.start(s)
+        defer { ProcessRunner.stop(p) }
+        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
+        let r = try ProcessRunner.deferwatch(["status", "trace", "4AbC12dEfG", "--socket", Self.socketPath(s)])
+        #expect(r.status == 4)
+        #expect(r.stderr.contains("trace_bytes = 0"), "\(r.stderr)")
+    }
+
     /// The optional TCP listener: 127.0.0.1 only, /metrics only.
     @Test func metricsPortServesMetricsOnly() throws {
         let port = Int.random(in: 20_000...60_000)

@@ -8,6 +8,10 @@ public enum MessageTrace {
     public struct MessageKey: Hashable, Sendable {
         public var host: String
         public var id: String
+        public init(host: String, id: String) {
+            self.host = host
+            self.id = id
+        }
     }
 
     /// What one line says of a message.
@@ -49,6 +53,66 @@ public enum MessageTrace {
         }
     }
 
+    /// What a delivery attempt's line said, as a trace shows it.
+    public struct Attempt: Sendable {
+        public var status: DeliveryStatus
+        public var recipient: String?
+        public var relay: String?
+        public var dsn: String?
+        /// nil for a delivery.
+        public var cause: Cause?
+        /// The reply, at most 500 bytes (nil when the line had none).
+        public var text: String?
+
+        public init(_ e: DeliveryEvent) {
+            status = e.status
+            recipient = e.recipient
+            relay = e.relay
+            dsn = e.dsn
+            cause = e.status == .sent ? nil : e.cause
+            text = e.text.isEmpty ? nil : String(e.text.prefix(500))
+        }
+    }
+
+    /// One Postfix or Exim line that names a message, as both passes read it: from the
+    /// files (`trace --from`), or kept by the daemon for `status trace` (`Recent`).
+    public struct Line: Sendable {
+        public var time: Int64?
+        public var mta: MTA
+        public var key: MessageKey
+        /// The line after the message id, at most `restLimit` bytes.
+        public var rest: String
+        public var attempt: Attempt?
+
+        public init(time: Int64?, mta: MTA, key: MessageKey, rest: String, attempt: Attempt?) {
+            self.time = time
+            self.mta = mta
+            self.key = key
+            self.rest = rest
+            self.attempt = attempt
+        }
+
+        public static let restLimit = 2_000
+        static let empty = Line(time: nil, mta: .postfix, key: MessageKey(host: "", id: ""), rest: "", attempt: nil)
+
+        /// What the line costs to keep, roughly, in bytes (the strings and the struct).
+        public var weight: Int {
+            var n = 160 + key.host.utf8.count + key.id.utf8.count + rest.utf8.count
+            if let a = attempt {
+                n += (a.recipient?.utf8.count ?? 0) + (a.relay?.utf8.count ?? 0) + (a.dsn?.utf8.count ?? 0) + (a.text?.utf8.count ?? 0)
+            }
+            return n
+        }
+    }
+
+    /// The line of a record, nil when it names no message.
+    public static func line(_ r: LogRecord, event: DeliveryEvent?) -> Line? {
+        guard let (mta, id, rest) = split(r) else { return nil }
+        let kept = rest.utf8.count > Line.restLimit ? String(decoding: rest.utf8.prefix(Line.restLimit), as: UTF8.self) : rest
+        return Line(time: r.time, mta: mta, key: MessageKey(host: r.host.lowercasedString, id: id), rest: kept,
+                    attempt: event.map(Attempt.init))
+    }
+
     /// A line split into its message id and the rest, or nil when it names no message.
     static func split(_ r: LogRecord) -> (mta: MTA, id: String, rest: String)? {
         if PostfixParser.isPostfix(program: r.program) {
@@ -86,8 +150,12 @@ public enum MessageTrace {
         public init(query: Query) { self.query = query }
 
         public mutating func take(_ r: LogRecord) {
-            guard let (mta, id, rest) = MessageTrace.split(r) else { return }
-            let key = MessageKey(host: r.host.lowercasedString, id: id)
+            if let l = MessageTrace.line(r, event: nil) { take(l) }
+        }
+
+        public mutating func take(_ l: Line) {
+            let (mta, key, rest) = (l.mta, l.key, l.rest)
+            let id = key.id
             if matched.contains(key) {
                 // A bounce of a traced message is traced too.
                 if mta == .postfix, let r = rest.firstRange(of: "sender non-delivery notification: ") {
@@ -155,16 +223,20 @@ public enum MessageTrace {
 
         /// `event`: the line's delivery attempt, classified (the caller's pipeline).
         public mutating func take(_ r: LogRecord, event: DeliveryEvent?) {
-            guard !matched.isEmpty, let (mta, id, rest) = MessageTrace.split(r) else { return }
-            let key = MessageKey(host: r.host.lowercasedString, id: id)
+            guard !matched.isEmpty, let l = MessageTrace.line(r, event: event) else { return }
+            take(l)
+        }
+
+        public mutating func take(_ l: Line) {
+            let (mta, key, rest) = (l.mta, l.key, l.rest)
             guard matched.contains(key) else { return }
             if traces[key] == nil {
                 traces[key] = Trace(key: key, mta: mta, parent: parents[key])
                 order.append(key)
             }
             guard traces[key]!.steps.count < stepLimit else { return }
-            var s = Step(time: r.time, kind: .other, detail: String(rest.prefix(300)))
-            if let e = event {
+            var s = Step(time: l.time, kind: .other, detail: String(rest.prefix(300)))
+            if let e = l.attempt {
                 switch e.status {
                 case .sent: s.kind = .sent
                 case .deferred: s.kind = .deferred
@@ -174,8 +246,8 @@ public enum MessageTrace {
                 s.recipient = e.recipient
                 s.relay = e.relay
                 s.dsn = e.dsn
-                s.cause = e.status == .sent ? nil : e.cause
-                s.text = e.text.isEmpty ? nil : String(e.text.prefix(500))
+                s.cause = e.cause
+                s.text = e.text
             } else if mta == .postfix {
                 if rest.hasPrefix("client=") || rest.hasPrefix("uid=") { s.kind = .received }
                 else if rest.hasPrefix("message-id=") {

@@ -60,6 +60,9 @@ public struct StatusConfig: Sendable, Equatable {
     public var maxClients = 256
     /// A request must arrive complete within this time.
     public var requestTimeout: Int64 = 5_000_000
+    /// What the daemon keeps of recent mail lines for `deferwatch status trace`, in bytes
+    /// (the oldest lines are forgotten first); 0: none kept.
+    public var traceBytes = 32 << 20
 
     public init() {}
 }
@@ -241,6 +244,10 @@ public struct DeferWatchConfig: Sendable, Equatable {
             if let v = r.duration("request_timeout") {
                 if v < 100_000 { r.problem("request_timeout", "request_timeout must be at least 100ms") }
                 c.status.requestTimeout = v
+            }
+            if let v = r.int("trace_bytes") {
+                if v != 0 && (v < 65_536 || v > 1 << 32) { r.problem("trace_bytes", "trace_bytes must be 0 (off) or between 65536 and 4294967296") }
+                c.status.traceBytes = v
             }
             r.rejectUnknownKeys(context: "[status]")
             problems += r.problems

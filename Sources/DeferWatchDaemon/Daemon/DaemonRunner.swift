@@ -68,7 +68,8 @@ public final class DaemonRunner {
         pipeline.ownIdentifier = Array(loaded.config.syslog.identifier.utf8)
         // Nothing the daemon keeps or shows reads the reply texts of successful deliveries;
         // their recipients only the deferred queue.
-        pipeline.fields = loaded.config.queue.enabled ? .queue : .tracking
+        // (`status trace` shows a delivery's recipient too.)
+        pipeline.fields = loaded.config.queue.enabled || loaded.config.status.traceBytes > 0 ? .queue : .tracking
         // The sender domain of each message: the alerts name them, and their checks look at them.
         pipeline.collectMessages = true
         // systemd's watchdog wants a ping within WATCHDOG_USEC: one every half of it.
@@ -88,6 +89,14 @@ public final class DaemonRunner {
                             markerPath: self.services.store == nil ? loaded.config.stateMarkerPath : nil,
                             report: { sink.enqueueProblem("state-error", $0) },
                             madeDirectory: { sink.reopenWatermark() })
+        // `status trace`: every Postfix and Exim line, with its attempt, into the board's
+        // recent memory ([status] trace_bytes; like the rest of [status], read at the start).
+        let traceBytes = loaded.config.status.traceBytes
+        board.keepRecentLines(budget: traceBytes)
+        if traceBytes > 0 {
+            let board = self.board
+            engine.recordTap = { record, event in board.remember(record, event) }
+        }
     }
 
     /// Runs until SIGTERM or SIGINT; returns the exit status.

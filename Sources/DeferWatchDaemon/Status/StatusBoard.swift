@@ -7,8 +7,34 @@ import Synchronization
 public final class StatusBoard: Sendable {
     private let latest = Mutex<StatusReport?>(nil)
     private let latestQueue = Mutex<QueueView?>(nil)
+    /// The recent mail lines for `status trace`; nil: none kept (`[status] trace_bytes = 0`).
+    /// The pipeline appends each line under the lock (a few tens of nanoseconds); a request
+    /// copies the whole (a reference: the ring is copied only at the next append) and
+    /// searches its copy without the lock.
+    private let recentLines = Mutex<MessageTrace.Recent?>(nil)
 
     public init() {}
+
+    /// Keeps recent lines within `budget` bytes (0: none); the lines kept so far stay, as
+    /// many of the newest as fit.
+    public func keepRecentLines(budget: Int) {
+        recentLines.withLock { r in
+            guard budget > 0 else { r = nil; return }
+            if r?.budget == budget { return }
+            var fresh = MessageTrace.Recent(budget: budget)
+            for l in r?.lines ?? [] { fresh.append(l) }
+            r = fresh
+        }
+    }
+
+    /// A Postfix or Exim record the pipeline read, with its classified attempt.
+    public func remember(_ record: LogRecord, _ event: DeliveryEvent?) {
+        guard let l = MessageTrace.line(record, event: event) else { return }
+        recentLines.withLock { $0?.append(l) }
+    }
+
+    /// The recent lines (a copy), nil when none are kept.
+    public var recent: MessageTrace.Recent? { recentLines.withLock { $0 } }
 
     public func publish(_ report: StatusReport) {
         latest.withLock { $0 = report }

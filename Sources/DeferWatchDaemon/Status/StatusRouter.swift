@@ -82,6 +82,8 @@ public struct StatusRouter: Sendable {
                 }
             }
             return json(view)
+        case "trace":
+            return trace(query)
         case "alerts":
             guard Self.params(query, allowed: []) != nil else { return badQuery(query, []) }
             return json(StatusReport.AlertList(alerts: report.alerts))
@@ -116,10 +118,60 @@ public struct StatusRouter: Sendable {
         }
     }
 
+    // MARK: - Trace
+
+    /// `/v1/trace?q=QUERY[&limit=N][&format=json|text]`: the messages the query names
+    /// among the recent lines the daemon keeps, as `deferwatch trace` shows them.
+    private func trace(_ query: String?) -> Response {
+        let allowed = ["q", "limit", "format"]
+        guard let p = Self.params(query, allowed: Set(allowed)) else { return badQuery(query, allowed) }
+        guard let q = p["q"], !q.isEmpty, q.utf8.count <= 998 else {
+            return error(400, "name the message: q=QUEUEID, q=ADDRESS or q=MESSAGE-ID (1 to 998 bytes)")
+        }
+        var limit = 100
+        if let l = p["limit"] {
+            guard let n = Int(l), n >= 1, n <= 1000 else { return error(400, "limit must be a number from 1 to 1000") }
+            limit = n
+        }
+        let format = p["format"] ?? "json"
+        guard format == "json" || format == "text" else { return error(400, "format must be json or text") }
+        guard let recent = board.recent else {
+            return error(404, "recent lines are not kept ([status] trace_bytes = 0); use deferwatch trace --from LOG")
+        }
+        let traces = recent.trace(MessageTrace.Query(q), limit: limit)
+        let since = recent.oldestTime.map(CivilTime.rfc3339) ?? "-"
+        let memory = "\(recent.count) lines kept since \(since)"
+        if traces.isEmpty {
+            return error(404, "no message in the daemon's recent lines (\(memory)) matches \(q); older mail: deferwatch trace --from LOG")
+        }
+        if format == "text" {
+            var text = traces.map(\.text).joined(separator: "\n")
+            text += "\n(from the daemon's memory: \(memory)\(recent.forgotten > 0 ? "; older lines are forgotten" : ""))\n"
+            return Response(status: 200, contentType: "text/plain; charset=utf-8", body: Array(text.utf8))
+        }
+        let w = JSONWriter(capacity: 4096)
+        w.beginObject()
+        w.key("query"); w.string(MessageTrace.Query(q).text)
+        w.key("memory"); w.beginObject()
+        w.key("lines"); w.int(recent.count)
+        w.key("bytes"); w.int(recent.bytes)
+        w.key("budget"); w.int(recent.budget)
+        w.key("forgotten"); w.int(recent.forgotten)
+        w.key("oldest"); w.time(recent.oldestTime)
+        w.endObject()
+        w.key("truncated"); w.bool(traces.count >= limit)
+        w.key("traces"); w.beginArray()
+        for t in traces { t.writeJSON(to: w) }
+        w.endArray()
+        w.endObject()
+        w.newline()
+        return Response(status: 200, contentType: "application/json", body: w.bytes)
+    }
+
     // MARK: - Bodies
 
     struct Index: Encodable {
-        var endpoints = ["/v1/status", "/v1/alerts", "/v1/destinations", "/v1/destinations/{name}", "/v1/queue", "/metrics"]
+        var endpoints = ["/v1/status", "/v1/alerts", "/v1/destinations", "/v1/destinations/{name}", "/v1/queue", "/v1/trace", "/metrics"]
     }
 
     struct ErrorBody: Encodable { var error: String }
