@@ -284,6 +284,24 @@ import Testing
         return candidates.compactMap { $0 }.first { access($0, X_OK) == 0 }
     }
 
+    /// The shipped rules pass their unit tests (Tests/Prometheus/rules_test.yml), and every
+    /// rule has one.
+    @Test(.enabled(if: promtool != nil || ProcessInfo.processInfo.environment["CI"] != nil, "promtool is not there"))
+    func everyRuleHasAPassingUnitTest() throws {
+        let tool = try #require(Self.promtool, "promtool is needed in CI (scripts/test unpacks it)")
+        let tests = TestPaths.packageRoot.appendingPathComponent("Tests/Prometheus/rules_test.yml")
+        let r = try ProcessRunner.run(URL(fileURLWithPath: tool), ["test", "rules", tests.path])
+        #expect(r.status == 0, "\(r.stdoutText)\(r.stderr)")
+        let rules = try String(contentsOf: TestPaths.packageRoot.appendingPathComponent("Config/prometheus-rules.yml"), encoding: .utf8)
+        let testText = try String(contentsOf: tests, encoding: .utf8)
+        let names = rules.split(separator: "\n").compactMap { line -> String? in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            return t.hasPrefix("- alert: ") ? String(t.dropFirst("- alert: ".count)) : nil
+        }
+        #expect(names.count >= 9)
+        for n in names { #expect(testText.contains("alertname: \(n)\n"), "no unit test fires or checks \(n)") }
+    }
+
     @Test(.enabled(if: promtool != nil || ProcessInfo.processInfo.environment["CI"] != nil, "promtool is not there"))
     func metricsAndRulesPassPromtool() throws {
         let tool = try #require(Self.promtool, "promtool is needed in CI (scripts/test unpacks it)")
