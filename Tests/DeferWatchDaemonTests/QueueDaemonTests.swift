@@ -46,6 +46,44 @@ import Testing
         second.stop()
     }
 
+    /// The queue lives in a file of its own beside the checkpoint, one at a time; a damaged
+    /// one costs the queue only: the alerts and positions of the checkpoint are kept.
+    @Test func aDamagedQueueFileCostsTheQueueOnly() throws {
+        let w = try World()
+        let first = try InProcessDaemon(w)
+        w.append((0..<12).map { w.line($0, sent: false) })
+        first.run(seconds: 1.5)
+        #expect(first.status?.queue?.messages == 12)
+        w.append((0..<2).map { w.line($0, sent: true, offset: 30) })
+        first.run(seconds: 1.5)
+        #expect(first.status?.queue?.messages == 10)
+        first.kill()
+        let sides = w.store.sideNames
+        #expect(sides.count == 1, "\(sides)")
+        let name = try #require(sides.first)
+        #expect(name.hasPrefix("queue.") && name.hasSuffix(".bin"))
+        var bytes = try #require(try w.store.readSide(name))
+        bytes[bytes.count / 2] ^= 0x01
+        w.store.plantSide(name, bytes)
+
+        let second = try InProcessDaemon(w)
+        second.run(seconds: 1.5)
+        #expect(second.status?.queue?.messages == 0)
+        #expect((second.status?.alerts.count ?? 0) >= 1, "the alerts went with the queue")
+        let warning = second.status?.state.warning ?? ""
+        #expect(warning.contains("the saved deferred queue") && warning.contains("checksum"), "\(warning)")
+        // The next deferral is queued again, and the next checkpoint writes a sound file.
+        w.append([w.line(20, sent: false, offset: 60)])
+        second.run(seconds: 1.5)
+        #expect(second.status?.queue?.messages == 1)
+        second.kill()
+        let third = try InProcessDaemon(w)
+        third.run(seconds: 1.5)
+        #expect(third.status?.queue?.messages == 1)
+        #expect(w.store.sideNames.count == 1, "\(w.store.sideNames)")
+        third.stop()
+    }
+
     /// A hostile queue in the state file is refused with the rest of the state, and the
     /// daemon starts clean.
     @Test func aHostileSavedQueueIsRefused() throws {

@@ -50,6 +50,9 @@ public struct QueueBook: Sendable {
     public private(set) var forgotten = 0
     /// The newest time of an event taken.
     public private(set) var now: Int64 = Int64.min
+    /// Moves on with every change of what the book holds (a checkpoint with the same count
+    /// need not write the queue again).
+    public private(set) var changes: UInt64 = 0
     private var nextSweep: Int64 = Int64.min
 
     public init(config: QueueConfig = QueueConfig()) {
@@ -100,6 +103,7 @@ public struct QueueBook: Sendable {
     }
 
     private mutating func deferred(_ e: DeliveryEvent, key: Int, recipient r: String, at t: Int64) -> Change {
+        changes &+= 1
         let m: Int
         if let i = index[key] {
             m = Int(i)
@@ -159,6 +163,7 @@ public struct QueueBook: Sendable {
     /// An alert counted the message (its `SenderBook.key(of:)`) as at risk, after `take`
     /// said `.atRisk`: it is not offered again.
     public mutating func countedAtRisk(key: Int) {
+        changes &+= 1
         if let m = index[key] { messages[Int(m)].atRiskCounted = true }
     }
 
@@ -169,6 +174,7 @@ public struct QueueBook: Sendable {
     }
 
     private mutating func removeRecipient(_ rk: Int, of m: Int) {
+        changes &+= 1
         var prev: Int32 = -1
         var i = messages[m].head
         while i >= 0 {
@@ -185,6 +191,7 @@ public struct QueueBook: Sendable {
     }
 
     private mutating func removeMessage(_ key: Int, _ m: Int) {
+        changes &+= 1
         var i = messages[m].head
         while i >= 0 {
             freeRecipients.append(i)
@@ -218,6 +225,7 @@ public struct QueueBook: Sendable {
     /// Names of destinations no longer queued are dropped once they are most of the table.
     private mutating func compactNames() {
         guard names.names.count > 4096, names.names.count > 4 * (recipients.count - freeRecipients.count) else { return }
+        changes &+= 1
         var fresh = NameTable()
         for m in index.values {
             messages[Int(m)].host = fresh.id(names[messages[Int(m)].host])
@@ -359,6 +367,7 @@ extension QueueBook {
     /// holds already is kept, a saved message it has too is not taken twice.
     public mutating func restore(_ s: Snapshot) {
         guard s.problems.isEmpty else { return }
+        changes &+= 1
         var fresh: [Int32: Int] = [:]
         for j in s.queueIDs.indices {
             let host = names.id(s.names[Int(s.hosts[j])])

@@ -157,16 +157,16 @@ extension QueueBook {
         struct GroupKey: Hashable { var scope: Scope; var name: Int32; var cause: Cause }
         var groups: [GroupKey: Group] = [:]
         var total = Group()
-        var list: [(Int64, QueueView.Message)] = []
+        // The messages listed: only their arrival and slot while the book is walked (16
+        // bytes a message); the listing itself is made for the `idLimit` oldest only (a
+        // listing of every message of a million would take hundreds of MB for a moment).
+        var listed: [(arrival: Int64, slot: Int32)] = []
         let wanted: Int32? = o.destination.map { d in names.find(d) ?? -1 }
+        var seen: [GroupKey] = []
         for m in index.values {
             let msg = messages[Int(m)]
-            var seen: [GroupKey] = []
+            seen.removeAll(keepingCapacity: true)
             var count = 0
-            var domains: [String] = []
-            var relays: [String] = []
-            var providers: [String] = []
-            var causes: [Cause] = []
             var i = msg.head
             var matches = wanted == nil
             while i >= 0 {
@@ -177,12 +177,6 @@ extension QueueBook {
                     let k = GroupKey(scope: scope, name: name, cause: r.cause)
                     groups[k, default: Group()].recipients += 1
                     if !seen.contains(k) { seen.append(k) }
-                }
-                if o.ids {
-                    if !domains.contains(names[r.domain]) { domains.append(names[r.domain]) }
-                    if r.relay != 0, !relays.contains(names[r.relay]) { relays.append(names[r.relay]) }
-                    if r.provider != 0, !providers.contains(names[r.provider]) { providers.append(names[r.provider]) }
-                    if !causes.contains(r.cause) { causes.append(r.cause) }
                 }
                 i = r.next
             }
@@ -201,11 +195,7 @@ extension QueueBook {
             add(&total)
             total.recipients += count
             for k in seen { add(&groups[k]!) }
-            if o.ids {
-                list.append((msg.arrival, QueueView.Message(host: names[msg.host], queueId: msg.queueID, mta: msg.mta,
-                                                            arrival: msg.arrival / s, recipients: count, domains: domains,
-                                                            relays: relays, providers: providers, causes: causes)))
-            }
+            if o.ids { listed.append((msg.arrival, m)) }
         }
         var rows: [QueueView.Row] = []
         var totals: [Scope: Int] = [:]
@@ -227,10 +217,30 @@ extension QueueBook {
                           postfixLifetime: config.postfixLifetime / s, eximLifetime: config.eximLifetime / s,
                           atRiskBefore: config.atRiskBefore / s)
         if o.ids {
-            list.sort { ($0.0, $0.1.queueId) < ($1.0, $1.1.queueId) }
-            v.list = list.prefix(o.idLimit).map(\.1)
-            v.listTruncated = list.count > o.idLimit
+            listed.sort { ($0.arrival, messages[Int($0.slot)].queueID) < ($1.arrival, messages[Int($1.slot)].queueID) }
+            v.list = listed.prefix(max(0, o.idLimit)).map { listing(slot: Int($0.slot)) }
+            v.listTruncated = listed.count > o.idLimit
         }
         return v
+    }
+
+    /// One message as the listing shows it: its destinations and causes, each once, in the
+    /// order of its recipients.
+    private func listing(slot: Int) -> QueueView.Message {
+        let msg = messages[slot]
+        var domains: [String] = [], relays: [String] = [], providers: [String] = [], causes: [Cause] = []
+        var count = 0
+        var i = msg.head
+        while i >= 0 {
+            let r = recipients[Int(i)]
+            count += 1
+            if !domains.contains(names[r.domain]) { domains.append(names[r.domain]) }
+            if r.relay != 0, !relays.contains(names[r.relay]) { relays.append(names[r.relay]) }
+            if r.provider != 0, !providers.contains(names[r.provider]) { providers.append(names[r.provider]) }
+            if !causes.contains(r.cause) { causes.append(r.cause) }
+            i = r.next
+        }
+        return QueueView.Message(host: names[msg.host], queueId: msg.queueID, mta: msg.mta, arrival: msg.arrival / TrackerConfig.second,
+                                 recipients: count, domains: domains, relays: relays, providers: providers, causes: causes)
     }
 }

@@ -52,8 +52,7 @@ extension DaemonRunner {
                                deliveries: engine.deliveries, tracker: tracker.snapshot)
         saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
         saved.nextSeq = outbox.nextSeq
-        saved.queue = engine.queue?.snapshot
-        state.save(saved, final: stopping)
+        state.save(saved, queue: engine.queue, final: stopping)
     }
 
     // MARK: - Status snapshots

@@ -202,7 +202,7 @@ public final class DaemonRunner {
         // The delivery counters restored together with the line counters, so the status
         // text adds up.
         engine.restore(counters: saved.counters, deliveries: saved.deliveries, tracker: saved.tracker)
-        if let q = saved.queue { engine.restore(queue: q) }
+        if let q = found.queue { engine.restore(queue: q) }
         if let t = saved.tracker {
             if tracker.restoredOverCap > 0 {
                 writeStderr("deferwatch: the saved state held \(t.alerts.count) open alerts; the \(t.alerts.count - tracker.restoredOverCap) most recently active are kept (max_open_alerts)")

@@ -2,6 +2,12 @@ import DeferWatchCore
 
 /// Positions and the counters that go with them, saved together: after a crash the lines
 /// after the checkpoint are read again and counted again, exactly once in all.
+struct QueueFileRef: Codable, Equatable {
+    var generation: UInt64
+    var summary: QueueBook.FileSummary
+    var name: String { SideFile.queue(generation) }
+}
+
 struct SavedState: Codable {
     var files: [FileCheckpoint] = []
     var journal: JournalReader.Position?
@@ -13,7 +19,11 @@ struct SavedState: Codable {
     /// Alert lines not known to be in syslog yet, and the next line's number (AlertOutbox).
     var outbox: [AlertOutbox.Entry]?
     var nextSeq: Int64?
-    /// The deferred queue (nil in states of earlier versions, or with the queue off).
+    /// The deferred queue's file beside the state (`queue.GENERATION.bin`, QueueBook+File),
+    /// with its size and sum; nil with the queue off.
+    var queueFile: QueueFileRef?
+    /// The queue as the first version with one kept it, inside the state (columns as JSON
+    /// arrays): read, no longer written.
     var queue: QueueBook.Snapshot?
 
     /// What in a loaded state no run of deferwatch can have written: each problem names
@@ -62,6 +72,9 @@ struct SavedState: Codable {
         }
         if let n = nextSeq, !(1...(Int64(1) << 52)).contains(n) { out.append("nextSeq \(n) is out of range") }
         if let q = queue { out += q.problems }
+        if let f = queueFile, f.generation < 1 || f.generation >= UInt64(1) << 62 || f.summary.bytes < 12 || f.summary.bytes > 1 << 40 {
+            out.append("queueFile has a generation or size out of range")
+        }
         guard let t = tracker else { return out }
         if !(1...(Int(1) << 40)).contains(t.nextID) { out.append("tracker.nextID \(t.nextID) is out of range") }
         if t.now != Int64.min && !time.contains(t.now) { out.append("tracker.now \(t.now) is out of range") }

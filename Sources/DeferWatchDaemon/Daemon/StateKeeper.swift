@@ -43,7 +43,14 @@ final class StateKeeper {
         var saved: SavedState
         var firstStart: Bool
         var lostSince: Int64?
+        /// The deferred queue saved with it (from its file, or from an earlier version's
+        /// state), nil when none or refused.
+        var queue: QueueBook.Snapshot?
     }
+
+    /// The queue file the last saved state names, and the book's `changes` it holds.
+    private var queueRef: QueueFileRef?
+    private var queueChanges: UInt64?
 
     /// Throws when the state file is there but cannot be read (it is not refused: it may be
     /// fine, and the operator must see why).
@@ -72,12 +79,58 @@ final class StateKeeper {
             }
             return Found(saved: SavedState(), firstStart: true, lostSince: lost)
         }
-        return Found(saved: state, firstStart: false, lostSince: nil)
+        return Found(saved: state, firstStart: false, lostSince: nil, queue: loadQueue(state))
     }
 
-    /// Saves a checkpoint; `final` (the stop) writes the marker whatever its age.
-    func save(_ state: SavedState, final: Bool) {
+    /// The queue of the state's file; a damaged or missing file costs the queue only (it is
+    /// rebuilt from the next attempts), not the positions and alerts.
+    private func loadQueue(_ state: SavedState) -> QueueBook.Snapshot? {
+        defer { store.removeSides(keeping: queueRef?.name) }
+        guard let ref = state.queueFile else { return state.queue }
+        let data: Data?
+        do { data = try store.readSide(ref.name) } catch {
+            warn("the saved deferred queue cannot be read (\(error)); the queue starts empty")
+            return nil
+        }
+        guard let data else {
+            warn("the saved deferred queue \(directory)/\(ref.name) is missing; the queue starts empty")
+            return nil
+        }
+        let read = data.withUnsafeBytes { QueueBook.readFile($0, expecting: ref.summary) }
+        switch read {
+        case .failure(let e):
+            warn("the saved deferred queue \(directory)/\(ref.name) \(e); the queue starts empty")
+            return nil
+        case .success(let q):
+            let problems = q.problems
+            guard problems.isEmpty else {
+                warn("the saved deferred queue \(directory)/\(ref.name) is refused (\(problems.prefix(3).joined(separator: "; "))); the queue starts empty")
+                return nil
+            }
+            queueRef = ref
+            return q
+        }
+    }
+
+    /// Saves a checkpoint, with the deferred queue's file when the queue changed since the
+    /// last (first the file, then the state that names it, then the older file goes: a crash
+    /// in between leaves a state and the file it names); `final` (the stop) writes the marker
+    /// whatever its age.
+    func save(_ state: SavedState, queue: QueueBook? = nil, final: Bool) {
+        var state = state
         do {
+            var ref = queueRef
+            if let queue, queueChanges != queue.changes || ref == nil {
+                let generation = (queueRef?.generation ?? 0) &+ 1
+                var summary: QueueBook.FileSummary?
+                try writeSide(SideFile.queue(generation)) { emit in
+                    summary = queue.write(to: emit)
+                    return summary != nil
+                }
+                ref = summary.map { QueueFileRef(generation: generation, summary: $0) }
+            }
+            if queue == nil { ref = nil }
+            state.queueFile = ref
             let data = try encode(state)
             do {
                 try store.write(data)
@@ -86,6 +139,9 @@ final class StateKeeper {
                 madeDirectory()
                 try store.write(data)
             }
+            if ref != queueRef || queue == nil { store.removeSides(keeping: ref?.name) }
+            queueRef = ref
+            queueChanges = queue?.changes
             saveMarker(force: final)
             lastSavedWall = clock.wall()
             if error != nil { writeStderr("deferwatch: state directory writable again") }
@@ -97,6 +153,17 @@ final class StateKeeper {
                 report("cannot save checkpoints: \(error)")
             }
             self.error = "\(error)"
+        }
+    }
+
+    /// A side file, made again with its directory when that was removed.
+    private func writeSide(_ name: String, _ produce: (_ emit: (UnsafeRawBufferPointer) -> Bool) -> Bool) throws(InputError) {
+        do {
+            try store.writeSide(name, produce)
+        } catch where store.remake() {
+            warn("the state directory \(directory) was removed while deferwatch was running; it was made again and the state saved there")
+            madeDirectory()
+            try store.writeSide(name, produce)
         }
     }
 

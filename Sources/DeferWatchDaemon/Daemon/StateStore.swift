@@ -21,6 +21,13 @@ public protocol StateStore: AnyObject {
     /// Keeps refused bytes aside for a look (and removes them from where they were):
     /// where they went, or nil when they could not be kept.
     func setAside() -> String?
+    /// A file beside the saved state (the deferred queue's): written piece by piece,
+    /// atomically (CheckpointStore.write(as:_:)).
+    func writeSide(_ name: String, _ produce: (_ emit: (UnsafeRawBufferPointer) -> Bool) -> Bool) throws(InputError)
+    /// A side file's bytes (mapped where the store is files), nil when there is none.
+    func readSide(_ name: String) throws(InputError) -> Data?
+    /// Removes the side files but `keep`.
+    func removeSides(keeping keep: String?)
 }
 
 /// The state in `checkpoints.json` of the state directory (CheckpointStore: write, fsync,
@@ -45,6 +52,20 @@ public final class FileStateStore: StateStore {
     }
 
     public func setAside() -> String? { rename(path, path + ".refused") == 0 ? path + ".refused" : nil }
+
+    public func writeSide(_ name: String, _ produce: (_ emit: (UnsafeRawBufferPointer) -> Bool) -> Bool) throws(InputError) {
+        try store.write(as: name, produce)
+    }
+
+    public func readSide(_ name: String) throws(InputError) -> Data? { try store.map(name) }
+
+    public func removeSides(keeping keep: String?) { store.remove(prefix: SideFile.prefix, keeping: keep) }
+}
+
+/// The names of the side files: `queue.GENERATION.bin`.
+enum SideFile {
+    static let prefix = "queue."
+    static func queue(_ generation: UInt64) -> String { "\(prefix)\(generation).bin" }
 }
 
 /// Saved state in memory, for the in-process tests.
@@ -57,6 +78,7 @@ public final class MemoryStateStore: StateStore, Sendable {
     public var savedName: String { location }
 
     private let failure = Mutex<InputError?>(nil)
+    private let sides = Mutex<[String: Data]>([:])
 
     public func read() throws(InputError) -> Data? { saved.withLock { $0 } }
     public func write(_ data: Data) throws(InputError) {
@@ -68,6 +90,26 @@ public final class MemoryStateStore: StateStore, Sendable {
     /// directory that turned read-only or full.
     public func failWrites(with error: InputError?) { failure.withLock { $0 = error } }
     public func remake() -> Bool { false }
+
+    public func writeSide(_ name: String, _ produce: (_ emit: (UnsafeRawBufferPointer) -> Bool) -> Bool) throws(InputError) {
+        if let e = failure.withLock({ $0 }) { throw e }
+        var d = Data()
+        guard produce({ d.append(contentsOf: $0); return true }) else {
+            throw InputError(path: name, operation: "cannot write state", detail: "the queue could not be written")
+        }
+        sides.withLock { $0[name] = d }
+    }
+
+    public func readSide(_ name: String) throws(InputError) -> Data? { sides.withLock { $0[name] } }
+
+    public func removeSides(keeping keep: String?) {
+        sides.withLock { s in for k in Array(s.keys) where k != keep { s[k] = nil } }
+    }
+
+    /// The side files saved (tests).
+    public var sideNames: [String] { sides.withLock { Array($0.keys).sorted() } }
+    /// Plants a side file (a damaged queue file).
+    public func plantSide(_ name: String, _ data: Data) { sides.withLock { $0[name] = data } }
     public func setAside() -> String? {
         let d: Data? = saved.withLock { d in
             let was = d

@@ -21,20 +21,30 @@ public struct CheckpointStore: Sendable {
 
     /// Replaces the file `name` with `data`, atomically.
     public func write(_ data: Data, as name: String) throws(InputError) {
+        try write(as: name) { emit in data.withUnsafeBytes { emit($0) } }
+    }
+
+    /// Replaces the file `name` with what `produce` hands its `emit`, piece by piece,
+    /// atomically; `produce` returns false when `emit` did (a write failed) or it gave up.
+    public func write(as name: String, _ produce: (_ emit: (UnsafeRawBufferPointer) -> Bool) -> Bool) throws(InputError) {
         let final = "\(directory)/\(name)"
         let temp = "\(final).tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o640)
         if fd < 0 { throw InputError(path: temp, operation: "cannot write state", errno: errno) }
-        var ok = data.withUnsafeBytes { raw -> Bool in
+        var writeErrno: Int32 = 0
+        var ok = produce { raw in
             var off = 0
             while off < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    writeErrno = errno
+                    return false
+                }
                 off += n
             }
             return true
         }
-        let writeErrno = errno
         ok = ok && fsync(fd) == 0
         let syncErrno = errno
         close(fd)
@@ -52,6 +62,22 @@ public struct CheckpointStore: Sendable {
             fsync(dfd)
             close(dfd)
         }
+    }
+
+    /// The file `name` mapped into memory (not read into it: the deferred queue's file may be
+    /// tens of MB), or nil when there is none.
+    public func map(_ name: String) throws(InputError) -> Data? {
+        let path = "\(directory)/\(name)"
+        if access(path, F_OK) != 0 { return nil }
+        do { return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
+            throw InputError(path: path, operation: "cannot read state", detail: "\(error)")
+        }
+    }
+
+    /// Removes the files whose names start with `prefix`, but `keep`.
+    public func remove(prefix: String, keeping keep: String?) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for n in names where n.hasPrefix(prefix) && n != keep { unlink("\(directory)/\(n)") }
     }
 
     /// The bytes of the file `name`, or nil when there is none yet; an error when it is
