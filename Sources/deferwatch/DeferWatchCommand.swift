@@ -10,11 +10,12 @@ struct DeferWatchCommand: ParsableCommand {
         discussion: """
         Exit codes: 0 success; 1 some input could not be read completely (the rest was
         processed and reported); 2 bad usage or a bad rules file (nothing was processed);
-        3 (status) the daemon is not running; 4 (status destination) nothing known of it;
-        5 (check) a finding is a problem.
+        3 (status, suggest) the daemon is not running; 4 (status destination) nothing known
+        of it, (suggest) no open alert of that number; 5 (check) a finding is a problem;
+        6 (suggest) the alert's cause has no configuration fix.
         """,
         version: DeferWatchVersion.string,
-        subcommands: [RunCommand.self, StatusCommand.self, AnalyzeCommand.self, TraceCommand.self, ClassifyCommand.self, RulesCommand.self, CheckCommand.self, CheckConfigCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, SuggestCommand.self, AnalyzeCommand.self, TraceCommand.self, ClassifyCommand.self, RulesCommand.self, CheckCommand.self, CheckConfigCommand.self]
     )
 
     /// Bad usage exits 2, as documented (the argument parser's own code is 64).

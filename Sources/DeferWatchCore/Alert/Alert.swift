@@ -79,4 +79,7 @@ public struct AlertTransition: Sendable, Equatable {
     public var host: String?
     /// True for the summary of an alert still open when the input ended.
     public var endOfInput: Bool = false
+    /// The change to the MTA's configuration that fixes the cause, with values from what the
+    /// alert observed up to `time` (nil: its cause has none; never for a resolve).
+    public var fix: ConfigFix? = nil
 }

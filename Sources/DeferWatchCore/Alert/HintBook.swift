@@ -13,11 +13,22 @@ public struct HintBook: Sendable {
 
     public private(set) var hints: [Hint]
     private var postmaster: [String: String]
+    /// Each provider's recipient domains: those a configuration fix for the provider routes.
+    private var providerDomains: [String: [String]]
 
     public init(hints: [Hint], providers: [Provider]) {
         self.hints = hints
         postmaster = [:]
+        providerDomains = [:]
         for p in providers where !p.postmaster.isEmpty { postmaster[p.name] = p.postmaster }
+        for p in providers where !p.domains.isEmpty { providerDomains[p.name] = p.domains }
+    }
+
+    /// The configuration fix for an open alert at log time `now` (`window`: the tracker's
+    /// window, which its counts at the opening cover); nil when its cause has none.
+    public func fix(for a: Alert, window: Int64, now: Int64) -> ConfigFix? {
+        ConfigFix.derive(for: a, observed: ConfigFix.Observed(alert: a, window: window, now: now),
+                         providerDomains: a.provider.flatMap { providerDomains[$0] } ?? [])
     }
 
     public static var builtinText: String { String(decoding: PackageResources.hints_toml, as: UTF8.self) }

@@ -69,6 +69,14 @@ extension StatusReport {
                 if !a.sample.isEmpty { out += "     sample:   \(a.sample)\n" }
             }
             out += "     fix: \(a.hint)\n"
+            if let f = a.fix {
+                out += "     config fix (deferwatch suggest \(a.id)): \(f.summary)\n"
+                if detailed {
+                    for line in f.snippet.split(separator: "\n", omittingEmptySubsequences: false).dropLast() {
+                        out += line.isEmpty ? "       |\n" : "       | \(line)\n"
+                    }
+                }
+            }
             if let c = a.checks {
                 out += "     checked \(c.checkedAt): \(c.verdict): \(c.note)\n"
                 if detailed {

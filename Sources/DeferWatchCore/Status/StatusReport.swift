@@ -241,6 +241,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var senders: [String]?
         /// What the DNS checks found of the claim (reverse_dns, authentication, reputation).
         public var checks: ClaimStatus?
+        /// The change to the MTA's configuration that fixes the cause (rate_limit,
+        /// connection_limit, too many recipients), with values from what the alert observed;
+        /// absent for causes a configuration change does not fix.
+        public var fix: ConfigFix?
     }
 
     /// An alert's DNS checks: when, the short form, whether they confirm the receiver's
@@ -359,6 +363,7 @@ extension StatusReport.AlertStatus {
         sample = a.sample
         hint = t.hint
         senders = a.senders
+        fix = t.fix
     }
 }
 

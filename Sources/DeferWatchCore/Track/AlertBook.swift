@@ -66,7 +66,8 @@ struct AlertBook {
     func transition(_ a: Alert, _ state: AlertState, at t: Int64) -> AlertTransition {
         AlertTransition(time: t, state: state, severity: state == .resolve ? .notice : a.severity, alert: a,
                         window: config.window, hint: hints.hint(cause: a.cause, mta: a.mta, provider: a.provider),
-                        absorbedBy: nil, host: displayHost(a))
+                        absorbedBy: nil, host: displayHost(a),
+                        fix: state == .resolve ? nil : hints.fix(for: a, window: config.window, now: t))
     }
 
     /// Changes an open alert in place: through the dictionary's values, as `open[id]!.x`
