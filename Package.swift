@@ -1,6 +1,12 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
+// A file sees only the members of the modules it imports itself. Without it, TOMLKit's
+// `import struct Foundation.Data` made Foundation's String methods (`contains`, `range(of:)`)
+// visible everywhere, and their use linked Foundation and ICU's data (about 40 MB) into the
+// binary; the sources use the standard library and FoundationEssentials.
+let onlyImportedMembers: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "deferwatch",
     platforms: [.macOS(.v14)],
@@ -40,7 +46,8 @@ let package = Package(
         .target(
             name: "DeferWatchCore",
             dependencies: [.product(name: "TOMLKit", package: "TOMLKit")],
-            resources: [.embedInCode("Resources/rules.toml"), .embedInCode("Resources/hints.toml"), .embedInCode("Resources/deferwatch.toml")]
+            resources: [.embedInCode("Resources/rules.toml"), .embedInCode("Resources/hints.toml"), .embedInCode("Resources/deferwatch.toml")],
+            swiftSettings: onlyImportedMembers
         ),
         // I/O: file, gzip and journal readers, checkpoints, sinks, the status server.
         .target(
@@ -50,7 +57,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            swiftSettings: onlyImportedMembers
         ),
         .executableTarget(
             name: "deferwatch",
@@ -60,7 +68,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             // The sample log of the quick start, for `run --demo`.
-            resources: [.embedInCode("Resources/sample-mail.log")]
+            resources: [.embedInCode("Resources/sample-mail.log")],
+            swiftSettings: onlyImportedMembers
         ),
         .target(
             name: "DeferWatchTestSupport",

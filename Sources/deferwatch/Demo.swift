@@ -1,6 +1,13 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DeferWatchCore
 import DeferWatchDaemon
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `deferwatch run --demo`: the live daemon on the shipped sample log. A writer thread
 /// replays samples/mail.log into a temporary file, its timestamps moved to now and its two
@@ -45,7 +52,7 @@ enum Demo {
     static func startReplay(into path: String, speed: Int, linger: Double) {
         let sample = String(decoding: PackageResources.sample_mail_log, as: UTF8.self)
         let lines = sample.split(separator: "\n")
-        let thread = Thread {
+        startThread(name: "deferwatch-demo") {
             let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
             func seconds(_ l: Substring) -> Int? {
                 let f = l.prefix(15).split(separator: " ", omittingEmptySubsequences: true)
@@ -71,6 +78,5 @@ enum Demo {
             usleep(useconds_t(linger * 1_000_000))
             kill(getpid(), SIGTERM) // the daemon's own graceful stop
         }
-        thread.start()
     }
 }

@@ -4,7 +4,11 @@ import Glibc
 import ArgumentParser
 import DeferWatchCore
 import DeferWatchDaemon
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `deferwatch status`: asks the running daemon over its status socket.
 struct StatusCommand: ParsableCommand {
@@ -65,20 +69,27 @@ struct StatusCommand: ParsableCommand {
         static func statusSocket(in text: String) -> String? {
             var section = ""
             for raw in text.split(whereSeparator: \.isNewline) {
-                let line = raw.trimmingCharacters(in: .whitespaces)
+                let line = trimmed(raw)
                 if line.hasPrefix("[") {
-                    section = String(line.dropFirst().prefix { $0 != "]" }).trimmingCharacters(in: .whitespaces)
+                    section = String(trimmed(line.dropFirst().prefix { $0 != "]" }))
                     continue
                 }
                 guard section == "status", let eq = line.firstIndex(of: "="),
-                      line[..<eq].trimmingCharacters(in: .whitespaces) == "socket" else { continue }
-                let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+                      trimmed(line[..<eq]) == "socket" else { continue }
+                let value = trimmed(line[line.index(after: eq)...])
                 guard let q = value.first, q == "\"" || q == "'" else { continue }
                 let body = value.dropFirst()
                 guard let end = body.firstIndex(of: q) else { continue }
                 return String(body[..<end])
             }
             return nil
+        }
+
+        /// `s` without the blanks around it.
+        static func trimmed(_ s: Substring) -> Substring {
+            let blank: (Character) -> Bool = { $0.isWhitespace && !$0.isNewline }
+            guard let first = s.firstIndex(where: { !blank($0) }), let last = s.lastIndex(where: { !blank($0) }) else { return "" }
+            return s[first...last]
         }
 
         /// GETs `target`; prints the JSON itself with --json, else hands the decoded body on.
@@ -111,13 +122,13 @@ struct StatusCommand: ParsableCommand {
                 throw ExitCode(error.notRunning ? 3 : 1)
             }
             if answer.status != 200 {
-                let message = (try? JSONSerialization.jsonObject(with: Data(answer.body)) as? [String: Any])?["error"] as? String
-                if json { FileHandle.standardOutput.write(Data(answer.body)) }
+                let message = (try? JSONDecoder().decode(DaemonError.self, from: Data(answer.body)))?.error
+                if json { writeStdout(answer.body) }
                 writeStderr("deferwatch: \(message ?? "the daemon answered \(answer.status)")")
                 throw ExitCode(answer.status == 404 ? 4 : 1)
             }
             if json {
-                FileHandle.standardOutput.write(Data(answer.body))
+                writeStdout(answer.body)
                 return nil
             }
             return answer.body
@@ -173,7 +184,7 @@ struct StatusCommand: ParsableCommand {
         }
 
         static func escape(_ s: String) -> String {
-            s.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._"))) ?? s
+            PercentEncoding.encode(s)
         }
     }
 
@@ -217,4 +228,9 @@ struct StatusCommand: ParsableCommand {
             FileHandle.standardOutput.write(Data(body))
         }
     }
+}
+
+/// The body of the daemon's answers other than 200: `{"error": "..."}`.
+private struct DaemonError: Decodable {
+    var error: String
 }

@@ -1,7 +1,11 @@
 import ArgumentParser
 import DeferWatchCore
 import DeferWatchDaemon
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension StatusCommand {
     /// `deferwatch status queue`: the deferred queue as the daemon's logs show it, compared
@@ -46,7 +50,7 @@ extension StatusCommand {
                 view.listTruncated = nil
             }
             if options.json {
-                FileHandle.standardOutput.write(Data(StatusRouter.jsonBytes(view)))
+                writeStdout(StatusRouter.jsonBytes(view))
                 return
             }
             print(view.text(reconciliation: QueueReconciler.text(view.reconciliation ?? [])), terminator: "")

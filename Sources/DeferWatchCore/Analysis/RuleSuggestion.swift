@@ -65,10 +65,10 @@ public struct RuleSuggestion: Sendable, Equatable {
             if let next = t.split(separator: " ").first, isEnhancedCode(next) { t = t[next.endIndex...] }
         } else {
             for frame in ["said: ", "refused to talk to me: ", "]: "] {
-                if let r = t.range(of: frame) { t = t[r.upperBound...] }
+                if let r = t.firstRange(of: frame) { t = t[r.upperBound...] }
             }
         }
-        if let r = t.range(of: "(in reply to") { t = t[..<r.lowerBound] }
+        if let r = t.firstRange(of: "(in reply to") { t = t[..<r.lowerBound] }
         var best = ""
         var run: [Substring] = []
         func close() {

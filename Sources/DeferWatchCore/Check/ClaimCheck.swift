@@ -119,7 +119,7 @@ extension ClaimCheck {
     /// Whether the findings confirm the receiver's claim, contradict it, or cannot say, and
     /// the sentence that tells the operator.
     static func judge(_ cause: Cause, _ findings: [Finding], _ id: SendingIdentity) -> (Verdict, String) {
-        let says = "receiver says \(cause.rawValue.replacingOccurrences(of: "_", with: " "))"
+        let says = "receiver says \(cause.rawValue.replacing("_", with: " "))"
         if id.isEmpty {
             return (.undecided, "\(says); no sending identity known to check (set [identity] addresses, helo and domains)")
         }
@@ -144,7 +144,7 @@ extension ClaimCheck {
         }
         switch cause {
         case .reverseDNS:
-            let confirmed = weighed.first { $0.check == "fcrdns" }?.summary.replacingOccurrences(of: "forward-confirmed: ", with: "")
+            let confirmed = weighed.first { $0.check == "fcrdns" }?.summary.replacing("forward-confirmed: ", with: "")
             let what = confirmed.map { "PTR \($0) is forward-confirmed" } ?? "the reverse DNS checks pass"
             let helo = weighed.contains { $0.check == "helo" } ? "" : "the HELO name (set [identity] helo to check it) or "
             return (.contradicted, "\(says); \(what): look at \(helo)the receiver's policy (some want the PTR to match the HELO name)")

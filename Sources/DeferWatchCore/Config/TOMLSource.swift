@@ -43,7 +43,7 @@ struct TOMLSource {
         var headers: [String: [Int]] = [:]
         for (n, l) in lines.enumerated() {
             let t = l.drop(while: { $0 == " " || $0 == "\t" })
-            guard t.hasPrefix("[["), let close = t.range(of: "]]") else { continue }
+            guard t.hasPrefix("[["), let close = t.firstRange(of: "]]") else { continue }
             headers[String(t[t.index(t.startIndex, offsetBy: 2)..<close.lowerBound]), default: []].append(n)
         }
         arrayHeaders = headers

@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Runs the pipeline over finished logs (files, rotated .gz archives, stdin) for
 /// `deferwatch analyze`. Inputs are read oldest first (by modification time, then by

@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Reads finished inputs on several threads and hands their events out in log order, so
 /// `analyze` uses every core with results identical to one. Plain files are cut into
@@ -50,7 +54,7 @@ final class ParallelReader: @unchecked Sendable {
     private let zone: any LocalTimeZone
     private let defaultHost: String
     private let maxLineLength: Int
-    private let cond = NSCondition()
+    private let cond = ConditionLock()
     private var nextJob = 0
     private var recycled: [[Batch]]
     private var consuming = 0
@@ -91,9 +95,7 @@ final class ParallelReader: @unchecked Sendable {
         let workers = max(1, min(threads, jobs.count))
         recycled = Array(repeating: [], count: workers)
         for w in 0..<workers {
-            let t = Thread { [self] in self.work(w) }
-            t.stackSize = 1 << 20
-            t.start()
+            startThread(name: "deferwatch-read", stackSize: 1 << 20) { [self] in self.work(w) }
         }
     }
 

@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Checks alerts' claims in DNS on a thread of its own, so the pipeline never waits for a
 /// resolver: the runner submits an alert when it opens or is reminded, takes the finished
@@ -20,12 +24,11 @@ final class AlertChecker: @unchecked Sendable {
     private let config: ChecksConfig
     private let makeResolver: () throws -> any DNSResolver
     private let spf: (any SPFEvaluator)?
-    private let cond = NSCondition()
+    private let cond = ConditionLock()
     private var queue: [Request] = []
     private var done: [ClaimCheck] = []
     private var stopping = false
     private var busy = false
-    private var thread: Thread?
     /// Alerts not checked because the queue was full.
     private(set) var dropped = 0
 
@@ -37,10 +40,7 @@ final class AlertChecker: @unchecked Sendable {
     }
 
     func start() {
-        let t = Thread { [weak self] in self?.loop() }
-        t.name = "deferwatch-checks"
-        thread = t
-        t.start()
+        startThread(name: "deferwatch-checks") { [weak self] in self?.loop() }
     }
 
     /// Asks for an alert's checks; false when too many wait (the request is dropped). A

@@ -3,14 +3,18 @@ import Glibc
 #endif
 import CResolv
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// DNS through glibc's libresolv (res_nmkquery/res_nsend on a state of its own, answers read
 /// with ns_parserr): the resolvers of `[dns] servers`, else /etc/resolv.conf's. One query at
 /// a time per resolver (a lock); make one per thread to ask in parallel.
 public final class SystemResolver: DNSResolver, @unchecked Sendable {
     private let handle: OpaquePointer
-    private let lock = NSLock()
+    private let lock = ConditionLock()
 
     public struct SetupError: Error, CustomStringConvertible {
         public var description: String

@@ -3,7 +3,11 @@ import Glibc
 #endif
 import CSystemd
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// `deferwatch run`: follows the journal and log files, runs every line through the pipeline
 /// and the tracker, writes alerts to syslog, checkpoints positions, talks to systemd.

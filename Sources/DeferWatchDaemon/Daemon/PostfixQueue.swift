@@ -1,5 +1,9 @@
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// What Postfix itself says of its queue: `postconf -h maximal_queue_lifetime`.
 public enum PostfixQueue {
@@ -7,17 +11,9 @@ public enum PostfixQueue {
     /// nothing deferwatch can read.
     public static func lifetime(postconf: String = "/usr/sbin/postconf") -> Int64? {
         guard FileManager.default.isExecutableFile(atPath: postconf) else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: postconf)
-        p.arguments = ["-h", "maximal_queue_lifetime"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        return parseTime(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        guard let run = try? ProgramRun.run(postconf, ["-h", "maximal_queue_lifetime"]), run.status == 0 else { return nil }
+        let text = String(decoding: run.output, as: UTF8.self)
+        return parseTime(String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()))
     }
 
     /// A Postfix time value (`5d`, `432000s`, `2w`, a bare number in days, the parameter's

@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The saved state of `deferwatch run`: loaded at the start (a state file no run could have
 /// written is refused; state that a marker says a run saved, and that is gone, is said),

@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Saves and loads small state files (checkpoints, open alerts) in the state directory,
 /// atomically: write a temporary file, fsync it, rename it over the old one, fsync the

@@ -3,7 +3,11 @@ import Glibc
 #endif
 import CSystemd
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Reads a systemd journal (a directory of journal files, such as /var/log/journal or
 /// /var/log/journal/remote, or one journal file) through libsystemd, handing out the mail

@@ -52,12 +52,19 @@ public final class FDWriter {
 public func writeStderr(_ s: String) {
     var line = s
     if !line.hasSuffix("\n") { line += "\n" }
-    line.withUTF8 { buf in
-        var off = 0
-        while off < buf.count {
-            let n = Glibc.write(2, buf.baseAddress! + off, buf.count - off)
-            if n <= 0 { if errno == EINTR { continue }; return }
-            off += n
-        }
+    line.withUTF8 { writeAll(2, UnsafeRawBufferPointer($0)) }
+}
+
+/// Writes bytes to standard output at once, unbuffered (a JSON answer passed on as it came).
+public func writeStdout(_ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { writeAll(1, $0) }
+}
+
+private func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer) {
+    var off = 0
+    while off < buf.count {
+        let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+        if n <= 0 { if errno == EINTR { continue }; return }
+        off += n
     }
 }

@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 extension SyslogSink {
     /// The datagram for one message: RFC 3164 (`<PRI>Mmm dd hh:mm:ss ident[pid]: msg`, what

@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The watermark: the highest sequence number syslog has (or that was dropped), kept in a
 /// file so that a restart knows which lines of the checkpoint's outbox are written.

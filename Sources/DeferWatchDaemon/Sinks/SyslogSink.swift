@@ -2,7 +2,11 @@
 import Glibc
 #endif
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Writes alert transitions to the local syslog socket as datagrams, itself: glibc's
 /// syslog(3) drops messages silently when there is no socket, this sink does not. When the
@@ -26,13 +30,12 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
     let config: SyslogConfig
     let hostname: String
     let pid = getpid()
-    let condition = NSCondition()
+    let condition = ConditionLock()
     private var queue: [[UInt8]] = []
     private var head = 0
     private var stats = Stats()
     private var stopping = false
     private var fd: Int32 = -1
-    private var thread: Thread?
     private var idle = true
     /// The message being sent (or waiting to be retried); it is no longer in `queue`.
     private var inFlight: [UInt8]?
@@ -59,10 +62,7 @@ public final class SyslogSink: AlertSink, @unchecked Sendable {
             sentThrough = Self.readWatermark(fd: watermarkFD)
         }
         // The thread holds the sink until `stop()`; call it when done.
-        let t = Thread { self.run() }
-        t.name = "deferwatch-syslog"
-        thread = t
-        t.start()
+        startThread(name: "deferwatch-syslog") { self.run() }
     }
 
     deinit {

@@ -1,5 +1,9 @@
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// The deferred queue as the logs show it, compared with the MTA's own: Postfix's
 /// `postqueue -j` (JSON, one message a line; any user may list the queue by default) and
@@ -56,14 +60,39 @@ public enum QueueReconciler {
     /// with a delay reason); bad lines are skipped.
     public static func postqueueIDs(_ text: String) -> Set<String> {
         var ids = Set<String>()
+        let decoder = JSONDecoder()
         for line in text.split(separator: "\n") {
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                  let id = o["queue_id"] as? String else { continue }
-            let deferredQueue = (o["queue_name"] as? String) == "deferred"
-            let delayed = (o["recipients"] as? [[String: Any]])?.contains { ($0["delay_reason"] as? String)?.isEmpty == false } ?? false
+            guard let m = try? decoder.decode(PostqueueMessage.self, from: Data(line.utf8)), let id = m.queue_id else { continue }
+            let deferredQueue = m.queue_name == "deferred"
+            let delayed = m.recipients?.contains { $0.delay_reason?.isEmpty == false } ?? false
             if deferredQueue || delayed { ids.insert(id) }
         }
         return ids
+    }
+
+    /// What deferwatch reads of a line of `postqueue -j`: a field of another type than
+    /// Postfix documents counts as absent, as does a recipient that is not an object.
+    struct PostqueueMessage: Decodable {
+        var queue_id: String?
+        var queue_name: String?
+        var recipients: [Recipient]?
+
+        struct Recipient: Decodable {
+            var delay_reason: String?
+            init(from decoder: any Decoder) throws {
+                let c = try? decoder.container(keyedBy: Keys.self)
+                delay_reason = try? c?.decodeIfPresent(String.self, forKey: .delay_reason)
+            }
+            enum Keys: String, CodingKey { case delay_reason }
+        }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Keys.self)
+            queue_id = try? c.decodeIfPresent(String.self, forKey: .queue_id)
+            queue_name = try? c.decodeIfPresent(String.self, forKey: .queue_name)
+            recipients = try? c.decodeIfPresent([Recipient].self, forKey: .recipients)
+        }
+        enum Keys: String, CodingKey { case queue_id, queue_name, recipients }
     }
 
     /// `exim -bp`: each message's header line is `AGE SIZE ID <sender>` (and `*** frozen ***`).
@@ -98,23 +127,13 @@ public enum QueueReconciler {
     }
 
     private static func run(_ path: String, _ args: [String]) -> Result<String, Failure> {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        do { try p.run() } catch { return .failure(Failure("cannot run \(path): \(error)")) }
-        // Read before waiting: a large queue fills a pipe (the errors are a line or two).
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            let why = String(decoding: errData, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "exit \(p.terminationStatus)"
+        let p: ProgramRun
+        do { p = try ProgramRun.run(path, args) } catch { return .failure(Failure("\(error)")) }
+        guard p.status == 0 else {
+            let why = String(decoding: p.errors, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? "exit \(p.status)"
             return .failure(Failure("\(path) \(args.joined(separator: " ")) failed: \(why)"))
         }
-        return .success(String(decoding: data, as: UTF8.self))
+        return .success(String(decoding: p.output, as: UTF8.self))
     }
 
     struct Failure: Error, CustomStringConvertible {

@@ -1,5 +1,9 @@
 import DeferWatchCore
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// Answers a status request from the published snapshot: the routes of the status socket.
 /// Pure apart from reading the board, so the routes are tested without a socket.
@@ -203,7 +207,7 @@ public struct StatusRouter: Sendable {
     static func split(_ uri: String) -> (path: String?, query: String?) {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         guard let raw = parts.first, raw.hasPrefix("/") else { return (nil, nil) }
-        let path = String(raw).removingPercentEncoding
+        let path = PercentEncoding.decode(raw)
         return (path, parts.count > 1 ? String(parts[1]) : nil)
     }
 
@@ -213,8 +217,8 @@ public struct StatusRouter: Sendable {
         guard let query, !query.isEmpty else { return out }
         for pair in query.split(separator: "&") {
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let k = String(kv[0]).replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
-                  let v = String(kv.count > 1 ? kv[1] : "").replacingOccurrences(of: "+", with: " ").removingPercentEncoding,
+            guard let k = PercentEncoding.decode(kv[0], plusIsSpace: true),
+                  let v = PercentEncoding.decode(kv.count > 1 ? kv[1] : "", plusIsSpace: true),
                   allowed.contains(k), out[k] == nil else { return nil }
             out[k] = v
         }
