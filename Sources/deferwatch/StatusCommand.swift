@@ -205,7 +205,7 @@ struct StatusCommand: ParsableCommand {
             abstract: "Follow one message through the daemon's recent lines: received, each attempt with its cause, the outcome.",
             discussion: """
             As `deferwatch trace`, over the Postfix and Exim lines the running daemon keeps
-            in memory ([status] trace_bytes, 32 MiB by default: roughly the last 100,000
+            in memory ([status] trace_bytes, 16 MiB by default: roughly the last 30,000
             lines; not kept across restarts) instead of log files. QUERY is a queue id or
             Exim message id, a recipient or sender address, or a Message-ID. Older mail:
             deferwatch trace --from /var/log/mail.log QUERY.
@@ -225,7 +225,7 @@ struct StatusCommand: ParsableCommand {
         func run() throws {
             let target = "/v1/trace?q=\(Destinations.escape(query))&limit=\(limit)" + (options.json ? "" : "&format=text")
             guard let body = try options.fetchBody(target) else { return }
-            FileHandle.standardOutput.write(Data(body))
+            writeStdout(body)
         }
     }
 }

@@ -62,7 +62,7 @@ public struct StatusConfig: Sendable, Equatable {
     public var requestTimeout: Int64 = 5_000_000
     /// What the daemon keeps of recent mail lines for `deferwatch status trace`, in bytes
     /// (the oldest lines are forgotten first); 0: none kept.
-    public var traceBytes = 32 << 20
+    public var traceBytes = 16 << 20
 
     public init() {}
 }
