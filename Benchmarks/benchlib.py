@@ -156,18 +156,20 @@ deferwatch side by side with the tools operators use today (pflogsumm, eximstats
 `scripts/bench --follow-only --write` (the daemon following a file and a journal,
 `Benchmarks/follow.py`); `scripts/bench --follow --write` runs both;
 `scripts/bench --alerts-only --write`: the cost of a line with many alerts open
-(`Benchmarks/open_alerts.py`). Each section says when
+(`Benchmarks/open_alerts.py`); `scripts/bench --queue-only --write`: the daemon's memory
+with a million messages in flight (`Benchmarks/queue_memory.py`). Each section says when
 and with which binary it was measured. The machine is shared and has 2 cores: the
 "background" figure says how busy the rest of the machine was while the commands ran.
 See issue 7 for the targets.
 """
 
-SECTIONS = ["machine", "analyze", "follow", "alerts"]
+SECTIONS = ["machine", "analyze", "follow", "alerts", "queue"]
 PLACEHOLDER = {
     "machine": "## Machine\n\n(not measured yet)\n",
     "analyze": "## Reading log files (`deferwatch analyze`)\n\n(not measured yet: `scripts/bench --write`)\n",
     "follow": "## Following logs (`deferwatch run`)\n\n(not measured yet: `scripts/bench --follow-only --write`)\n",
     "alerts": "## Open alerts (issue 13)\n\n(not measured yet: `scripts/bench --alerts-only --write`)\n",
+    "queue": "## A million messages in flight (issue 16)\n\n(not measured yet: `scripts/bench --queue-only --write`)\n",
 }
 
 
