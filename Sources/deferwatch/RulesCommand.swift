@@ -20,7 +20,7 @@ struct RulesSuggestCommand: ParsableCommand {
         numbers masked), most frequent first, and prints for each its count, a sample and a
         draft [[rule]]. Choose the cause, check the draft with
         'deferwatch classify --rules FILE --explain TEXT', and pass the file with --rules
-        (or rules_files in the configuration). Texts that inherited a cause, and the sending
+        (or [classify] rules in the configuration). Texts that inherited a cause, and the sending
         MTA's own decisions, are not listed: they are explained.
 
         Examples:

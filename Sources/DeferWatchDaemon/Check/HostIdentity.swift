@@ -44,7 +44,8 @@ public struct HostIdentity: Sendable, Equatable {
             h.heloName = v
             h.heloFrom = "Exim REMOTE_SMTP_HELO_DATA"
         } else {
-            let name = SystemTimeZone.hostName()
+            // The whole name: hostName() is its first label, as syslog lines carry it.
+            let name = SystemTimeZone.fullHostName()
             if name.contains(".") {
                 h.heloName = name
                 h.heloFrom = "the host's name"

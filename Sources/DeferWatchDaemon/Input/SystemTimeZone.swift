@@ -30,9 +30,14 @@ public struct SystemTimeZone: LocalTimeZone {
 
     /// This machine's host name, for logs that do not name one (Exim's mainlog).
     public static func hostName() -> String {
+        let name = fullHostName()
+        return name.split(separator: ".").first.map(String.init) ?? name
+    }
+
+    /// The host's name as gethostname gives it, with its domain if it has one.
+    public static func fullHostName() -> String {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, 255) == 0 else { return "localhost" }
-        let name = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return name.split(separator: ".").first.map(String.init) ?? name
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
