@@ -1,7 +1,6 @@
 import ArgumentParser
 import DeferWatchCore
 import DeferWatchDaemon
-import Foundation
 
 /// `deferwatch suggest ALERT-ID`: the configuration fix of an open alert, alone, ready to
 /// paste (the `fix` of the alert in the daemon's /v1/alerts).
@@ -51,7 +50,7 @@ struct SuggestCommand: ParsableCommand {
             throw ExitCode(Self.noFix)
         }
         if options.json {
-            FileHandle.standardOutput.write(Data(StatusRouter.jsonBytes(fix)))
+            writeStdout(StatusRouter.jsonBytes(fix))
         } else {
             print(fix.snippet, terminator: "")
         }
