@@ -12,7 +12,6 @@ extension MessageTrace {
         /// Lines that were forgotten for room, and what the kept ones weigh.
         public private(set) var forgotten = 0
         public private(set) var bytes = 0
-        private var weights: [Int32] = []
 
         public init(budget: Int) { self.budget = max(0, budget) }
 
@@ -29,23 +28,20 @@ extension MessageTrace {
             // Forget the oldest until the line fits.
             while bytes + w > budget, head < ring.count { dropOldest() }
             ring.append(l)
-            weights.append(Int32(clamping: w))
             bytes += w
         }
 
         private mutating func dropOldest() {
-            bytes -= Int(weights[head])
+            bytes -= ring[head].weight
             // The slot gives its strings back now, not at the next compaction.
             ring[head] = Line.empty
             forgotten += 1
             head += 1
             if head == ring.count {
                 ring.removeAll(keepingCapacity: true)
-                weights.removeAll(keepingCapacity: true)
                 head = 0
             } else if head > 1024 && head * 2 > ring.count {
                 ring.removeFirst(head)
-                weights.removeFirst(head)
                 head = 0
             }
         }

@@ -143,7 +143,9 @@ final class StateKeeper {
                 madeDirectory()
                 try store.write(data)
             }
-            if ref != queueRef || queue == nil { store.removeSides(keeping: ref?.name) }
+            // The file the state named before goes once the state names another (or none);
+            // strays of a crash went at the start (loadQueue).
+            if ref != queueRef { store.removeSides(keeping: ref?.name) }
             queueRef = ref
             queueChanges = queue?.changes
             saveMarker(force: final)

@@ -15,16 +15,9 @@ public final class StatusBoard: Sendable {
 
     public init() {}
 
-    /// Keeps recent lines within `budget` bytes (0: none); the lines kept so far stay, as
-    /// many of the newest as fit.
+    /// Keeps recent lines within `budget` bytes from now on (0: none).
     public func keepRecentLines(budget: Int) {
-        recentLines.withLock { r in
-            guard budget > 0 else { r = nil; return }
-            if r?.budget == budget { return }
-            var fresh = MessageTrace.Recent(budget: budget)
-            for l in r?.lines ?? [] { fresh.append(l) }
-            r = fresh
-        }
+        recentLines.withLock { $0 = budget > 0 ? MessageTrace.Recent(budget: budget) : nil }
     }
 
     /// A Postfix or Exim record the pipeline read, with its classified attempt.

@@ -142,7 +142,8 @@ public struct StatusRouter: Sendable {
         guard let recent = board.recent else {
             return error(404, "recent lines are not kept ([status] trace_bytes = 0); use deferwatch trace --from LOG")
         }
-        let traces = recent.trace(MessageTrace.Query(q), limit: limit)
+        let query = MessageTrace.Query(q)
+        let traces = recent.trace(query, limit: limit)
         let since = recent.oldestTime.map(CivilTime.rfc3339) ?? "-"
         let memory = "\(recent.count) lines kept since \(since)"
         if traces.isEmpty {
@@ -155,7 +156,7 @@ public struct StatusRouter: Sendable {
         }
         let w = JSONWriter(capacity: 4096)
         w.beginObject()
-        w.key("query"); w.string(MessageTrace.Query(q).text)
+        w.key("query"); w.string(query.text)
         w.key("memory"); w.beginObject()
         w.key("lines"); w.int(recent.count)
         w.key("bytes"); w.int(recent.bytes)
