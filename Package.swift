@@ -37,6 +37,8 @@ let package = Package(
             name: "CResolv",
             linkerSettings: [.linkedLibrary("resolv")]
         ),
+        // glibc's allocator settings for the daemon (mallopt, malloc_trim).
+        .target(name: "CMemory"),
         // libspf2 (Debian's), for the SPF evaluation of the checks, its DNS through ours.
         .target(
             name: "CSPF",
@@ -53,7 +55,7 @@ let package = Package(
         .target(
             name: "DeferWatchDaemon",
             dependencies: [
-                "DeferWatchCore", "CZlib", "CSystemd", "CResolv", "CSPF",
+                "DeferWatchCore", "CZlib", "CSystemd", "CResolv", "CSPF", "CMemory",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

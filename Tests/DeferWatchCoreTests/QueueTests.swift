@@ -191,6 +191,15 @@ import Testing
         var ours: [String: Int] = [:]
         for m in v.list ?? [] { for d in m.domains { ours[d, default: 0] += 1 } }
         #expect(ours == perDomain)
+        // A short listing is the oldest of the whole one, in its order, however the view
+        // keeps its candidates short while it walks the book.
+        for limit in [1, 7, 100] where expected.count > limit {
+            var short = o
+            short.idLimit = limit
+            let s = e.queueView(at: nil, short)!
+            #expect(s.list == Array((v.list ?? []).prefix(limit)), "idLimit \(limit)")
+            #expect(s.listTruncated == true)
+        }
     }
 
     @Test func durationsTooLongAreAnErrorNotATrap() {

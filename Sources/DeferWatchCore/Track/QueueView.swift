@@ -157,10 +157,17 @@ extension QueueBook {
         struct GroupKey: Hashable { var scope: Scope; var name: Int32; var cause: Cause }
         var groups: [GroupKey: Group] = [:]
         var total = Group()
-        // The messages listed: only their arrival and slot while the book is walked (16
-        // bytes a message); the listing itself is made for the `idLimit` oldest only (a
-        // listing of every message of a million would take hundreds of MB for a moment).
+        // The messages listed: only their arrival and slot while the book is walked, and
+        // only the `idLimit` oldest of those seen so far once twice as many are held (16
+        // MB of a million messages would otherwise be allocated at each view); the listing
+        // itself is made for the `idLimit` oldest only. The sort is stable, so the oldest
+        // kept are those a sort of all of them would list.
         var listed: [(arrival: Int64, slot: Int32)] = []
+        let keep = max(0, o.idLimit)
+        var listedTotal = 0
+        let older = { (a: (arrival: Int64, slot: Int32), b: (arrival: Int64, slot: Int32)) in
+            (a.arrival, messages[Int(a.slot)].queueID) < (b.arrival, messages[Int(b.slot)].queueID)
+        }
         let wanted: Int32? = o.destination.map { d in names.find(d) ?? -1 }
         var seen: [GroupKey] = []
         for m in index.values {
@@ -195,7 +202,14 @@ extension QueueBook {
             add(&total)
             total.recipients += count
             for k in seen { add(&groups[k]!) }
-            if o.ids { listed.append((msg.arrival, m)) }
+            if o.ids {
+                listedTotal += 1
+                listed.append((msg.arrival, m))
+                if listed.count >= max(2 * keep, 64) {
+                    listed.sort(by: older)
+                    listed.removeLast(listed.count - keep)
+                }
+            }
         }
         var rows: [QueueView.Row] = []
         var totals: [Scope: Int] = [:]
@@ -217,9 +231,9 @@ extension QueueBook {
                           postfixLifetime: config.postfixLifetime / s, eximLifetime: config.eximLifetime / s,
                           atRiskBefore: config.atRiskBefore / s)
         if o.ids {
-            listed.sort { ($0.arrival, messages[Int($0.slot)].queueID) < ($1.arrival, messages[Int($1.slot)].queueID) }
-            v.list = listed.prefix(max(0, o.idLimit)).map { listing(slot: Int($0.slot)) }
-            v.listTruncated = listed.count > o.idLimit
+            listed.sort(by: older)
+            v.list = listed.prefix(keep).map { listing(slot: Int($0.slot)) }
+            v.listTruncated = listedTotal > o.idLimit
         }
         return v
     }

@@ -53,6 +53,7 @@ extension DaemonRunner {
         saved.outbox = outbox.saved(writtenThrough: sink.writtenThrough, limit: loaded.config.syslog.queue)
         saved.nextSeq = outbox.nextSeq
         state.save(saved, queue: engine.queue, final: stopping)
+        SystemLimits.trimHeap()
     }
 
     // MARK: - Status snapshots
@@ -75,6 +76,7 @@ extension DaemonRunner {
                 var o = QueueBook.ViewOptions(limit: loaded.config.status.maxDestinations, ids: true)
                 o.idLimit = Self.queueListLimit
                 queueView = engine.queueView(at: clock.wall(), o)
+                SystemLimits.trimHeap()
                 nextQueueView = mono + max(Self.publishEvery, 20 * (clock.monotonic() - mono))
             }
             board.publish(queue: queueView)

@@ -123,6 +123,7 @@ public final class DaemonRunner {
             return 1
         }
         SystemLimits.raiseFileLimit()
+        SystemLimits.tuneAllocator()
         let status = loaded.config.status
         if services.startsServer && (!status.socket.isEmpty || status.metricsPort > 0) {
             let s = StatusServer(config: status, board: board)
