@@ -202,6 +202,29 @@ import Testing
         }
     }
 
+    /// A queue saved by a version whose recipient keys were the whole 64-bit hash is taken
+    /// back with keys that still match the recipients' next lines.
+    @Test func aQueueSavedWithWideKeysStillMatchesItsRecipients() {
+        var e = Self.engine()
+        Self.feed(&e, Self.pfDeferred("2026-12-01T10:00:05Z", "A000000001", "a@example.net") + "\n"
+                  + Self.pfDeferred("2026-12-01T10:00:05Z", "A000000001", "b@example.net"))
+        var saved = e.queue!.snapshot
+        #expect(saved.recipientKeys.count == 2)
+        // What the earlier version saved: FNV-1a of the address, 64 bits.
+        saved.recipientKeys = ["a@example.net", "b@example.net"].map { r in
+            var h: UInt64 = 0xcbf2_9ce4_8422_2325
+            for b in r.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+            return Int(bitPattern: UInt(h))
+        }
+        var f = Self.engine()
+        f.restore(queue: saved)
+        #expect(f.queueView(at: nil)!.recipients == 2)
+        Self.feed(&f, "2026-12-01T10:30:00Z mx1 postfix/smtp[7]: A000000001: to=<a@example.net>, relay=mx.example.net[192.0.2.1]:25, delay=1805, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 OK)")
+        #expect(f.queueView(at: nil)!.recipients == 1)
+        Self.feed(&f, "2026-12-01T10:31:00Z mx1 postfix/smtp[7]: A000000001: to=<b@example.net>, relay=mx.example.net[192.0.2.1]:25, delay=1865, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 OK)")
+        #expect(f.queueView(at: nil)!.messages == 0)
+    }
+
     @Test func durationsTooLongAreAnErrorNotATrap() {
         for text in ["[alerts]\nwindow = \"999999999999999d\"", "[queue]\nat_risk_before = 9223372036854775807",
                      "[queue]\npostfix_lifetime = \"99999999999999999h\"", "[alerts]\nremind_every = \"9223372036854775ms\""] {

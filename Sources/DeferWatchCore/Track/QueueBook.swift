@@ -26,9 +26,11 @@ public struct QueueBook: Sendable {
         var atRiskCounted: Bool
     }
 
+    /// 32 bytes, in this order: the recipient's key is 32 bits (it tells apart the
+    /// recipients of one message only).
     struct Recipient: Sendable {
-        var key: Int
         var lastAttempt: Int64
+        var key: UInt32
         var domain: Int32
         var relay: Int32
         var provider: Int32
@@ -143,7 +145,7 @@ public struct QueueBook: Sendable {
             recipients[Int(i)].provider = provider
             recipients[Int(i)].cause = cause
         } else {
-            let rec = Recipient(key: rk, lastAttempt: t, domain: domain, relay: relay, provider: provider,
+            let rec = Recipient(lastAttempt: t, key: rk, domain: domain, relay: relay, provider: provider,
                                 next: messages[m].head, cause: cause)
             let n: Int32
             if let f = freeRecipients.popLast() {
@@ -173,7 +175,7 @@ public struct QueueBook: Sendable {
         return a
     }
 
-    private mutating func removeRecipient(_ rk: Int, of m: Int) {
+    private mutating func removeRecipient(_ rk: UInt32, of m: Int) {
         changes &+= 1
         var prev: Int32 = -1
         var i = messages[m].head
@@ -240,11 +242,17 @@ public struct QueueBook: Sendable {
         names = fresh
     }
 
-    /// FNV-1a of a recipient address.
-    static func recipientKey(_ r: String) -> Int {
+    /// FNV-1a of a recipient address, folded to 32 bits.
+    static func recipientKey(_ r: String) -> UInt32 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in r.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return Int(bitPattern: UInt(h))
+        return fold(h)
+    }
+
+    /// A saved key (queue files before the 32-bit keys held the whole 64-bit hash; folding
+    /// it again gives the same key).
+    static func fold(_ h: UInt64) -> UInt32 {
+        UInt32(truncatingIfNeeded: h ^ (h >> 32))
     }
 }
 
@@ -354,7 +362,7 @@ extension QueueBook {
             // Oldest first, so a restore rebuilds the same order.
             for r in chain.reversed() {
                 s.recipientMessages.append(at)
-                s.recipientKeys.append(r.key)
+                s.recipientKeys.append(Int(r.key))
                 s.recipientNames += [r.domain, r.relay, r.provider]
                 s.causes.append(r.cause)
                 s.recipientAttempts.append(r.lastAttempt)
@@ -382,7 +390,7 @@ extension QueueBook {
         for k in s.recipientMessages.indices {
             guard let m = fresh[s.recipientMessages[k]] else { continue }
             let n = Int32(truncatingIfNeeded: recipients.count)
-            recipients.append(Recipient(key: s.recipientKeys[k], lastAttempt: s.recipientAttempts[k],
+            recipients.append(Recipient(lastAttempt: s.recipientAttempts[k], key: Self.fold(UInt64(truncatingIfNeeded: s.recipientKeys[k])),
                                         domain: names.id(s.names[Int(s.recipientNames[3 * k])]),
                                         relay: names.id(s.names[Int(s.recipientNames[3 * k + 1])]),
                                         provider: names.id(s.names[Int(s.recipientNames[3 * k + 2])]),
