@@ -95,6 +95,12 @@ def outer(args: argparse.Namespace) -> int:
         rc = subprocess.run(cmd, env=env).returncode
     except KeyboardInterrupt:
         rc = 130
+    # systemd-sandbox keeps a lock file per name; this run's name is its own.
+    state_root = env.get("SBX_STATE_ROOT") or os.path.join(env.get("TMPDIR") or "/tmp", "systemd-sandbox")
+    try:
+        os.unlink(os.path.join(state_root, f".{env['SBX_NAME']}.lock"))
+    except FileNotFoundError:
+        pass
     # The canary: nothing inside reached the machine's /tmp.
     if os.path.exists(canary):
         os.unlink(canary)
@@ -429,9 +435,11 @@ class Run:
         self.s.run("kill", "-SEGV", str(pid))
         new = self.wait_active(old_pid=pid)
         text = self.s.journal(unit=UNIT, since=cur)
+        # What a backtracer that cannot run leaves ("*** Signal 11: Backtracing from ...",
+        # "swift-backtrace: error while loading shared libraries: ... cannot enable executable
+        # stack ...", " failed ***"), or one the runtime cannot find.
         noise = [l for l in text.splitlines()
-                 if re.search(r"executable stack|swift-backtrace|backtrac|swift runtime", l, re.I)
-                 and "Program crashed" not in l]
+                 if re.search(r"executable stack|swift-backtrace:|failed \*\*\*|unable to (locate|launch)|swift runtime:", l, re.I)]
         crashed = "Program crashed" in text
         if noise:
             raise CheckFailed("the crash left: " + " | ".join(noise[:4]))
