@@ -8,8 +8,9 @@ import NIOPosix
 import Synchronization
 
 /// The status socket: HTTP/1.1 on a Unix socket (and, when configured, /metrics on
-/// 127.0.0.1), served by SwiftNIO on one thread of its own. Every request reads the
-/// published snapshot; nothing here touches the pipeline.
+/// 127.0.0.1), served by SwiftNIO on one thread of its own (shared by the status servers of
+/// a process). Every request reads the published snapshot; nothing here touches the
+/// pipeline.
 ///
 /// Safety: the socket is created under a temporary name, given its configured mode and
 /// group, then renamed into place, so it is never reachable with wider permissions. A live
@@ -24,7 +25,14 @@ public final class StatusServer {
 
     private let config: StatusConfig
     private let board: StatusBoard
-    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    /// One event loop thread for every status server of the process, never shut down: it
+    /// ends with the process. NIO's group shutdown (`syncShutdownGracefully`) runs through
+    /// Dispatch, whose worker threads set their nice value to that of their QoS (down to -4);
+    /// under the unit's `SystemCallFilter=~@resources`, and for any process without
+    /// CAP_SYS_NICE, that fails and libdispatch logs "Failed to set thread priority for
+    /// worker thread" at every stop. Nothing else in the daemon uses Dispatch.
+    private static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private var group: MultiThreadedEventLoopGroup { Self.group }
     private var channels: [Channel] = []
     private var socketInode: ino_t?
 
@@ -36,7 +44,7 @@ public final class StatusServer {
         self.board = board
     }
 
-    deinit { try? group.syncShutdownGracefully() }
+    deinit { stop() }
 
     public func start() throws(StartError) {
         do {
