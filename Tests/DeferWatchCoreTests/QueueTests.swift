@@ -225,6 +225,50 @@ import Testing
         #expect(f.queueView(at: nil)!.messages == 0)
     }
 
+    /// Messages coming and going in a scrambled order, many more than the index's first
+    /// tables hold (so it grows, and entries shift back over removed ones): the book holds
+    /// exactly the messages a plain set of the lines says, and finds each one again.
+    @Test func churnLeavesExactlyTheMessagesStillDeferred() {
+        var e = Self.engine()
+        var rng = SplitMix(seed: 0x5eed)
+        var held = Set<String>()
+        var ids: [String] = []
+        var lines: [String] = []
+        for step in 0..<40_000 {
+            let time = "2026-12-01T10:\(10 + step / 1000):00Z"
+            if held.isEmpty || rng.next() % 3 != 0 {
+                let id = String(format: "%011X", rng.next() % 30_000)
+                lines.append(Self.pfDeferred(time, id, "u@example.net"))
+                if held.insert(id).inserted { ids.append(id) }
+            } else {
+                let id = ids[Int(rng.next() % UInt64(ids.count))]
+                lines.append("\(time) mx1 postfix/qmgr[9]: \(id): removed")
+                held.remove(id)
+            }
+            if step % 5_000 == 4_999 {
+                Self.feed(&e, lines.joined(separator: "\n"))
+                lines.removeAll()
+                #expect(e.queue!.count == held.count, "after \(step + 1) lines")
+            }
+        }
+        #expect(Set(e.queue!.snapshot.queueIDs) == held)
+        // Each held message is found again: a delivery of every one empties the book.
+        Self.feed(&e, held.map { "2026-12-01T11:00:00Z mx1 postfix/smtp[7]: \($0): to=<u@example.net>, relay=mx.example.net[192.0.2.1]:25, delay=5, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 OK)" }.joined(separator: "\n"))
+        #expect(e.queue!.count == 0)
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
     @Test func durationsTooLongAreAnErrorNotATrap() {
         for text in ["[alerts]\nwindow = \"999999999999999d\"", "[queue]\nat_risk_before = 9223372036854775807",
                      "[queue]\npostfix_lifetime = \"99999999999999999h\"", "[alerts]\nremind_every = \"9223372036854775ms\""] {

@@ -53,7 +53,7 @@ extension QueueBook {
             w.i32(msg.host)
             w.u8(msg.mta == .exim ? 1 : 0)
             w.i64(msg.arrival)
-            w.i64(msg.lastAttempt)
+            w.i64(lastAttempt(of: Int(m)))
             w.u8(msg.atRiskCounted ? 1 : 0)
             chain.removeAll(keepingCapacity: true)
             var i = msg.head

@@ -5,25 +5,62 @@
 /// Postfix's `removed` or Exim's `Completed`, or after `forgetAfter` with no attempt logged.
 /// Messages never deferred are never kept: most lines cost one failed lookup.
 ///
-/// Memory is bounded by `QueueConfig.maxMessages` (about 100 bytes a message with one
-/// deferred recipient, and each distinct destination name once). Pure: time comes from the
+/// Memory is bounded by `QueueConfig.maxMessages` (about 80 bytes a message with one
+/// deferred recipient: the message 40, the recipient 32, its index slots about 8; and each
+/// distinct destination name once). Pure: time comes from the
 /// events.
 public struct QueueBook: Sendable {
     public private(set) var config: QueueConfig
 
+    /// 40 bytes: the host's name id, the MTA and the at-risk mark share 32 bits (a name id
+    /// is below 2^30: a saved queue with more names is refused, and a live table that large
+    /// would hold over 16 GB of names). Its last attempt is its recipients' newest.
     struct Message: Sendable {
         var key: Int
         var queueID: String
         /// When the message arrived (Postfix: the line's time less its `delay=`; Exim: the
         /// time in its message id), else when it was first seen deferred.
         var arrival: Int64
-        var lastAttempt: Int64
         /// The first of its deferred recipients (an index into `recipients`), -1: none.
         var head: Int32
-        var host: Int32
-        var mta: MTA
+        /// Bit 31: Exim; bit 30: at risk counted; the rest: the host's name id.
+        private var packed: UInt32
+
+        init(key: Int, queueID: String, arrival: Int64, head: Int32, host: Int32, mta: MTA, atRiskCounted: Bool) {
+            self.key = key
+            self.queueID = queueID
+            self.arrival = arrival
+            self.head = head
+            packed = 0
+            self.host = host
+            self.mta = mta
+            self.atRiskCounted = atRiskCounted
+        }
+
+        private static let hostBits: UInt32 = 0x3FFF_FFFF
+        private static let eximBit: UInt32 = 1 << 31
+        private static let riskBit: UInt32 = 1 << 30
+
+        var host: Int32 {
+            get { Int32(bitPattern: packed & Self.hostBits) }
+            set { packed = (packed & ~Self.hostBits) | (UInt32(bitPattern: newValue) & Self.hostBits) }
+        }
+
+        var mta: MTA {
+            get { packed & Self.eximBit != 0 ? .exim : .postfix }
+            set {
+                switch newValue {
+                case .postfix: packed &= ~Self.eximBit
+                case .exim: packed |= Self.eximBit
+                }
+            }
+        }
+
         /// Counted by an alert as at risk (within `atRiskBefore` of expiring).
-        var atRiskCounted: Bool
+        var atRiskCounted: Bool {
+            get { packed & Self.riskBit != 0 }
+            set { if newValue { packed |= Self.riskBit } else { packed &= ~Self.riskBit } }
+        }
     }
 
     /// 32 bytes, in this order: the recipient's key is 32 bits (it tells apart the
@@ -38,7 +75,7 @@ public struct QueueBook: Sendable {
         var cause: Cause
     }
 
-    var index: [Int: Int32] = [:]
+    var index = MessageIndex()
     var messages: [Message] = []
     private var freeMessages: [Int32] = []
     var recipients: [Recipient] = []
@@ -89,7 +126,7 @@ public struct QueueBook: Sendable {
         }
         if index.isEmpty { return .none }
         let key = known ?? SenderBook.key(of: e)
-        guard let m = index[key] else { return .none }
+        guard let m = index.find(key, in: messages) else { return .none }
         if let r = e.recipient {
             removeRecipient(Self.recipientKey(r), of: Int(m))
         } else if e.status == .expired {
@@ -100,14 +137,14 @@ public struct QueueBook: Sendable {
 
     /// A message record: a message that left the queue.
     public mutating func take(_ r: MessageRecord) {
-        guard case .removed = r.kind, let m = index[r.message] else { return }
+        guard case .removed = r.kind, let m = index.find(r.message, in: messages) else { return }
         removeMessage(r.message, Int(m))
     }
 
     private mutating func deferred(_ e: DeliveryEvent, key: Int, recipient r: String, at t: Int64) -> Change {
         changes &+= 1
         let m: Int
-        if let i = index[key] {
+        if let i = index.find(key, in: messages) {
             m = Int(i)
         } else {
             guard index.count < config.maxMessages else {
@@ -115,7 +152,7 @@ public struct QueueBook: Sendable {
                 return .none
             }
             let msg = Message(key: key, queueID: e.queueID, arrival: Self.plausibleArrival(e.arrival, at: t) ?? t,
-                              lastAttempt: t, head: -1, host: names.id(e.host), mta: e.mta, atRiskCounted: false)
+                              head: -1, host: names.id(e.host), mta: e.mta, atRiskCounted: false)
             if let f = freeMessages.popLast() {
                 messages[Int(f)] = msg
                 m = Int(f)
@@ -123,9 +160,8 @@ public struct QueueBook: Sendable {
                 m = messages.count
                 messages.append(msg)
             }
-            index[key] = Int32(m)
+            index.insert(Int32(m), in: messages)
         }
-        messages[m].lastAttempt = max(messages[m].lastAttempt, t)
         // A later line may know the arrival better (the first one seen had no delay=).
         if let a = Self.plausibleArrival(e.arrival, at: t), a < messages[m].arrival { messages[m].arrival = a }
         let rk = Self.recipientKey(r)
@@ -166,7 +202,7 @@ public struct QueueBook: Sendable {
     /// said `.atRisk`: it is not offered again.
     public mutating func countedAtRisk(key: Int) {
         changes &+= 1
-        if let m = index[key] { messages[Int(m)].atRiskCounted = true }
+        if let m = index.find(key, in: messages) { messages[Int(m)].atRiskCounted = true }
     }
 
     /// An arrival time a line gives, if believable: not after the line, not a year before.
@@ -199,9 +235,9 @@ public struct QueueBook: Sendable {
             freeRecipients.append(i)
             i = recipients[Int(i)].next
         }
+        index.remove(key, in: messages)
         messages[m].head = -1
         messages[m].queueID = ""
-        index.removeValue(forKey: key)
         freeMessages.append(Int32(m))
         if index.isEmpty {
             messages.removeAll(keepingCapacity: true)
@@ -218,7 +254,7 @@ public struct QueueBook: Sendable {
         guard !index.isEmpty else { return }
         let cutoff = now &- config.forgetAfter
         var stale: [(Int, Int)] = []
-        for (key, m) in index where messages[Int(m)].lastAttempt < cutoff { stale.append((key, Int(m))) }
+        for m in index.values where lastAttempt(of: Int(m)) < cutoff { stale.append((messages[Int(m)].key, Int(m))) }
         for (key, m) in stale { removeMessage(key, m) }
         forgotten &+= stale.count
         compactNames()
@@ -240,6 +276,17 @@ public struct QueueBook: Sendable {
             }
         }
         names = fresh
+    }
+
+    /// The message's last attempt: the newest of its deferred recipients'.
+    func lastAttempt(of m: Int) -> Int64 {
+        var t = Int64.min
+        var i = messages[m].head
+        while i >= 0 {
+            t = max(t, recipients[Int(i)].lastAttempt)
+            i = recipients[Int(i)].next
+        }
+        return t
     }
 
     /// FNV-1a of a recipient address, folded to 32 bits.
@@ -351,7 +398,7 @@ extension QueueBook {
             s.hosts.append(msg.host)
             s.mtas.append(msg.mta)
             s.arrivals.append(msg.arrival)
-            s.lastAttempts.append(msg.lastAttempt)
+            s.lastAttempts.append(lastAttempt(of: Int(m)))
             s.atRiskCounted.append(msg.atRiskCounted)
             var chain: [Recipient] = []
             var i = msg.head
@@ -380,11 +427,11 @@ extension QueueBook {
         for j in s.queueIDs.indices {
             let host = names.id(s.names[Int(s.hosts[j])])
             let key = SenderBook.key(host: s.names[Int(s.hosts[j])].utf8, queueID: s.queueIDs[j].utf8)
-            guard index[key] == nil, index.count < config.maxMessages else { continue }
+            guard index.find(key, in: messages) == nil, index.count < config.maxMessages else { continue }
             let m = messages.count
-            messages.append(Message(key: key, queueID: s.queueIDs[j], arrival: s.arrivals[j], lastAttempt: s.lastAttempts[j],
+            messages.append(Message(key: key, queueID: s.queueIDs[j], arrival: s.arrivals[j],
                                     head: -1, host: host, mta: s.mtas[j], atRiskCounted: s.atRiskCounted[j]))
-            index[key] = Int32(m)
+            index.insert(Int32(m), in: messages)
             fresh[Int32(j)] = m
         }
         for k in s.recipientMessages.indices {
@@ -399,7 +446,7 @@ extension QueueBook {
         }
         // A saved message without recipients is no deferred message.
         let empty = fresh.values.filter { messages[$0].head < 0 }.map { messages[$0].key }
-        for key in empty { if let m = index[key] { removeMessage(key, Int(m)) } }
+        for key in empty { if let m = index.find(key, in: messages) { removeMessage(key, Int(m)) } }
         dropped = max(dropped, s.dropped)
         forgotten = max(forgotten, s.forgotten)
         if s.now > now { now = s.now }
