@@ -1,3 +1,4 @@
+import DeferWatchCore
 import DeferWatchTestSupport
 import Foundation
 import Testing
@@ -27,6 +28,17 @@ import Testing
         let dest = (j["destinations"] as! [[String: Any]]).first!
         #expect(dest["domain"] as? String == "gmail.com")
         #expect(dest["provider"] as? String == "google")
+        // The names the status socket uses for the same things (README: JSON documents).
+        #expect(j["schema_version"] as? Int == 2)
+        #expect(j["version"] as? String == DeferWatchVersion.string)
+        #expect((j["lines"] as? [String: Any])?["total"] as? Int != nil)
+        #expect((dest["attempts"] as? [String: Any])?["deferred"] as? Int == 1)
+        #expect(dest["deferred_share"] as? Double == 1.0)
+        func causes(_ v: Any?) -> [String] {
+            ((v as? [[String: Any]]) ?? []).map { "\($0["cause"] as? String ?? "?") \($0["deferrals"] as? Int ?? -1)" }
+        }
+        #expect(causes(dest["causes"]) == ["rate_limit 1"], "\(dest)")
+        #expect(causes(j["causes"]) == ["rate_limit 1"])
         let text = try ProcessRunner.deferwatch(["analyze", f.path])
         #expect(text.status == 0)
         #expect(text.stdoutText.contains("gmail.com [google]"))

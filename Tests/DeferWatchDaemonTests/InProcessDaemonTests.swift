@@ -165,10 +165,11 @@ import Testing
         let second = try InProcessDaemon(w)
         second.run(seconds: 1.1)
         let st = try #require(second.status)
-        func attempt(_ s: String) -> Int? { st.attempts.first { $0.mta == "postfix" && $0.status == s }?.count }
+        func attempt(_ s: String) -> Int? { st.attemptsByMta.first { $0.mta == "postfix" && $0.status == s }?.count }
         #expect(st.lines.total == 70)
-        #expect(attempt("sent") == 40, "\(st.attempts)")
-        #expect(attempt("deferred") == 30, "\(st.attempts)")
+        #expect(attempt("sent") == 40, "\(st.attemptsByMta)")
+        #expect(attempt("deferred") == 30, "\(st.attemptsByMta)")
+        #expect(st.attempts.sent == 40 && st.attempts.deferred == 30, "\(st.attempts)")
         #expect(st.deferrals.contains { $0.provider == "google" && $0.count == 30 }, "\(st.deferrals)")
         #expect(st.text.contains("sent 40"), "\(st.text)")
         second.stop()
@@ -221,6 +222,6 @@ import Testing
         let report = try JSONSerialization.jsonObject(with: analyzed.stdout) as? [String: Any]
         let counted = report?["lines"] as? [String: Any]
         #expect(lines.total == 5 && lines.otherPrograms == 2, "run: \(lines)")
-        #expect(counted?["read"] as? Int == 5 && counted?["other_programs"] as? Int == 2, "analyze: \(counted ?? [:])")
+        #expect(counted?["total"] as? Int == 5 && counted?["other_programs"] as? Int == 2, "analyze: \(counted ?? [:])")
     }
 }

@@ -39,7 +39,7 @@ struct JournalSourceTests {
         #expect(r.status == 0)
         let j = try JSONSerialization.jsonObject(with: r.stdout) as! [String: Any]
         let lines = j["lines"] as! [String: Any]
-        #expect(lines["read"] as? Int == entries.count)
+        #expect(lines["total"] as? Int == entries.count)
         #expect((lines["other_programs"] as? Int ?? 0) >= 1)
     }
 

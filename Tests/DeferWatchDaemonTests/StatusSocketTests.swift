@@ -57,9 +57,11 @@ import Testing
 
         let status = try Self.get(s, "/v1/status")
         #expect(status.status == 200)
-        let lines = status.json["lines"] as? [String: Any]
-        #expect(lines?["attempts"] as? Int == 80)
-        let attempts = (status.json["attempts"] as? [[String: Any]]) ?? []
+        #expect(status.json["schema_version"] as? Int == 2)
+        #expect(status.json["version"] as? String == DeferWatchVersion.string)
+        let totals = status.json["attempts"] as? [String: Any]
+        #expect(totals?["total"] as? Int == 80 && totals?["sent"] as? Int == 40 && totals?["deferred"] as? Int == 40, "\(totals ?? [:])")
+        let attempts = (status.json["attempts_by_mta"] as? [[String: Any]]) ?? []
         func attempt(_ st: String) -> Int? { attempts.first { $0["mta"] as? String == "postfix" && $0["status"] as? String == st }?["count"] as? Int }
         #expect(attempt("sent") == 40)
         #expect(attempt("deferred") == 40)
@@ -77,13 +79,16 @@ import Testing
         let google = try Self.get(s, "/v1/destinations?provider=google&limit=100")
         let gList = (google.json["destinations"] as? [[String: Any]]) ?? []
         #expect(Set(gList.compactMap { $0["key"] as? String }) == ["google", "gmail.com", "gmail-smtp-in.l.google.com"], "\(google.body)")
-        #expect(gList.allSatisfy { $0["deferrals"] as? Int == 30 })
+        #expect(google.json["schema_version"] as? Int == 2)
+        #expect(gList.allSatisfy { ($0["attempts"] as? [String: Any])?["deferred"] as? Int == 30 })
         #expect(((try Self.get(s, "/v1/destinations?limit=1")).json["destinations"] as? [Any])?.count == 1)
 
         let gmail = try Self.get(s, "/v1/destinations/gmail.com")
         let gd = (gmail.json["destinations"] as? [[String: Any]])?.first
-        #expect(gd?["deferrals"] as? Int == 30)
-        #expect(gd?["attempts"] as? Int == 70)
+        // The same names as analyze --json's destinations: attempts {total, deferred}, deferred_share.
+        #expect(gd?["attempts"] as? [String: Int] == ["total": 70, "deferred": 30], "\(gd ?? [:])")
+        #expect(gd?["deferred_share"] as? Double == 0.429)
+        #expect(gd?["deferrals"] == nil && gd?["share"] == nil)
         #expect((gd?["causes"] as? [[String: Any]])?.first?["cause"] as? String == "rate_limit")
         #expect(!((gmail.json["alerts"] as? [Any]) ?? []).isEmpty)
         #expect(try Self.get(s, "/v1/destinations/quiet.example").status == 404)

@@ -245,7 +245,7 @@ def deferral_counts(events: list[dict]) -> dict[tuple[str, str], int]:
 
 
 def status_attempts(st: dict) -> dict[tuple[str, str], int]:
-    return {(a["mta"], a["status"]): a["count"] for a in st.get("attempts", []) if a["count"]}
+    return {(a["mta"], a["status"]): a["count"] for a in st.get("attempts_by_mta", []) if a["count"]}
 
 
 def status_deferrals(st: dict) -> dict[tuple[str, str], int]:
@@ -309,7 +309,7 @@ def status_destinations(dests: list[dict]) -> dict[tuple[str, str], dict]:
         if d.get("host"):
             continue
         out[(d["scope"], d["key"])] = {
-            "attempts": d["attempts"], "deferrals": d["deferrals"],
+            "attempts": d["attempts"]["total"], "deferrals": d["attempts"]["deferred"],
             "causes": {c["cause"]: (c["deferrals"], c["messages"]) for c in d["causes"]}}
     return out
 
@@ -694,8 +694,8 @@ class LivePhase:
             self.problem(f"{where}: lines read since start: status says {got_lines[0]} "
                          f"({got_lines[1]} of them deferwatch's own), the file has {lines} "
                          f"({own} deferwatch's own) between byte {self.start_pos} and {pos}")
-        if st["lines"].get("attempts") != sum(want_att.values()):
-            self.problem(f"{where}: lines.attempts {st['lines'].get('attempts')}, analyze "
+        if st["attempts"]["total"] != sum(want_att.values()):
+            self.problem(f"{where}: attempts.total {st['attempts']['total']}, analyze "
                          f"{sum(want_att.values())}")
 
         # Destinations in the window, against the model.

@@ -256,7 +256,7 @@ class Run:
         st = self.s.status()
         lines = st["lines"]
         return {"lines": {k: lines[k] for k in ("postfix", "exim", "attempts", "unrecognised")},
-                "attempts": sorted((a["mta"], a["status"], a["count"]) for a in st["attempts"]),
+                "attempts": sorted((a["mta"], a["status"], a["count"]) for a in st["attempts_by_mta"]),
                 "deferrals": sorted((d["provider"], d["cause"], d["count"]) for d in st["deferrals"])}
 
     def open_alert_ids(self) -> list[int]:
@@ -368,7 +368,7 @@ class Run:
 
     @staticmethod
     def _attempts(st: dict) -> int:
-        return sum(int(a["count"]) for a in st["attempts"])
+        return int(st["attempts"]["total"])
 
     def c_reload(self) -> str:
         good = self.s.sh(f"cat {CONFIG}")

@@ -1,14 +1,15 @@
 extension AnalysisReport {
-    /// The report as one JSON document (schema in the README, "analyze --json").
+    /// The report as one JSON document (schema in the README, "JSON documents").
     public func json(limit: Int? = nil) -> [UInt8] {
         let w = JSONWriter(capacity: 64 * 1024)
         w.beginObject()
-        w.key("version"); w.int(1)
+        w.key("schema_version"); w.int(StatusReport.schemaVersion)
+        w.key("version"); w.string(DeferWatchVersion.string)
         w.key("inputs"); w.beginArray(); for i in inputs { w.string(i) }; w.endArray()
         w.key("first_time"); w.time(firstTime)
         w.key("last_time"); w.time(lastTime)
         w.key("lines"); w.beginObject()
-        w.key("read"); w.int(counters.lines)
+        w.key("total"); w.int(counters.lines)
         w.key("postfix"); w.int(counters.postfixLines)
         w.key("exim"); w.int(counters.eximLines)
         w.key("other_programs"); w.int(counters.otherProgramLines)
@@ -75,10 +76,17 @@ extension AnalysisReport {
         w.endObject()
     }
 
+    /// Deferrals by cause, most first: `[{"cause": ..., "deferrals": N}]`, as the status's
+    /// destinations have them.
     private func writeCauses(_ c: CauseCounts, _ w: JSONWriter) {
-        w.beginObject()
-        for (cause, n) in c.nonZero { w.key(escaping: cause.rawValue); w.int(n) }
-        w.endObject()
+        w.beginArray()
+        for (cause, n) in c.nonZero {
+            w.beginObject()
+            w.key("cause"); w.string(cause.rawValue)
+            w.key("deferrals"); w.int(n)
+            w.endObject()
+        }
+        w.endArray()
     }
 
     private func writeDestination(_ d: DestinationSummary, _ w: JSONWriter, isProvider: Bool) {

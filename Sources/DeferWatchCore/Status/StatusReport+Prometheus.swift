@@ -34,7 +34,7 @@ extension StatusReport {
         sample("deferwatch_time_outliers_total", [], Double(lines.timeOutliers))
 
         family("deferwatch_attempts_total", "counter", "Delivery attempts since the daemon started, by MTA and status.")
-        for a in attempts { sample("deferwatch_attempts_total", [("mta", a.mta), ("status", a.status)], Double(a.count)) }
+        for a in attemptsByMta { sample("deferwatch_attempts_total", [("mta", a.mta), ("status", a.status)], Double(a.count)) }
         family("deferwatch_deferrals_total", "counter", "Deferrals since the daemon started, by provider (none: not a known provider) and cause.")
         for d in deferrals { sample("deferwatch_deferrals_total", [("provider", d.provider), ("cause", d.cause)], Double(d.count)) }
 

@@ -21,8 +21,8 @@ extension StatusReport {
         }
         out += "\n"
         var byStatus: [String: Int] = [:]
-        for a in attempts { byStatus[a.status, default: 0] += a.count }
-        out += "  Attempts: \(Self.grouped(lines.attempts)) (sent \(Self.grouped(byStatus["sent"] ?? 0)), deferred \(Self.grouped(byStatus["deferred"] ?? 0)), bounced \(Self.grouped(byStatus["bounced"] ?? 0)), expired \(Self.grouped(byStatus["expired"] ?? 0)))\n"
+        for a in attemptsByMta { byStatus[a.status, default: 0] += a.count }
+        out += "  Attempts: \(Self.grouped(attempts.total)) (sent \(Self.grouped(byStatus["sent"] ?? 0)), deferred \(Self.grouped(byStatus["deferred"] ?? 0)), bounced \(Self.grouped(byStatus["bounced"] ?? 0)), expired \(Self.grouped(byStatus["expired"] ?? 0)))\n"
         if let q = queue {
             out += "  Queue:    \(Self.grouped(q.messages)) message\(q.messages == 1 ? "" : "s") waiting on a deferred recipient"
             if let o = q.oldestAge { out += ", oldest \(QueueView.age(o))" }
@@ -101,8 +101,8 @@ extension StatusReport {
         for d in list {
             let name = "\(d.scope) \(d.key)" + (d.host.map { " @\($0)" } ?? "")
             let causes = d.causes.map { "\($0.cause) \($0.deferrals)" }.joined(separator: ", ")
-            rows.append([name, d.provider ?? "-", grouped(d.deferrals), grouped(d.attempts),
-                         "\(Int((d.share * 100).rounded()))%", causes + (d.alerts.isEmpty ? "" : "  [alert \(d.alerts.map { "#\($0)" }.joined(separator: ", "))]")])
+            rows.append([name, d.provider ?? "-", grouped(d.attempts.deferred), grouped(d.attempts.total),
+                         "\(Int((d.deferredShare * 100).rounded()))%", causes + (d.alerts.isEmpty ? "" : "  [alert \(d.alerts.map { "#\($0)" }.joined(separator: ", "))]")])
         }
         var widths = [Int](repeating: 0, count: rows[0].count)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
@@ -124,7 +124,7 @@ extension StatusReport {
         var out = ""
         for x in d.destinations {
             out += "\(x.scope) \(x.key)\(x.host.map { " from \($0)" } ?? "")\(x.provider.map { " (provider \($0))" } ?? ""), last \(d.window):\n"
-            out += "  \(grouped(x.deferrals)) deferrals of \(grouped(x.attempts)) attempts (\(Int((x.share * 100).rounded()))%)\(x.firstDeferral.map { ", first at \($0)" } ?? "")\n"
+            out += "  \(grouped(x.attempts.deferred)) deferrals of \(grouped(x.attempts.total)) attempts (\(Int((x.deferredShare * 100).rounded()))%)\(x.firstDeferral.map { ", first at \($0)" } ?? "")\n"
             for c in x.causes { out += "    \(c.cause): \(grouped(c.deferrals)) deferrals, \(grouped(c.messages)) messages\n" }
             if !x.sample.isEmpty { out += "  sample: \(x.sample)\n" }
         }

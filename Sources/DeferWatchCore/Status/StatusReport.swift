@@ -3,6 +3,12 @@
 /// without ever touching the pipeline. Times are RFC 3339 text; keys are written in
 /// snake_case (README: "The status socket").
 public struct StatusReport: Codable, Sendable, Equatable {
+    /// The version of the JSON documents' shape, the same in every document deferwatch
+    /// writes (the status socket's and `analyze --json`): 2 since the names of the two were
+    /// made one (README: "JSON documents").
+    public static let schemaVersion = 2
+
+    /// deferwatch's own version.
     public var version: String
     public var pid: Int
     public var startedAt: String
@@ -15,7 +21,9 @@ public struct StatusReport: Codable, Sendable, Equatable {
     public var windowEnd: String?
     public var sources: [SourceStatus]
     public var lines: LineStatus
-    public var attempts: [AttemptCount]
+    /// Delivery attempts since the start, by outcome (the same object as `analyze --json`'s).
+    public var attempts: Attempts
+    public var attemptsByMta: [AttemptCount]
     public var deferrals: [DeferralCount]
     public var syslog: SyslogStatus
     public var state: StateStatus
@@ -76,7 +84,8 @@ public struct StatusReport: Codable, Sendable, Equatable {
         self.windowEnd = windowEnd
         self.sources = sources
         self.lines = lines
-        self.attempts = attempts
+        attemptsByMta = attempts
+        self.attempts = Attempts(attempts)
         self.deferrals = deferrals
         self.syslog = syslog
         self.state = state
@@ -147,8 +156,6 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var own: Int
         public var unrecognised: Int
         public var oversized: Int
-        /// Delivery attempts found.
-        public var attempts: Int
         /// Lines read per second over the last few seconds.
         public var perSecond: Double
         /// Delivery lines whose time the tracker's clock did not take (dated past the wall
@@ -163,8 +170,32 @@ public struct StatusReport: Codable, Sendable, Equatable {
             own = c.ownLines
             unrecognised = c.unrecognisedLines
             oversized = c.oversizedLines
-            attempts = c.deliveries
             self.perSecond = perSecond
+        }
+    }
+
+    /// Attempts by outcome: `total` and `deferred` always; `sent`, `bounced` and `expired`
+    /// where they are counted (not in a destination's window).
+    public struct Attempts: Codable, Sendable, Equatable {
+        public var total: Int
+        public var sent: Int?
+        public var deferred: Int
+        public var bounced: Int?
+        public var expired: Int?
+
+        public init(total: Int, deferred: Int) {
+            self.total = total
+            self.deferred = deferred
+        }
+
+        init(_ counts: [AttemptCount]) {
+            var by: [String: Int] = [:]
+            for a in counts { by[a.status, default: 0] &+= a.count }
+            total = counts.reduce(0) { $0 &+ $1.count }
+            sent = by["sent"] ?? 0
+            deferred = by["deferred"] ?? 0
+            bounced = by["bounced"] ?? 0
+            expired = by["expired"] ?? 0
         }
     }
 
@@ -322,10 +353,10 @@ public struct StatusReport: Codable, Sendable, Equatable {
         public var key: String
         public var host: String?
         public var provider: String?
-        public var attempts: Int
-        public var deferrals: Int
-        /// Deferrals over attempts in the window.
-        public var share: Double
+        /// Attempts in the window: all of them, and those deferred.
+        public var attempts: Attempts
+        /// Deferred attempts over all attempts in the window.
+        public var deferredShare: Double
         public var causes: [CauseCount]
         public var firstDeferral: String?
         public var sample: String
@@ -373,9 +404,8 @@ extension StatusReport.DestinationStatus {
         key = d.key.name
         host = d.key.host
         provider = d.provider
-        attempts = d.attempts
-        deferrals = d.deferrals
-        share = d.attempts == 0 ? 0 : (Double(d.deferrals) / Double(d.attempts) * 1000).rounded() / 1000
+        attempts = StatusReport.Attempts(total: d.attempts, deferred: d.deferrals)
+        deferredShare = d.attempts == 0 ? 0 : (Double(d.deferrals) / Double(d.attempts) * 1000).rounded() / 1000
         causes = d.causes.map { StatusReport.CauseCount(cause: $0.cause.rawValue, deferrals: $0.deferrals, messages: $0.messages) }
         firstDeferral = d.firstDeferral.map(CivilTime.rfc3339)
         sample = d.sample

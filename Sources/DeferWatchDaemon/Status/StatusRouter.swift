@@ -32,9 +32,10 @@ public struct StatusRouter: Sendable {
         return e
     }()
 
-    /// A status document as the routes write it (snake_case keys, sorted), with a newline.
+    /// A status document as the routes write it (snake_case keys, sorted, `schema_version`
+    /// among them), with a newline.
     public static func jsonBytes<T: Encodable>(_ value: T) -> [UInt8] {
-        Array((try? encoder.encode(value)) ?? Data("{}".utf8)) + [10]
+        Array((try? encoder.encode(Versioned(body: value))) ?? Data("{}".utf8)) + [10]
     }
 
     public func route(method: String, uri: String) -> Response {
@@ -156,6 +157,7 @@ public struct StatusRouter: Sendable {
         }
         let w = JSONWriter(capacity: 4096)
         w.beginObject()
+        w.key("schema_version"); w.int(StatusReport.schemaVersion)
         w.key("query"); w.string(query.text)
         w.key("memory"); w.beginObject()
         w.key("lines"); w.int(recent.count)
@@ -181,8 +183,19 @@ public struct StatusRouter: Sendable {
 
     struct ErrorBody: Encodable { var error: String }
 
+    /// A document with the shape's version beside its own keys.
+    struct Versioned<T: Encodable>: Encodable {
+        var body: T
+        enum Key: String, CodingKey { case schemaVersion }
+        func encode(to encoder: any Encoder) throws {
+            try body.encode(to: encoder)
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(StatusReport.schemaVersion, forKey: .schemaVersion)
+        }
+    }
+
     private func json<T: Encodable>(_ value: T) -> Response {
-        let data = (try? Self.encoder.encode(value)) ?? Data("{}".utf8)
+        let data = (try? Self.encoder.encode(Versioned(body: value))) ?? Data("{}".utf8)
         return Response(status: 200, contentType: "application/json", body: Array(data) + [10])
     }
 
