@@ -144,6 +144,31 @@ import Testing
     }
 
     /// The extraction the next test relies on finds the names in a query, and only those.
+    /// Every target's query is PromQL Prometheus accepts: promtool checks them as recording
+    /// rules, with Grafana's variables put in as a Prometheus would see them once Grafana has
+    /// interpolated them (a range for $__rate_interval, a value in a matcher).
+    @Test(.enabled(if: PrometheusTests.promtool != nil || ProcessInfo.processInfo.environment["CI"] != nil, "promtool is not there"))
+    func everyQueryIsPromQLThatPromtoolAccepts() throws {
+        let tool = try #require(PrometheusTests.promtool, "promtool is needed in CI (scripts/test unpacks it)")
+        let targets = Self.panels(try Self.load()).flatMap { $0["targets"] as? [[String: Any]] ?? [] }.compactMap { $0["expr"] as? String }
+        #expect(!targets.isEmpty)
+        var rules: [[String: String]] = []
+        for (i, expr) in targets.enumerated() {
+            var e = expr
+            for (v, value) in [("$__rate_interval", "5m"), ("$__interval", "1m"), ("$__range", "1h")] { e = e.replacingOccurrences(of: v, with: value) }
+            e = e.replacingOccurrences(of: #"\$\{?[A-Za-z_][A-Za-z0-9_]*(:[a-z]+)?\}?"#, with: "x", options: .regularExpression)
+            rules.append(["record": "dashboard:query\(i)", "expr": e])
+        }
+        let dir = TestPaths.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("dashboard-rules.json")
+        // promtool reads YAML, of which JSON is a part.
+        try JSONSerialization.data(withJSONObject: ["groups": [["name": "dashboard", "rules": rules]]]).write(to: file)
+        let r = try ProcessRunner.run(URL(fileURLWithPath: tool), ["check", "rules", file.path])
+        #expect(r.status == 0, "\(r.stdoutText)\(r.stderr)")
+        #expect(r.stdoutText.contains("\(targets.count) rules found"), "\(r.stdoutText)")
+    }
+
     @Test func metricNamesOfAQuery() {
         #expect(Self.metricNames(#"sum by (instance, cause) (rate(deferwatch_deferrals_total{job=~"$job", cause!="x"}[$__rate_interval])) * 60 > 1e3"#)
                 == ["deferwatch_deferrals_total"])
