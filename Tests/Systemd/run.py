@@ -255,7 +255,7 @@ class Run:
         lines.total: systemd's own lines about the restart are in the journal too.)"""
         st = self.s.status()
         lines = st["lines"]
-        return {"lines": {k: lines[k] for k in ("postfix", "exim", "attempts", "unrecognised")},
+        return {"lines": {k: lines[k] for k in ("postfix", "exim", "unrecognised")},
                 "attempts": sorted((a["mta"], a["status"], a["count"]) for a in st["attempts_by_mta"]),
                 "deferrals": sorted((d["provider"], d["cause"], d["count"]) for d in st["deferrals"])}
 
