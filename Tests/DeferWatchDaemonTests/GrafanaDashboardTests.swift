@@ -7,8 +7,6 @@ import Testing
 /// /usr/share/deferwatch/grafana-dashboard.json): a JSON model Grafana imports, every query
 /// on the data source variable, and every metric it names served by a real daemon's /metrics.
 @Suite(.serialized) struct GrafanaDashboardTests {
-    typealias Daemon = DaemonProcessTests
-
     /// The schema version the README states (Grafana 10.x and 11.x).
     static let schemaVersion = 39
 
@@ -201,11 +199,8 @@ import Testing
         #expect(foreign.isSubset(of: Self.scrapeSeries), "not deferwatch's, not Prometheus's own: \(foreign.subtracting(Self.scrapeSeries).sorted())")
 
         // A real daemon, DNS checks off (no network beyond loopback), after deferrals and deliveries.
-        let s = try Daemon.setup(extra: "[checks]\nenabled = false")
-        let p = try Daemon.start(s)
+        let (s, p) = try StatusSocketTests.startWithKnownLog(extra: "[checks]\nenabled = false")
         defer { ProcessRunner.stop(p) }
-        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
-        Daemon.append(s.log, StatusSocketTests.knownLog())
         var body = ""
         let ready = eventually {
             guard let r = try? StatusClient.get(socket: StatusSocketTests.socketPath(s), target: "/metrics"), r.status == 200 else { return false }

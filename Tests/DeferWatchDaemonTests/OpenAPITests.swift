@@ -215,20 +215,10 @@ struct SchemaValidator {
 
     /// One raw request over the socket (StatusClient sends only GET): the status and body.
     static func raw(_ socketPath: String, _ request: String) throws -> (status: Int, body: [UInt8]) {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
+        let fd = connectStreamSocket(path: socketPath)
+        try #require(fd >= 0, "cannot connect to \(socketPath)")
         defer { close(fd) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &addr.sun_path) { p in
-            for (i, b) in socketPath.utf8.prefix(p.count - 1).enumerated() { p[i] = b }
-        }
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        try #require(ok == 0, "cannot connect to \(socketPath)")
-        let bytes = Array(request.utf8)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        _ = StatusAbuseTests.send(fd, Array(request.utf8))
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {

@@ -39,11 +39,13 @@ import Testing
         return text
     }
 
-    /// A daemon that has read `knownLog()`.
-    static func startWithKnownLog() throws -> (Daemon.Setup, Process) {
-        let s = try Daemon.setup()
+    /// A daemon that has read `knownLog()` (`extra`: more of its configuration).
+    static func startWithKnownLog(extra: String = "") throws -> (Daemon.Setup, Process) {
+        let s = try Daemon.setup(extra: extra)
         let p = try Daemon.start(s)
-        try #require(Daemon.waitUntilStarted(s), "the daemon did not start")
+        let started = Daemon.waitUntilStarted(s)
+        if !started { ProcessRunner.stop(p) }
+        try #require(started, "the daemon did not start")
         Daemon.append(s.log, Self.knownLog())
         #expect(Self.waitForLines(s, 80))
         return (s, p)

@@ -20,9 +20,7 @@ extension StatusReport {
             out += "; \(Self.grouped(lines.timeOutliers)) dated in the future, not tracked (a wrong clock?)"
         }
         out += "\n"
-        var byStatus: [String: Int] = [:]
-        for a in attemptsByMta { byStatus[a.status, default: 0] += a.count }
-        out += "  Attempts: \(Self.grouped(attempts.total)) (sent \(Self.grouped(byStatus["sent"] ?? 0)), deferred \(Self.grouped(byStatus["deferred"] ?? 0)), bounced \(Self.grouped(byStatus["bounced"] ?? 0)), expired \(Self.grouped(byStatus["expired"] ?? 0)))\n"
+        out += "  Attempts: \(Self.grouped(attempts.total)) (sent \(Self.grouped(attempts.sent ?? 0)), deferred \(Self.grouped(attempts.deferred)), bounced \(Self.grouped(attempts.bounced ?? 0)), expired \(Self.grouped(attempts.expired ?? 0)))\n"
         if let q = queue {
             out += "  Queue:    \(Self.grouped(q.messages)) message\(q.messages == 1 ? "" : "s") waiting on a deferred recipient"
             if let o = q.oldestAge { out += ", oldest \(QueueView.age(o))" }

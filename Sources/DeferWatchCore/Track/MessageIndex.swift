@@ -17,17 +17,22 @@ struct MessageIndex: Sendable {
         Int(truncatingIfNeeded: (UInt64(bitPattern: Int64(key)) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(shift))
     }
 
-    /// The message of `key`, if held.
-    func find(_ key: Int, in messages: [QueueBook.Message]) -> Int32? {
+    /// The slot holding `key`'s message, if held.
+    private func slot(of key: Int, in messages: [QueueBook.Message]) -> Int? {
         guard count > 0 else { return nil }
         let mask = slots.count - 1
         var i = home(key)
         while true {
             let m = slots[i]
             if m < 0 { return nil }
-            if messages[Int(m)].key == key { return m }
+            if messages[Int(m)].key == key { return i }
             i = (i + 1) & mask
         }
+    }
+
+    /// The message of `key`, if held.
+    func find(_ key: Int, in messages: [QueueBook.Message]) -> Int32? {
+        slot(of: key, in: messages).map { slots[$0] }
     }
 
     /// Adds message `m` (its key not held yet).
@@ -54,15 +59,8 @@ struct MessageIndex: Sendable {
 
     /// Takes `key` out (nothing if not held).
     mutating func remove(_ key: Int, in messages: [QueueBook.Message]) {
-        guard count > 0 else { return }
+        guard let i = slot(of: key, in: messages) else { return }
         let mask = slots.count - 1
-        var i = home(key)
-        while true {
-            let m = slots[i]
-            if m < 0 { return }
-            if messages[Int(m)].key == key { break }
-            i = (i + 1) & mask
-        }
         count -= 1
         // Entries after the hole that would not be found past it move into it.
         var hole = i
@@ -80,13 +78,6 @@ struct MessageIndex: Sendable {
             }
         }
         slots[hole] = -1
-    }
-
-    /// Forgets every message, keeping the slots.
-    mutating func removeAll() {
-        guard count > 0 else { return }
-        for i in slots.indices { slots[i] = -1 }
-        count = 0
     }
 
     /// The messages held, in no particular order.
