@@ -220,6 +220,25 @@ import Testing
         #expect(open?.logLine.contains("host=mx1") == true)
     }
 
+    /// When a second sending host appears, the first host's windows start as copies of the
+    /// shared ones (every attempt so far was its own); after that each counts apart: the
+    /// copy shares its counters with the original only until one of them changes.
+    @Test func theFirstHostsWindowsAreItsOwnOnceASecondHostAppears() {
+        var log = Log()
+        for i in 0..<5 { log.attempt(i, domain: "example.org", cause: .serviceUnavailable, host: "mx1") }
+        for i in 0..<10 { log.attempt(10 + i, domain: "example.org", status: .sent, host: "mx2") }
+        for i in 0..<3 { log.attempt(30 + i, domain: "example.org", cause: .serviceUnavailable, host: "mx1") }
+        let found = log.tracker.deferringDestinations(limit: 100)
+        func row(_ host: String?) -> DeferralTracker.DeferringDestination? {
+            found.first { $0.key.scope == .domain && $0.key.name == "example.org" && $0.key.host == host }
+        }
+        #expect(row(nil)?.attempts == 18)
+        #expect(row(nil)?.deferrals == 8)
+        #expect(row("mx1")?.attempts == 8)
+        #expect(row("mx1")?.deferrals == 8)
+        #expect(row("mx2") == nil)
+    }
+
     @Test func recurringEpisodesAreCounted() {
         var log = Log()
         for episode in 0..<3 {

@@ -13,7 +13,7 @@ public struct ReportBuilder {
     /// Sender domains counted at most (a log of a million senders stays bounded).
     static let senderCap = 10_000
     /// Message ids already counted (hashes of host and queue id), bounded.
-    private var messageIDs = BoundedMap<Int, Bool>(capacity: 1_000_000)
+    private var messageIDs = BoundedMap<HashKey, Bool>(capacity: 1_000_000)
     private var sequence = 0
 
     struct Entry {
@@ -34,7 +34,7 @@ public struct ReportBuilder {
             if report.firstTime == nil || t < report.firstTime! { report.firstTime = t }
             if report.lastTime == nil || t > report.lastTime! { report.lastTime = t }
         }
-        if messageIDs.insertIfAbsent(hashes?.message ?? e.messageHash, true) { report.messages += 1 }
+        if messageIDs.insertIfAbsent(HashKey(hashes?.message ?? e.messageHash), true) { report.messages += 1 }
 
         let deferred = e.status == .deferred
         if deferred, let c = e.cause {
@@ -94,6 +94,8 @@ public struct ReportBuilder {
             self.hash = hash ?? DestinationKey.hash(name)
         }
         func hash(into h: inout Hasher) { h.combine(hash) }
+        /// `hash` is the seeded hasher's already (DestinationKey.hash): taken as it is.
+        func _rawHashValue(seed: Int) -> Int { hash ^ seed }
         static func == (a: HashedName, b: HashedName) -> Bool { a.hash == b.hash && a.name == b.name }
     }
 

@@ -131,11 +131,13 @@ public struct RuleSet: Sendable {
     /// Google), else from the recipient domain.
     public func providerIndex(relay: String?, domain: String?) -> Int? {
         if let relay, !relay.isEmpty {
+            // The host, then each suffix after a dot (searched for in the UTF-8 bytes: a
+            // search by Character costs a grapheme break per byte).
             var s = Substring(relay)
             while true {
                 if let p = relaySuffixes[String(s)] { return p }
-                guard let dot = s.firstIndex(of: ".") else { break }
-                s = s[s.index(after: dot)...]
+                guard let dot = s.utf8.firstIndex(of: UInt8(ascii: ".")) else { break }
+                s = s[s.utf8.index(after: dot)...]
             }
         }
         if let domain, let p = domains[domain] { return p }

@@ -72,3 +72,17 @@ public struct BoundedMap<Key: Hashable, Value> {
         for (k, v) in young { body(k, v) }
     }
 }
+
+/// An Int that is already the output of the process's seeded hasher (a message's or a
+/// name's hash), as a table key: the tables take it as it is instead of hashing it again on
+/// every look-up.
+public struct HashKey: Hashable, Sendable {
+    public let value: Int
+
+    @inline(__always)
+    public init(_ value: Int) { self.value = value }
+
+    public func hash(into h: inout Hasher) { h.combine(value) }
+
+    public func _rawHashValue(seed: Int) -> Int { value ^ seed }
+}

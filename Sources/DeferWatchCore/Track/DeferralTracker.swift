@@ -137,14 +137,15 @@ public struct DeferralTracker {
             // The sending MTA's own decision (queued by configuration, a local filter down):
             // no destination is deferring, so no destination window counts it.
             if e.cause?.isLocal == true { break }
-            out += deferral(e, at: t, bucket: b, keys: keys, sender: sender)
+            out += deferral(e, at: t, bucket: b, keys: keys, message: hashes?.message, sender: sender)
         }
         return out
     }
 
-    private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: EventKeys, sender: String?) -> [AlertTransition] {
+    private mutating func deferral(_ e: DeliveryEvent, at t: Int64, bucket b: Int64, keys: EventKeys, message: Int?,
+                                   sender: String?) -> [AlertTransition] {
         let cause = e.cause ?? .other
-        let (counts, recipient) = windows.countDeferral(e, cause: cause, keys: keys, at: t, bucket: b, sender: sender)
+        let (counts, recipient) = windows.countDeferral(e, cause: cause, keys: keys, at: t, bucket: b, message: message, sender: sender)
         // A storm's wider alert of this cause takes every deferral of it.
         if let id = book.wide[cause] {
             if counts, let k = keys.domain ?? keys.relay { book.fold(k, into: id, at: t) }

@@ -6,7 +6,7 @@
 struct DestinationWindows {
     private(set) var config: TrackerConfig
     private(set) var windows: BoundedMap<DestinationKey, SlidingWindow>
-    private var messages: BoundedMap<Int, MessageMemory>
+    private var messages: BoundedMap<HashKey, MessageMemory>
     /// The sending hosts seen (at most 1,024 are told apart).
     private(set) var hosts: [String] = []
     /// The last event's sending host and its hash (most logs come from one host).
@@ -100,12 +100,10 @@ struct DestinationWindows {
     /// A deferral of `cause` at `t` (bucket `b`). Returns whether it counts towards an alert
     /// (greylisting only when it repeats for the message) and its recipient's hash.
     mutating func countDeferral(_ e: DeliveryEvent, cause: Cause, keys: EventKeys, at t: Int64,
-                                bucket b: Int64, sender: String? = nil) -> (counts: Bool, recipient: Int?) {
-        var h = Hasher()
-        h.combine(e.host)
-        h.combine(e.queueID)
-        h.combine(e.domain)
-        let mh = h.finalize()
+                                bucket b: Int64, message: Int? = nil, sender: String? = nil) -> (counts: Bool, recipient: Int?) {
+        // The message (its host and queue id: `DeliveryEvent.messageHash`, or the same taken
+        // ahead) to this domain.
+        let mh = HashKey((message ?? e.messageHash) ^ ((keys.domain?.nameHash ?? 0) &* 0x1E37_79B9_7F4A_7C15))
         var memory = messages[mh] ?? MessageMemory(lastCounted: Int64.min, greylisted: 0)
         if cause == .greylisting { memory.greylisted += 1 }
         // Greylisting that clears on retry is normal: only repeats count.

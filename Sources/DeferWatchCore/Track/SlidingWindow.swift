@@ -3,20 +3,84 @@
 /// Memory is constant per key; cause counters exist only for causes the key has seen.
 /// Lines a little out of order land in their own bucket; lines older than the window are
 /// not counted in it.
+///
+/// Storage: the buckets' labels and attempts are one heap block (`Cells`), and so are each
+/// cause's three counters: the tracker makes a window for every destination it meets, and
+/// two arrays per window (each a separate allocation, each allocation a look-up of the
+/// array type's metadata) were most of the cost of a new destination. Copies share the
+/// blocks until one of them is changed (copy on write, as the arrays did).
 struct SlidingWindow {
-    private var labels: [Int64]
-    private var attempts: [UInt32]
+    private var cells: Cells
     private var causes: [CauseSlot] = []
     /// The slot used last.
     private var last = 0
     /// The provider of the destination's deferrals (a domain or relay key's provider).
     var provider: String?
 
+    /// `n` labels (Int64), then `n` attempts (UInt32), in one block.
+    final class Cells {
+        let n: Int
+        let base: UnsafeMutableRawPointer
+
+        init(buckets n: Int) {
+            self.n = n
+            base = UnsafeMutableRawPointer.allocate(byteCount: n * 12, alignment: 8)
+            let labels = base.bindMemory(to: Int64.self, capacity: n)
+            labels.initialize(repeating: Int64.min, count: n)
+            (base + n * 8).bindMemory(to: UInt32.self, capacity: n).initialize(repeating: 0, count: n)
+        }
+
+        init(copying o: Cells) {
+            n = o.n
+            base = UnsafeMutableRawPointer.allocate(byteCount: n * 12, alignment: 8)
+            base.copyMemory(from: o.base, byteCount: n * 12)
+            base.bindMemory(to: Int64.self, capacity: n)
+            (base + n * 8).bindMemory(to: UInt32.self, capacity: n)
+        }
+
+        deinit { base.deallocate() }
+
+        @inline(__always) var labels: UnsafeMutablePointer<Int64> { base.assumingMemoryBound(to: Int64.self) }
+        @inline(__always) var attempts: UnsafeMutablePointer<UInt32> { (base + n * 8).assumingMemoryBound(to: UInt32.self) }
+    }
+
+    /// One cause's counters per bucket: deferrals and new messages (UInt32), the first
+    /// deferral's time (Int64), in one block.
+    final class CauseCells {
+        let n: Int
+        let base: UnsafeMutableRawPointer
+
+        init(buckets n: Int) {
+            self.n = n
+            base = UnsafeMutableRawPointer.allocate(byteCount: n * 16, alignment: 8)
+            base.bindMemory(to: Int64.self, capacity: n).initialize(repeating: Int64.max, count: n)
+            (base + n * 8).bindMemory(to: UInt32.self, capacity: 2 * n).initialize(repeating: 0, count: 2 * n)
+        }
+
+        init(copying o: CauseCells) {
+            n = o.n
+            base = UnsafeMutableRawPointer.allocate(byteCount: n * 16, alignment: 8)
+            base.copyMemory(from: o.base, byteCount: n * 16)
+            base.bindMemory(to: Int64.self, capacity: n)
+            (base + n * 8).bindMemory(to: UInt32.self, capacity: 2 * n)
+        }
+
+        deinit { base.deallocate() }
+
+        @inline(__always) var first: UnsafeMutablePointer<Int64> { base.assumingMemoryBound(to: Int64.self) }
+        @inline(__always) var deferrals: UnsafeMutablePointer<UInt32> { (base + n * 8).assumingMemoryBound(to: UInt32.self) }
+        @inline(__always) var messages: UnsafeMutablePointer<UInt32> { (base + n * 12).assumingMemoryBound(to: UInt32.self) }
+
+        func clear(_ i: Int) {
+            deferrals[i] = 0
+            messages[i] = 0
+            first[i] = Int64.max
+        }
+    }
+
     struct CauseSlot {
         var cause: Cause
-        var deferrals: [UInt32]
-        var messages: [UInt32]
-        var first: [Int64]
+        var cells: CauseCells
         /// The last reply text of the cause (not an inherited one), for an alert's sample.
         var sample: String = ""
         /// Recent distinct recipients (hashes), bounded, to seed an alert's count.
@@ -36,15 +100,41 @@ struct SlidingWindow {
     }
 
     init(buckets: Int) {
-        labels = [Int64](repeating: Int64.min, count: buckets)
-        attempts = [UInt32](repeating: 0, count: buckets)
+        cells = Cells(buckets: buckets)
     }
 
-    private var n: Int { labels.count }
+    private var n: Int { cells.n }
+
+    /// The block of counters to change: this window's own (copied first when another
+    /// window shares it).
+    @inline(__always)
+    private mutating func ownCells() -> Cells {
+        if !isKnownUniquelyReferenced(&cells) { cells = Cells(copying: cells) }
+        return cells
+    }
+
+    @inline(__always)
+    private mutating func ownCauseCells(_ k: Int) -> CauseCells {
+        if !isKnownUniquelyReferenced(&causes[k].cells) { causes[k].cells = CauseCells(copying: causes[k].cells) }
+        return causes[k].cells
+    }
+
+    /// The index of the cause's slot, if the window has one.
+    @inline(__always)
+    private func index(of cause: Cause) -> Int? {
+        var k = 0
+        while k < causes.count {
+            if causes[k].cause == cause { return k }
+            k += 1
+        }
+        return nil
+    }
 
     /// The slot of absolute bucket `b`, cleared when it held an older bucket; nil when `b`
     /// is older than the slot's content (outside the window).
     private mutating func slot(_ b: Int64) -> Int? {
+        let c = ownCells()
+        let labels = c.labels
         // Most attempts land in the bucket of the one before: no division.
         if labels[last] == b { return last }
         let i = Int(b % Int64(n) + Int64(n)) % n
@@ -52,57 +142,55 @@ struct SlidingWindow {
         if labels[i] == b { return i }
         if labels[i] > b { return nil }
         labels[i] = b
-        attempts[i] = 0
-        for k in causes.indices {
-            causes[k].deferrals[i] = 0
-            causes[k].messages[i] = 0
-            causes[k].first[i] = Int64.max
-        }
+        c.attempts[i] = 0
+        for k in causes.indices { ownCauseCells(k).clear(i) }
         return i
     }
 
     mutating func addAttempt(bucket b: Int64) {
         guard let i = slot(b) else { return }
-        attempts[i] &+= 1
+        cells.attempts[i] &+= 1
     }
 
     mutating func addDeferral(bucket b: Int64, time: Int64, cause: Cause, newMessage: Bool, counts: Bool,
                               recipient: Int? = nil, sample: String? = nil, sender: String? = nil) {
         guard let i = slot(b) else { return }
-        attempts[i] &+= 1
+        cells.attempts[i] &+= 1
         guard counts else { return }
-        var k = causes.firstIndex { $0.cause == cause }
-        if k == nil {
-            causes.append(CauseSlot(cause: cause, deferrals: [UInt32](repeating: 0, count: n),
-                                    messages: [UInt32](repeating: 0, count: n), first: [Int64](repeating: Int64.max, count: n)))
+        let k: Int
+        if let found = index(of: cause) {
+            k = found
+        } else {
+            causes.append(CauseSlot(cause: cause, cells: CauseCells(buckets: n)))
             k = causes.count - 1
         }
-        causes[k!].deferrals[i] &+= 1
-        if newMessage { causes[k!].messages[i] &+= 1 }
-        if time < causes[k!].first[i] { causes[k!].first[i] = time }
-        if let sample { causes[k!].sample = sample }
-        if let recipient, !causes[k!].recipients.contains(recipient) {
-            if causes[k!].recipients.count >= Self.recipientMemory { causes[k!].recipients.removeFirst() }
-            causes[k!].recipients.append(recipient)
+        let c = ownCauseCells(k)
+        c.deferrals[i] &+= 1
+        if newMessage { c.messages[i] &+= 1 }
+        if time < c.first[i] { c.first[i] = time }
+        if let sample { causes[k].sample = sample }
+        if let recipient, !causes[k].recipients.contains(recipient) {
+            if causes[k].recipients.count >= Self.recipientMemory { causes[k].recipients.removeFirst() }
+            causes[k].recipients.append(recipient)
         }
-        if let sender, causes[k!].senders.last != sender {
-            causes[k!].senders.removeAll { $0 == sender }
-            if causes[k!].senders.count >= Alert.senderCap { causes[k!].senders.removeFirst() }
-            causes[k!].senders.append(sender)
+        if let sender, causes[k].senders.last != sender {
+            causes[k].senders.removeAll { $0 == sender }
+            if causes[k].senders.count >= Alert.senderCap { causes[k].senders.removeFirst() }
+            causes[k].senders.append(sender)
         }
     }
 
     /// The sender domains of the cause's recent deferrals, the newest last.
     func senders(_ cause: Cause) -> [String] {
-        causes.first { $0.cause == cause }?.senders ?? []
+        index(of: cause).map { causes[$0].senders } ?? []
     }
 
     func sample(_ cause: Cause) -> String? {
-        causes.first { $0.cause == cause }.map(\.sample).flatMap { $0.isEmpty ? nil : $0 }
+        index(of: cause).map { causes[$0].sample }.flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func recipients(_ cause: Cause) -> Set<Int> {
-        Set(causes.first { $0.cause == cause }?.recipients ?? [])
+        Set(index(of: cause).map { causes[$0].recipients } ?? [])
     }
 
     /// Sums over the window that ends with bucket `now`. `attempts` counts from the bucket of
@@ -111,18 +199,20 @@ struct SlidingWindow {
     func totals(cause: Cause, now: Int64) -> Totals {
         var t = Totals()
         let lo = now - Int64(n) + 1
-        guard let k = causes.firstIndex(where: { $0.cause == cause }) else {
+        let labels = cells.labels, attempts = cells.attempts
+        guard let k = index(of: cause) else {
             for i in 0..<n where labels[i] >= lo && labels[i] <= now { t.attempts += Int(attempts[i]) }
             return t
         }
+        let c = causes[k].cells
         var firstBucket = Int64.max
         for i in 0..<n where labels[i] >= lo && labels[i] <= now {
-            let d = causes[k].deferrals[i]
+            let d = c.deferrals[i]
             if d > 0 {
                 t.deferrals += Int(d)
-                t.messages += Int(causes[k].messages[i])
+                t.messages += Int(c.messages[i])
                 firstBucket = min(firstBucket, labels[i])
-                let f = causes[k].first[i]
+                let f = c.first[i]
                 if f != Int64.max && (t.firstDeferral == nil || f < t.firstDeferral!) { t.firstDeferral = f }
             }
         }
@@ -137,8 +227,9 @@ struct SlidingWindow {
     /// Attempts in the whole window ending with bucket `now`, and each cause's totals in it.
     func summary(now: Int64) -> (attempts: Int, causes: [(cause: Cause, totals: Totals, sample: String, senders: [String])]) {
         let lo = now - Int64(n) + 1
+        let labels = cells.labels
         var attempts = 0
-        for i in 0..<n where labels[i] >= lo && labels[i] <= now { attempts += Int(self.attempts[i]) }
+        for i in 0..<n where labels[i] >= lo && labels[i] <= now { attempts += Int(cells.attempts[i]) }
         var out: [(cause: Cause, totals: Totals, sample: String, senders: [String])] = []
         for c in causes {
             let t = totals(cause: c.cause, now: now)
@@ -150,6 +241,8 @@ struct SlidingWindow {
     /// Whether anything at all was counted in the window ending at `now`.
     func isIdle(now: Int64) -> Bool {
         let lo = now - Int64(n) + 1
-        return !labels.contains { $0 >= lo && $0 <= now }
+        let labels = cells.labels
+        for i in 0..<n where labels[i] >= lo && labels[i] <= now { return false }
+        return true
     }
 }
