@@ -28,18 +28,31 @@ public struct AttemptCounts: Sendable, Equatable {
 
 /// Deferrals per cause, indexed by `Cause.allCases` order.
 public struct CauseCounts: Sendable, Equatable {
-    public var counts = [Int](repeating: 0, count: Cause.allCases.count)
+    /// Per cause (`Cause.index`); empty until a count is set: most destinations of a large
+    /// log never defer, and a table per destination was most of the report's memory.
+    private var counts: [Int] = []
     public init() {}
     public subscript(_ c: Cause) -> Int {
-        get { counts[c.index] }
-        set { counts[c.index] = newValue }
+        get { counts.isEmpty ? 0 : counts[c.index] }
+        set {
+            if counts.isEmpty {
+                if newValue == 0 { return }
+                counts = [Int](repeating: 0, count: Cause.allCases.count)
+            }
+            counts[c.index] = newValue
+        }
     }
     /// Non-zero causes, most first.
     public var nonZero: [(Cause, Int)] {
-        Cause.allCases.compactMap { c in counts[c.index] > 0 ? (c, counts[c.index]) : nil }
+        guard !counts.isEmpty else { return [] }
+        return Cause.allCases.compactMap { c in counts[c.index] > 0 ? (c, counts[c.index]) : nil }
             .sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
     }
     public var total: Int { counts.reduce(0, +) }
+
+    public static func == (a: CauseCounts, b: CauseCounts) -> Bool {
+        Cause.allCases.allSatisfy { a[$0] == b[$0] }
+    }
 }
 
 /// One destination (recipient domain) in the report.

@@ -101,10 +101,12 @@ public struct ReportBuilder {
 
     private mutating func evictDomains() {
         let target = maxDestinations * 9 / 10
-        var victims = domains.filter { $0.value.summary.attempts.deferred == 0 }.map(\.key)
+        // The keys only (a filtered copy of the table would copy every entry kept).
+        var victims = domains.compactMap { $0.value.summary.attempts.deferred == 0 ? $0.key : nil }
         if domains.count - victims.count > target {
-            let rest = domains.filter { $0.value.summary.attempts.deferred > 0 }
-                .sorted { $0.value.lastSeen < $1.value.lastSeen }
+            let rest = domains.lazy.filter { $0.value.summary.attempts.deferred > 0 }
+                .map { (key: $0.key, lastSeen: $0.value.lastSeen) }
+                .sorted { $0.lastSeen < $1.lastSeen }
                 .prefix(domains.count - victims.count - target)
             victims.append(contentsOf: rest.map(\.key))
         }

@@ -38,9 +38,12 @@ public struct BoundedMap<Key: Hashable, Value> {
     public mutating func withValue<R>(_ key: Key, default defaultValue: @autoclosure () -> Value, _ body: (inout Value) -> R) -> R {
         // One hash for the common case: the key is in the young generation.
         if let i = young.index(forKey: key) { return body(&young.values[i]) }
-        let v = old.removeValue(forKey: key) ?? defaultValue()
+        // Changed before it goes in (it is this map's only copy), so the key is looked up
+        // once more to insert it, not twice.
+        var v = (old.isEmpty ? nil : old.removeValue(forKey: key)) ?? defaultValue()
+        let r = body(&v)
         insert(key, v)
-        return body(&young[key]!)
+        return r
     }
 
     /// Inserts the key unless it is there (refreshing it then); true when it was new.
