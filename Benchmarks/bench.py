@@ -153,9 +153,60 @@ def make_rotated(src, lines, data):
     return files
 
 
-def events_digest(binary, files):
+HISTORY_FILES = 30
+
+
+def history_workload(scale):
+    """A month of daily-rotated history: one genlog file cut into 30, as logrotate leaves them."""
+    return Workload("history", f"a month of Postfix history as {HISTORY_FILES} rotated files",
+                    ["--format", "postfix", "--timestamps", "rfc3164", "--seed", "5",
+                     "--start", "2026-10-01T00:00:00Z", "--rate", "2.3"], 6_000_000 // scale,
+                    ["status=deferred"], [],
+                    "mail.log and mail.log.1 plain, mail.log.2.gz ... mail.log.29.gz (gzip -6), one day each")
+
+
+def make_history(src, lines, data):
+    """mail.log.29.gz ... mail.log.2.gz, mail.log.1, mail.log: `src` cut into HISTORY_FILES parts
+    of equal line counts, oldest first, each file's modification time the end of its day."""
+    d = data / f"{src.stem}-{HISTORY_FILES}"
+    names = [f"mail.log.{i}.gz" for i in range(HISTORY_FILES - 1, 1, -1)] + ["mail.log.1", "mail.log"]
+    files = [d / x for x in names]
+    if (d / ".done").exists():
+        return files
+    print(f"bench: cutting {shown_path(src)} into {HISTORY_FILES} files in {shown_path(d)}/", file=sys.stderr)
+    d.mkdir(parents=True, exist_ok=True)
+    per = -(-lines // HISTORY_FILES)
+    plain = [d / x.removesuffix(".gz") for x in names]
+    with open(src, "rb") as f:
+        for p in plain:
+            with open(p, "wb") as out:
+                for _ in range(per):
+                    line = f.readline()
+                    if not line:
+                        break
+                    out.write(line)
+    # Two at a time: the machine has two cores.
+    gz = [str(p) for p, n in zip(plain, names) if n.endswith(".gz")]
+    procs = []
+    for g in gz:
+        procs.append(subprocess.Popen(["gzip", "-f", "-6", g]))
+        if len(procs) == 2:
+            for q in procs:
+                q.wait()
+            procs = []
+    for q in procs:
+        q.wait()
+    day0 = time.mktime(time.strptime("2026-10-01", "%Y-%m-%d"))
+    for i, p in enumerate(files):
+        t = day0 + (i + 1) * 86400
+        os.utime(p, (t, t))
+    (d / ".done").touch()
+    return files
+
+
+def events_digest(binary, files, extra=()):
     h = hashlib.sha256()
-    p = subprocess.Popen([binary, "analyze", "--events", *map(str, files)], stdout=subprocess.PIPE)
+    p = subprocess.Popen([binary, "analyze", "--events", *extra, *map(str, files)], stdout=subprocess.PIPE)
     for block in iter(lambda: p.stdout.read(1 << 20), b""):
         h.update(block)
     return h.hexdigest() if p.wait() == 0 else f"failed ({p.returncode})"
@@ -195,6 +246,22 @@ def build_cases(ws, rotated, binary, tools, modes):
         cases.append(Case("rotated", "zcat, grep -c", "floor", ["sh", "-c", script],
                           "zcat -f " + " ".join(map(shown_path, files)) + " | LC_ALL=C grep -c -F -e status=deferred",
                           lines, (0, 1)))
+    return cases
+
+
+def history_cases(hist, binary, modes):
+    """deferwatch on the 30 files, and the floor: zcat | grep -c of the same files on one core."""
+    files, lines = hist
+    cases = []
+    for mode, extra in DW_MODES:
+        if mode in modes:
+            cases.append(Case("history", f"deferwatch {mode}", "deferwatch", [binary, "analyze", *extra, *map(str, files)],
+                              f"deferwatch analyze {' '.join(extra + [''])}{shown_path(files[0].parent)}/mail.log*",
+                              lines))
+    script = "zcat -f " + shlex.join(map(str, files)) + " | LC_ALL=C grep -c -F -e status=deferred"
+    cases.append(Case("history", "zcat, grep -c (one core)", "floor", ["taskset", "-c", "0", "sh", "-c", script],
+                      f"taskset -c 0 sh -c 'zcat -f {shown_path(files[0].parent)}/mail.log.29.gz ... mail.log "
+                      "| LC_ALL=C grep -c -F -e status=deferred'", lines, (0, 1)))
     return cases
 
 
@@ -248,6 +315,8 @@ def main():
     ap.add_argument("--modes", default="report,--events,--alerts", help="deferwatch modes (comma-separated)")
     ap.add_argument("--no-peers", action="store_true", help="deferwatch and grep only")
     ap.add_argument("--no-rotated", action="store_true")
+    ap.add_argument("--no-history", action="store_true", help="leave out the month of 30 rotated files")
+    ap.add_argument("--history-only", action="store_true", help="only the month of 30 rotated files")
     ap.add_argument("--write", action="store_true", help="update BENCHMARKS.md")
     ap.add_argument("--markdown", help="write the section to this file instead of BENCHMARKS.md")
     args = ap.parse_args()
@@ -258,6 +327,8 @@ def main():
     ws = workloads(scale)
     if args.only:
         ws = [w for w in ws if re.search(args.only, w.name)]
+    if args.history_only:
+        ws = []
     for w in ws:
         generate(w, data, Path(args.genlog))
         if args.no_peers:
@@ -279,7 +350,21 @@ def main():
         print("bench: checking that the rotated files give the same --events as the single file", file=sys.stderr)
         identical = events_digest(args.bin, [base.path]) == events_digest(args.bin, files)
 
-    cases = build_cases(ws, rotated, args.bin, tools, modes)
+    hist = None
+    hist_identical = None
+    if not args.no_history:
+        hw = history_workload(scale)
+        generate(hw, data, Path(args.genlog))
+        files = make_history(hw.path, hw.meta["lines"], data)
+        hist = (files, hw.meta["lines"])
+        print("bench: checking that the 30 files give the --events of the single file, with 2 threads and with 1",
+              file=sys.stderr)
+        whole = events_digest(args.bin, [hw.path])
+        hist_identical = whole == events_digest(args.bin, files) == events_digest(args.bin, files, ["--threads", "1"])
+
+    cases = [] if args.history_only else build_cases(ws, rotated, args.bin, tools, modes)
+    if hist:
+        cases += history_cases(hist, args.bin, modes)
     # The files in the page cache before the first round.
     for w in ws:
         subprocess.run(["cat", str(w.path)], stdout=subprocess.DEVNULL)
@@ -311,7 +396,7 @@ def main():
     for r in results:
         s = r["summary"]
         wl = r["workload"]
-        floor = "zcat, grep -c" if wl == "rotated" else "grep -c"
+        floor = {"rotated": "zcat, grep -c", "history": "zcat, grep -c (one core)"}.get(wl, "grep -c")
         peer = peer_of(wl)
         if not s:
             rows.append([wl, r["label"], "failed", "", "", "", "", "", ""])
@@ -340,11 +425,12 @@ def main():
     raw = {"started": started, "machine": machine, "quick": args.quick, "rounds": args.rounds,
            "binary": bl.binary_info(args.bin), "results": results, "rotated_identical": identical,
            "workloads": {w.name: w.meta for w in ws}, "background_cores": [bg_mean, bg_max],
+           "history_identical": hist_identical,
            "loadavg": [load_start, load_end]}
     (data / "results" / f"analyze-{stamp}.json").write_text(json.dumps(raw, indent=1))
 
     if args.write or args.markdown:
-        md = markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, identical)
+        md = markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, identical, hist, hist_identical)
         if args.markdown:
             Path(args.markdown).write_text(md)
         else:
@@ -365,7 +451,7 @@ def peer_versions(tools, version):
     return out
 
 
-def markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, identical):
+def markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, identical, hist=None, hist_identical=None):
     size = "quick sizes (a tenth: `scripts/bench --quick`)" if args.quick else "full sizes"
     bg_mean, bg_max = raw["background_cores"]
     md = ["## Reading log files (`deferwatch analyze`)\n",
@@ -384,6 +470,11 @@ def markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, ide
         wrows.append(["rotated", "postfix-3164 as 4 rotated files", f"{lines:,}",
                       f"{sum(f.stat().st_size for f in files) / 1e6:.0f}",
                       "split in four: " + ", ".join(f.name for f in files), "the two oldest gzipped"])
+    if hist:
+        files, lines = hist
+        hw = history_workload(10 if args.quick else 1)
+        wrows.append(["history", hw.title, f"{lines:,}", f"{sum(f.stat().st_size for f in files) / 1e6:.0f} on disk",
+                      "`genlog.py " + " ".join(hw.genlog) + f" --lines {hw.lines}`, cut in {HISTORY_FILES}", hw.note])
     md.append(bl.md_table(["workload", "what", "lines", "MB", "generated with", "note"], wrows,
                           ["l", "l", "r", "r", "l", "l"]))
     md.append("\n### Results\n")
@@ -456,6 +547,19 @@ def markdown(raw, ws, rows, header, by, rate, peer_of, tools, args, rotated, ide
             reading.append(f"- Rotated files (two of them gzipped): {bl.fmt_rate(s['rate'])} lines/s, "
                            f"{s['rate'] / single:.2f}× the single file; CPU/wall = {s['cpu'] / s['best']:.2f} cores. "
                            f"`--events` output {'identical to' if identical else 'DIFFERS from'} the single file's.")
+    if hist:
+        floor = rate("history", "zcat, grep -c (one core)")
+        for m, _ in DW_MODES:
+            r = by.get(("history", f"deferwatch {m}"))
+            if r and r["summary"] and floor:
+                s = r["summary"]
+                x = s["rate"] / floor
+                reading.append(f"- A month of history ({HISTORY_FILES} files, 28 gzipped), `{m}`: {bl.fmt_rate(s['rate'])} lines/s, "
+                               f"{x:.2f}× `zcat | grep -c` on one core (target 1.5× {'✓' if x >= 1.5 else '✗'}); "
+                               f"CPU/wall = {s['cpu'] / s['best']:.2f} cores.")
+        if hist_identical is not None:
+            reading.append(f"- The 30 files' `--events` {'are identical to' if hist_identical else 'DIFFER from'} the single "
+                           "file's, with two threads and with one.")
     reading.append(f"- Noise: the rest of the machine used {bg_mean:.2f} cores on average during the runs; "
                    "best-of-rounds is the figure least disturbed by it, the median shows the spread.")
     md.append("\n".join(reading) + "\n")
