@@ -129,28 +129,48 @@ def generate(w, data, genlog):
     w.meta = meta
 
 
-def make_rotated(src, lines, data):
-    """mail.log.3.gz mail.log.2.gz mail.log.1 mail.log: src in four parts, as logrotate leaves them."""
-    d = data / f"rotated-{src.stem}"
-    names = ["mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log"]
-    files = [d / x for x in names]
-    if (d / ".done").exists():
-        return files
-    print(f"bench: splitting {shown_path(src)} into {shown_path(d)}/", file=sys.stderr)
-    d.mkdir(parents=True, exist_ok=True)
-    per = -(-lines // 4)
-    plain = [d / x.removesuffix(".gz") for x in names]
+def cut(src, lines, parts):
+    """Writes the `lines` lines of `src` into the files `parts`, in order, as many in each."""
+    per = -(-lines // len(parts))
     with open(src, "rb") as f:
-        for i, p in enumerate(plain):
+        for p in parts:
             with open(p, "wb") as out:
                 for _ in range(per):
                     line = f.readline()
                     if not line:
                         break
                     out.write(line)
-    subprocess.run(["gzip", "-f", "-6", str(plain[0]), str(plain[1])], check=True)
+
+
+def rotated_set(src, lines, d, names, dated=None):
+    """`src` cut into the files `names` in `d` (oldest first, as logrotate leaves them), those
+    named .gz gzipped (-6, two at a time: the machine has two cores); with `dated` (a
+    "YYYY-MM-DD"), each file's modification time the end of its day from then on."""
+    files = [d / x for x in names]
+    if (d / ".done").exists():
+        return files
+    print(f"bench: cutting {shown_path(src)} into {len(names)} files in {shown_path(d)}/", file=sys.stderr)
+    d.mkdir(parents=True, exist_ok=True)
+    plain = [d / x.removesuffix(".gz") for x in names]
+    cut(src, lines, plain)
+    gz = [str(p) for p, n in zip(plain, names) if n.endswith(".gz")]
+    for i in range(0, len(gz), 2):
+        for q in [subprocess.Popen(["gzip", "-f", "-6", g]) for g in gz[i:i + 2]]:
+            if q.wait() != 0:
+                raise SystemExit(f"bench: gzip failed on {q.args[-1]}")
+    if dated:
+        day0 = time.mktime(time.strptime(dated, "%Y-%m-%d"))
+        for i, p in enumerate(files):
+            t = day0 + (i + 1) * 86400
+            os.utime(p, (t, t))
     (d / ".done").touch()
     return files
+
+
+def make_rotated(src, lines, data):
+    """mail.log.3.gz mail.log.2.gz mail.log.1 mail.log: src in four parts, the two oldest gzipped."""
+    return rotated_set(src, lines, data / f"rotated-{src.stem}",
+                       ["mail.log.3.gz", "mail.log.2.gz", "mail.log.1", "mail.log"])
 
 
 HISTORY_FILES = 30
@@ -166,42 +186,10 @@ def history_workload(scale):
 
 
 def make_history(src, lines, data):
-    """mail.log.29.gz ... mail.log.2.gz, mail.log.1, mail.log: `src` cut into HISTORY_FILES parts
-    of equal line counts, oldest first, each file's modification time the end of its day."""
-    d = data / f"{src.stem}-{HISTORY_FILES}"
+    """mail.log.29.gz ... mail.log.2.gz, mail.log.1, mail.log: `src` in HISTORY_FILES parts of
+    equal line counts, one day each from 2026-10-01 (the start genlog is given)."""
     names = [f"mail.log.{i}.gz" for i in range(HISTORY_FILES - 1, 1, -1)] + ["mail.log.1", "mail.log"]
-    files = [d / x for x in names]
-    if (d / ".done").exists():
-        return files
-    print(f"bench: cutting {shown_path(src)} into {HISTORY_FILES} files in {shown_path(d)}/", file=sys.stderr)
-    d.mkdir(parents=True, exist_ok=True)
-    per = -(-lines // HISTORY_FILES)
-    plain = [d / x.removesuffix(".gz") for x in names]
-    with open(src, "rb") as f:
-        for p in plain:
-            with open(p, "wb") as out:
-                for _ in range(per):
-                    line = f.readline()
-                    if not line:
-                        break
-                    out.write(line)
-    # Two at a time: the machine has two cores.
-    gz = [str(p) for p, n in zip(plain, names) if n.endswith(".gz")]
-    procs = []
-    for g in gz:
-        procs.append(subprocess.Popen(["gzip", "-f", "-6", g]))
-        if len(procs) == 2:
-            for q in procs:
-                q.wait()
-            procs = []
-    for q in procs:
-        q.wait()
-    day0 = time.mktime(time.strptime("2026-10-01", "%Y-%m-%d"))
-    for i, p in enumerate(files):
-        t = day0 + (i + 1) * 86400
-        os.utime(p, (t, t))
-    (d / ".done").touch()
-    return files
+    return rotated_set(src, lines, data / f"{src.stem}-{HISTORY_FILES}", names, dated="2026-10-01")
 
 
 def events_digest(binary, files, extra=()):
