@@ -17,59 +17,59 @@ struct SlidingWindow {
     /// The provider of the destination's deferrals (a domain or relay key's provider).
     var provider: String?
 
-    /// `n` labels (Int64), then `n` attempts (UInt32), in one block.
-    final class Cells {
+    /// One heap block of counters per bucket: `n` Int64 (a window's labels, or a cause's first
+    /// deferral times), then `counters` runs of `n` UInt32 (attempts; or deferrals and new
+    /// messages).
+    final class Block {
         let n: Int
+        let counters: Int
         let base: UnsafeMutableRawPointer
 
-        init(buckets n: Int) {
+        private var byteCount: Int { n * (8 + 4 * counters) }
+
+        init(buckets n: Int, counters: Int, fill: Int64) {
             self.n = n
-            base = UnsafeMutableRawPointer.allocate(byteCount: n * 12, alignment: 8)
-            let labels = base.bindMemory(to: Int64.self, capacity: n)
-            labels.initialize(repeating: Int64.min, count: n)
-            (base + n * 8).bindMemory(to: UInt32.self, capacity: n).initialize(repeating: 0, count: n)
+            self.counters = counters
+            base = UnsafeMutableRawPointer.allocate(byteCount: n * (8 + 4 * counters), alignment: 8)
+            base.bindMemory(to: Int64.self, capacity: n).initialize(repeating: fill, count: n)
+            (base + n * 8).bindMemory(to: UInt32.self, capacity: counters * n).initialize(repeating: 0, count: counters * n)
         }
 
-        init(copying o: Cells) {
+        init(copying o: Block) {
             n = o.n
-            base = UnsafeMutableRawPointer.allocate(byteCount: n * 12, alignment: 8)
-            base.copyMemory(from: o.base, byteCount: n * 12)
+            counters = o.counters
+            base = UnsafeMutableRawPointer.allocate(byteCount: o.byteCount, alignment: 8)
+            base.copyMemory(from: o.base, byteCount: o.byteCount)
             base.bindMemory(to: Int64.self, capacity: n)
-            (base + n * 8).bindMemory(to: UInt32.self, capacity: n)
+            (base + n * 8).bindMemory(to: UInt32.self, capacity: counters * n)
         }
 
         deinit { base.deallocate() }
 
-        @inline(__always) var labels: UnsafeMutablePointer<Int64> { base.assumingMemoryBound(to: Int64.self) }
-        @inline(__always) var attempts: UnsafeMutablePointer<UInt32> { (base + n * 8).assumingMemoryBound(to: UInt32.self) }
+        @inline(__always) var int64s: UnsafeMutablePointer<Int64> { base.assumingMemoryBound(to: Int64.self) }
+        @inline(__always) func uint32s(_ k: Int) -> UnsafeMutablePointer<UInt32> {
+            (base + n * 8 + k * n * 4).assumingMemoryBound(to: UInt32.self)
+        }
     }
 
-    /// One cause's counters per bucket: deferrals and new messages (UInt32), the first
-    /// deferral's time (Int64), in one block.
-    final class CauseCells {
-        let n: Int
-        let base: UnsafeMutableRawPointer
+    /// A window's labels (absolute bucket numbers) and attempts.
+    struct Cells {
+        var block: Block
+        init(buckets n: Int) { block = Block(buckets: n, counters: 1, fill: Int64.min) }
+        init(copying o: Cells) { block = Block(copying: o.block) }
+        var n: Int { block.n }
+        @inline(__always) var labels: UnsafeMutablePointer<Int64> { block.int64s }
+        @inline(__always) var attempts: UnsafeMutablePointer<UInt32> { block.uint32s(0) }
+    }
 
-        init(buckets n: Int) {
-            self.n = n
-            base = UnsafeMutableRawPointer.allocate(byteCount: n * 16, alignment: 8)
-            base.bindMemory(to: Int64.self, capacity: n).initialize(repeating: Int64.max, count: n)
-            (base + n * 8).bindMemory(to: UInt32.self, capacity: 2 * n).initialize(repeating: 0, count: 2 * n)
-        }
-
-        init(copying o: CauseCells) {
-            n = o.n
-            base = UnsafeMutableRawPointer.allocate(byteCount: n * 16, alignment: 8)
-            base.copyMemory(from: o.base, byteCount: n * 16)
-            base.bindMemory(to: Int64.self, capacity: n)
-            (base + n * 8).bindMemory(to: UInt32.self, capacity: 2 * n)
-        }
-
-        deinit { base.deallocate() }
-
-        @inline(__always) var first: UnsafeMutablePointer<Int64> { base.assumingMemoryBound(to: Int64.self) }
-        @inline(__always) var deferrals: UnsafeMutablePointer<UInt32> { (base + n * 8).assumingMemoryBound(to: UInt32.self) }
-        @inline(__always) var messages: UnsafeMutablePointer<UInt32> { (base + n * 12).assumingMemoryBound(to: UInt32.self) }
+    /// One cause's counters per bucket: the first deferral's time, deferrals, new messages.
+    struct CauseCells {
+        var block: Block
+        init(buckets n: Int) { block = Block(buckets: n, counters: 2, fill: Int64.max) }
+        init(copying o: CauseCells) { block = Block(copying: o.block) }
+        @inline(__always) var first: UnsafeMutablePointer<Int64> { block.int64s }
+        @inline(__always) var deferrals: UnsafeMutablePointer<UInt32> { block.uint32s(0) }
+        @inline(__always) var messages: UnsafeMutablePointer<UInt32> { block.uint32s(1) }
 
         func clear(_ i: Int) {
             deferrals[i] = 0
@@ -109,13 +109,13 @@ struct SlidingWindow {
     /// window shares it).
     @inline(__always)
     private mutating func ownCells() -> Cells {
-        if !isKnownUniquelyReferenced(&cells) { cells = Cells(copying: cells) }
+        if !isKnownUniquelyReferenced(&cells.block) { cells = Cells(copying: cells) }
         return cells
     }
 
     @inline(__always)
     private mutating func ownCauseCells(_ k: Int) -> CauseCells {
-        if !isKnownUniquelyReferenced(&causes[k].cells) { causes[k].cells = CauseCells(copying: causes[k].cells) }
+        if !isKnownUniquelyReferenced(&causes[k].cells.block) { causes[k].cells = CauseCells(copying: causes[k].cells) }
         return causes[k].cells
     }
 
