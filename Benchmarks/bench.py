@@ -244,7 +244,7 @@ def history_cases(hist, binary, modes):
     for mode, extra in DW_MODES:
         if mode in modes:
             cases.append(Case("history", f"deferwatch {mode}", "deferwatch", [binary, "analyze", *extra, *map(str, files)],
-                              f"deferwatch analyze {' '.join(extra + [''])}{shown_path(files[0].parent)}/mail.log*",
+                              shlex.join(["deferwatch", "analyze", *extra]) + f" {shown_path(files[0].parent)}/mail.log*",
                               lines))
     script = "zcat -f " + shlex.join(map(str, files)) + " | LC_ALL=C grep -c -F -e status=deferred"
     cases.append(Case("history", "zcat, grep -c (one core)", "floor", ["taskset", "-c", "0", "sh", "-c", script],

@@ -2,7 +2,8 @@
  * Which inflater for deferwatch's rotated .gz history (issue 18): decompresses each file
  * given with zlib (streaming, 256 KiB output buffer, as ChunkReader reads) and with
  * libdeflate (whole buffer: the compressed file read at once, the output sized by the gzip
- * trailer), and prints the best wall time of each over ROUNDS rounds.
+ * trailer), and prints the best wall time of each over ROUNDS rounds. Single-member files
+ * under 4 GiB only (libdeflate_gzip_decompress reads one member; the trailer's size is mod 2^32).
  *
  *   cc -O2 -o inflate_compare Benchmarks/inflate_compare.c -lz -ldeflate
  *   ./inflate_compare [ROUNDS] FILE.gz...
