@@ -83,12 +83,16 @@ def file_digest(path, n=12):
     return h.hexdigest()[:n]
 
 
-def binary_info(binary):
+def binary_info(binary, commit=None):
+    """`commit`: the commit a binary given by path was built from (the script's --commit)."""
     st = os.stat(binary)
     built = datetime.datetime.fromtimestamp(st.st_mtime, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     version = sh([binary, "--version"]) or "?"
     given = os.environ.get("BENCH_BIN_GIVEN")
-    origin = (f"given as BIN={given}" if given else f"built by scripts/bench from {git_state()}")
+    if commit:
+        origin = f"built from {commit}, given as {given or binary}"
+    else:
+        origin = (f"given as BIN={given}" if given else f"built by scripts/bench from {git_state()}")
     return f"deferwatch {version}, binary built {built} (sha256 {file_digest(binary)}, {origin})"
 
 
@@ -157,19 +161,22 @@ deferwatch side by side with the tools operators use today (pflogsumm, eximstats
 `Benchmarks/follow.py`); `scripts/bench --follow --write` runs both;
 `scripts/bench --alerts-only --write`: the cost of a line with many alerts open
 (`Benchmarks/open_alerts.py`); `scripts/bench --queue-only --write`: the daemon's memory
-with a million messages in flight (`Benchmarks/queue_memory.py`). Each section says when
+with a million messages in flight (`Benchmarks/queue_memory.py`);
+`scripts/bench --destinations-only --write`: its memory with a million destinations
+(`Benchmarks/destinations_memory.py`). Each section says when
 and with which binary it was measured. The machine is shared and has 2 cores: the
 "background" figure says how busy the rest of the machine was while the commands ran.
 See issue 7 for the targets.
 """
 
-SECTIONS = ["machine", "analyze", "follow", "alerts", "queue"]
+SECTIONS = ["machine", "analyze", "follow", "alerts", "queue", "destinations"]
 PLACEHOLDER = {
     "machine": "## Machine\n\n(not measured yet)\n",
     "analyze": "## Reading log files (`deferwatch analyze`)\n\n(not measured yet: `scripts/bench --write`)\n",
     "follow": "## Following logs (`deferwatch run`)\n\n(not measured yet: `scripts/bench --follow-only --write`)\n",
     "alerts": "## Open alerts (issue 13)\n\n(not measured yet: `scripts/bench --alerts-only --write`)\n",
     "queue": "## A million messages in flight (issue 16)\n\n(not measured yet: `scripts/bench --queue-only --write`)\n",
+    "destinations": "## A million destinations (issue 18)\n\n(not measured yet: `scripts/bench --destinations-only --write`)\n",
 }
 
 
