@@ -24,7 +24,7 @@ need_packages() {
 }
 
 # The packages the build and the tests use.
-BUILD_PACKAGES=(pkg-config zlib1g-dev libsystemd-dev libspf2-dev)
+BUILD_PACKAGES=(pkg-config zlib1g-dev libdeflate-dev libsystemd-dev libspf2-dev)
 # libidn12 is what the unpacked exim4 needs beyond the build's libraries, libnss-wrapper
 # gives the unpacked postfix and exim4 their users (scripts/test, ConfigFixMTATests).
 TEST_PACKAGES=(gzip rsyslog python3 systemd-journal-remote dnsmasq-base groff-base man-db libidn12 libnss-wrapper)

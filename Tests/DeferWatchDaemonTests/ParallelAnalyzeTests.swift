@@ -60,4 +60,51 @@ import Testing
             }
         }
     }
+
+    /// A month's worth of rotation in small: eight files, six of them gzipped (one of two
+    /// members concatenated with cat, one cut short), read in parallel: every mode is the
+    /// same with one thread and with several, the cut file's error included.
+    @Test func manyRotatedFilesGzippedPlainAndDamaged() throws {
+        let dir = TestPaths.temporaryDirectory("parallel-rotated")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let postfix = try Self.fixture("parallel-postfix.log").split(separator: "\n", omittingEmptySubsequences: true)
+        let parts = 8
+        // The oldest file holds 60% of the lines, over 2 MiB: it is read as three parts,
+        // the others as one each.
+        let cuts = [0] + (0..<parts).map { postfix.count * 6 / 10 + postfix.count * 4 / 10 * $0 / (parts - 1) }
+        var files: [String] = []
+        for i in 0..<parts {
+            let number = parts - 1 - i
+            let name = number == 0 ? "mail.log" : "mail.log.\(number)"
+            let lines = postfix[cuts[i]..<cuts[i + 1]]
+            if i == 0 { #expect(lines.reduce(0) { $0 + $1.utf8.count + 1 } > 2 << 20) }
+            let path = dir.appendingPathComponent(name).path
+            if number >= 2 {
+                // Two members when number is 5: the halves gzipped apart and concatenated.
+                let halves = number == 5 ? [lines.prefix(lines.count / 2), lines.dropFirst(lines.count / 2)] : [lines[...]]
+                var bytes = Data()
+                for half in halves { bytes += try WholeGzipTests.gzip(half.joined(separator: "\n") + "\n", in: dir) }
+                // Cut short when number is 3: the lines before the cut are read, then the error.
+                if number == 3 { bytes = bytes.prefix(bytes.count / 2) }
+                try bytes.write(to: URL(fileURLWithPath: path + ".gz"))
+                files.append(path + ".gz")
+            } else {
+                try (lines.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+                files.append(path)
+            }
+            var times = [timespec(tv_sec: 1_700_000_000 + i * 1000, tv_nsec: 0), timespec(tv_sec: 1_700_000_000 + i * 1000, tv_nsec: 0)]
+            utimensat(AT_FDCWD, files.last!, &times, 0)
+        }
+        for mode in [["--events"], ["--json"], ["--alerts", "--json"]] {
+            let one = try ProcessRunner.deferwatch(["analyze", "--utc", "--host", "mx9", "--threads", "1"] + mode + files)
+            #expect(one.stdout.count > 1000)
+            #expect(one.stderr.contains("mail.log.3.gz: truncated gzip file"), "\(one.stderr)")
+            for threads in ["2", "3"] {
+                let many = try ProcessRunner.deferwatch(["analyze", "--utc", "--host", "mx9", "--threads", threads] + mode + files.reversed())
+                #expect(many.status == one.status)
+                #expect(many.stdout == one.stdout, "\(mode) with \(threads) threads differs from one thread")
+                #expect(many.stderr == one.stderr)
+            }
+        }
+    }
 }

@@ -30,6 +30,9 @@ public final class BatchAnalyzer {
         public var hashesAhead = false
         /// The fields the events' consumer reads (the report, the tracker or `--events`).
         public var fields = EventFields.all
+        /// Memory that .gz files inflated whole (libdeflate) may take at once, over all the
+        /// threads; a file that does not fit streams through zlib. 0: every file streams.
+        public var inflateBudget = 96 << 20
 
         public init(inputs: [String], rules: RuleSet, defaultHost: String = SystemTimeZone.hostName(),
                     zone: any LocalTimeZone = SystemTimeZone()) {
@@ -122,13 +125,15 @@ public final class BatchAnalyzer {
         var progress = Progress(shown: options.progress && isatty(2) != 0 && totalBytes > 64 << 20, total: totalBytes)
         var doneBytes: Int64 = 0
 
+        let budget = InflateBudget(bytes: options.inflateBudget)
         if options.threads > 1 && !opened.isEmpty {
             result.order = opened.map(\.path)
             let reader = ParallelReader(inputs: opened.map { ParallelReader.Input(path: $0.path, fd: $0.fd, info: $0.info) },
                                         rules: options.rules, zone: options.zone, defaultHost: options.defaultHost,
                                         maxLineLength: options.maxLineLength, threads: options.threads,
                                         renderLines: render, hashDestinations: options.hashesAhead,
-                                        fields: options.fields, collectMessages: engine.collectsMessages)
+                                        fields: options.fields, collectMessages: engine.collectsMessages,
+                                        inflateBudget: budget)
             reader.consume { input, batch in
                 if render {
                     batch.rendered.withUnsafeBytes { rendered in
@@ -194,7 +199,7 @@ public final class BatchAnalyzer {
                     linesSoFar = engine.counters.lines
                 }, progress: progress.shown ? { n in
                     progress.report(input.path, done: base + n, lines: linesSoFar)
-                } : nil)
+                } : nil, budget: budget)
             } catch {
                 progress.fail(error, into: &result)
             }
