@@ -51,51 +51,59 @@ public struct NeedleMatcher: Sendable {
         self.symbol = symbol
         alphabetSize = size
 
-        // Trie.
-        var goto: [[Int32]] = [[Int32](repeating: -1, count: size)]
+        // Trie, as one flat table (state * size + symbol -> state, -1: none): nested arrays
+        // made building the default rules' automaton most of every command's start-up.
+        var goto = [Int32](repeating: -1, count: size)
+        var states = 1
         var out: [[Int32]] = [[]]
         for (id, n) in lowered.enumerated() where !n.isEmpty {
             var s = 0
             for b in n {
                 let c = Int(symbol[Int(b)])
-                if goto[s][c] < 0 {
-                    goto[s][c] = Int32(goto.count)
-                    goto.append([Int32](repeating: -1, count: size))
+                if goto[s * size + c] < 0 {
+                    goto[s * size + c] = Int32(states)
+                    goto.append(contentsOf: repeatElement(-1, count: size))
                     out.append([])
+                    states += 1
                 }
-                s = Int(goto[s][c])
+                s = Int(goto[s * size + c])
             }
             out[s].append(Int32(id))
         }
         // Breadth-first: failure links folded into a complete transition table.
-        var fail = [Int32](repeating: 0, count: goto.count)
-        var table = [Int32](repeating: 0, count: goto.count * size)
+        var fail = [Int32](repeating: 0, count: states)
+        var table = [Int32](repeating: 0, count: states * size)
         var queue: [Int] = []
+        queue.reserveCapacity(states)
         for c in 0..<size {
-            let t = goto[0][c]
+            let t = goto[c]
             if t > 0 {
                 table[c] = t
-                fail[Int(t)] = 0
                 queue.append(Int(t))
             }
         }
         var head = 0
-        while head < queue.count {
-            let s = queue[head]
-            head += 1
-            out[s].append(contentsOf: out[Int(fail[s])])
-            for c in 0..<size {
-                let t = goto[s][c]
-                if t >= 0 {
-                    fail[Int(t)] = table[Int(fail[s]) * size + c]
-                    table[s * size + c] = t
-                    queue.append(Int(t))
-                } else {
-                    table[s * size + c] = table[Int(fail[s]) * size + c]
+        goto.withUnsafeBufferPointer { goto in
+            table.withUnsafeMutableBufferPointer { table in
+                while head < queue.count {
+                    let s = queue[head]
+                    head += 1
+                    let f = Int(fail[s])
+                    if !out[f].isEmpty { out[s].append(contentsOf: out[f]) }
+                    for c in 0..<size {
+                        let t = goto[s * size + c]
+                        if t >= 0 {
+                            fail[Int(t)] = table[f * size + c]
+                            table[s * size + c] = t
+                            queue.append(Int(t))
+                        } else {
+                            table[s * size + c] = table[f * size + c]
+                        }
+                    }
                 }
             }
         }
-        if goto.count <= Int(UInt16.max) {
+        if states <= Int(UInt16.max) {
             next16 = table.map { UInt16($0) }
             next32 = []
         } else {
@@ -106,7 +114,11 @@ public struct NeedleMatcher: Sendable {
         var flat: [Int32] = []
         for o in out {
             starts.append(Int32(flat.count))
-            flat.append(contentsOf: Set(o).sorted().map { edges[Int($0)] != 0 ? ~$0 : $0 })
+            var last: Int32 = -1
+            for id in o.sorted() where id != last {
+                flat.append(edges[Int(id)] != 0 ? ~id : id)
+                last = id
+            }
         }
         starts.append(Int32(flat.count))
         outputStart = starts
