@@ -89,4 +89,25 @@ import Testing
         #expect(missing.status == 1)
         #expect(missing.stderr.contains("/nonexistent/mail.log"), "\(missing.stderr)")
     }
+
+    /// Lines are told apart from their bytes before any string is made of them (the quick
+    /// test of pass one): an address in capitals is still found by one in lower case, and a
+    /// line with bytes beyond ASCII is read the whole way, where Unicode lower-casing may
+    /// turn them into the query (the Kelvin sign is a "k").
+    @Test func theQuickTestKeepsCaseAndUnicodeMatches() throws {
+        let log = """
+        2026-12-01T10:00:00Z mx1 postfix/qmgr[12]: 7CaSe1234A: from=<shop@example.org>, size=10, nrcpt=1 (queue active)
+        2026-12-01T10:00:01Z mx1 postfix/smtp[13]: 7CaSe1234A: to=<Ann.Upper@Example.NET>, relay=mx.example.net[192.0.2.9]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)
+        2026-12-01T10:00:02Z mx1 postfix/qmgr[12]: 8KeLvIn123: from=<shop@example.org>, size=10, nrcpt=1 (queue active)
+        2026-12-01T10:00:03Z mx1 postfix/smtp[13]: 8KeLvIn123: to=<\u{212A}en@example.net>, relay=mx.example.net[192.0.2.9]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)
+
+        """
+        let upper = try run(log, ["ann.upper@example.net"])
+        #expect(upper.status == 0, "\(upper.stderr)")
+        #expect(upper.stdoutText.contains("message 7CaSe1234A"), "\(upper.stdoutText)")
+        let kelvin = try run(log, ["ken@example.net"])
+        #expect(kelvin.status == 0, "\(kelvin.stderr)")
+        #expect(kelvin.stdoutText.contains("message 8KeLvIn123"), "\(kelvin.stdoutText)")
+        #expect(!kelvin.stdoutText.contains("7CaSe1234A"))
+    }
 }

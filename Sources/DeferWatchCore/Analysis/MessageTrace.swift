@@ -45,13 +45,46 @@ public enum MessageTrace {
     public struct Query: Sendable {
         public let text: String
         let lower: String
+        /// `lower`'s bytes when it is all ASCII (nil: the quick test of `mayName` is not made).
+        let asciiLower: [UInt8]?
         public init(_ text: String) {
             var t = text
             if t.hasPrefix("<"), t.hasSuffix(">"), t.count > 2 { t = String(t.dropFirst().dropLast()) }
             self.text = t
             lower = t.lowercased()
+            asciiLower = lower.utf8.allSatisfy { $0 < 0x80 } && !lower.isEmpty ? Array(lower.utf8) : nil
         }
     }
+
+    /// Whether a line's message may name the query (`Finder.names`), tested on its bytes
+    /// before any string is made of it: false only when the message is all ASCII and
+    /// nowhere holds the query, letters compared without case. Every way `names` matches
+    /// compares a lower-cased part of the line with the lower-cased query (or the line's id
+    /// with the query as given), so such a line cannot match; a message with other bytes
+    /// goes the whole way, as Unicode lower-casing may map them to ASCII.
+    static func mayName(_ message: Bytes, _ q: [UInt8]) -> Bool {
+        let n = message.count, m = q.count
+        guard m > 0 else { return true }
+        let first = q[0]
+        var i = 0
+        while i < n {
+            let b = message[i]
+            if b >= 0x80 { return true }
+            if b | (b &- 0x41 < 26 ? 0x20 : 0) == first, i + m <= n {
+                var j = 1
+                while j < m {
+                    let c = message[i + j]
+                    if c >= 0x80 { return true }
+                    if c | (c &- 0x41 < 26 ? 0x20 : 0) != q[j] { break }
+                    j += 1
+                }
+                if j == m { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+
 
     /// What a delivery attempt's line said, as a trace shows it.
     public struct Attempt: Sendable {
@@ -113,22 +146,35 @@ public enum MessageTrace {
                     attempt: event.map(Attempt.init))
     }
 
-    /// A line split into its message id and the rest, or nil when it names no message.
-    static func split(_ r: LogRecord) -> (mta: MTA, id: String, rest: String)? {
+    /// The MTA of a line that names a message, the part of its message that begins with the
+    /// message id, and where the id ends; nil when it names none.
+    static func idBytes(_ r: LogRecord) -> (mta: MTA, body: Bytes, idEnd: Int)? {
         if PostfixParser.isPostfix(program: r.program) {
             let m = r.message
             guard let colon = m.index(of: UInt8(ascii: ":")), colon >= 5, colon <= 20, colon + 2 <= m.count else { return nil }
             for b in m.slice(0, colon) {
                 guard (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) else { return nil }
             }
-            return (.postfix, m.slice(0, colon).string, m.dropFirst(colon + 2).string)
+            return (.postfix, m, colon)
         }
         if EximParser.isExim(program: r.program) {
             let m = EximParser.body(r.message)
             guard let sp = m.index(of: UInt8(ascii: " ")), sp >= 16, sp <= 23, m[6] == UInt8(ascii: "-") else { return nil }
-            return (.exim, m.slice(0, sp).string, m.dropFirst(sp + 1).string)
+            return (.exim, m, sp)
         }
         return nil
+    }
+
+    /// The message id a line names, nil when it names none.
+    static func id(_ r: LogRecord) -> String? {
+        idBytes(r).map { $0.body.slice(0, $0.idEnd).string }
+    }
+
+    /// A line split into its message id and the rest, or nil when it names no message.
+    static func split(_ r: LogRecord) -> (mta: MTA, id: String, rest: String)? {
+        guard let (mta, m, end) = idBytes(r) else { return nil }
+        // Postfix: "ID: rest"; Exim: "ID rest".
+        return (mta, m.slice(0, end).string, m.dropFirst(end + (mta == .postfix ? 2 : 1)).string)
     }
 
     /// The value of `name=<...>` in a Postfix line, lower case.
@@ -144,12 +190,20 @@ public enum MessageTrace {
         public let query: Query
         public private(set) var matched: Set<MessageKey> = []
         public private(set) var parents: [MessageKey: MessageKey] = [:]
+        /// The ids of `matched`, whatever their host: a line of another id needs no more look.
+        private var matchedIDs: Set<String> = []
         /// Messages matched at most (a query that names every message of a busy log).
         public var limit = 1_000
 
         public init(query: Query) { self.query = query }
 
         public mutating func take(_ r: LogRecord) {
+            // Most lines neither name the query nor belong to a matched message (nor are
+            // an Exim bounce's arrival, whose parent may be one): told from their bytes.
+            if let q = query.asciiLower, !MessageTrace.mayName(r.message, q) {
+                guard !matched.isEmpty, let id = MessageTrace.id(r) else { return }
+                if !matchedIDs.contains(id) && r.message.find("<= <> ") == nil { return }
+            }
             if let l = MessageTrace.line(r, event: nil) { take(l) }
         }
 
@@ -174,6 +228,7 @@ public enum MessageTrace {
         private mutating func add(_ k: MessageKey, parent: MessageKey?) {
             guard matched.count < limit else { return }
             matched.insert(k)
+            matchedIDs.insert(k.id)
             if let parent { parents[k] = parent }
         }
 
@@ -216,14 +271,19 @@ public enum MessageTrace {
         /// Lines kept per message at most.
         public var stepLimit = 10_000
 
+        /// The ids of `matched`, whatever their host.
+        private let matchedIDs: Set<String>
+
         public init(_ finder: Finder) {
             matched = finder.matched
             parents = finder.parents
+            matchedIDs = Set(finder.matched.map(\.id))
         }
 
         /// `event`: the line's delivery attempt, classified (the caller's pipeline).
         public mutating func take(_ r: LogRecord, event: DeliveryEvent?) {
-            guard !matched.isEmpty, let l = MessageTrace.line(r, event: event) else { return }
+            guard !matched.isEmpty, let id = MessageTrace.id(r), matchedIDs.contains(id),
+                  let l = MessageTrace.line(r, event: event) else { return }
             take(l)
         }
 
