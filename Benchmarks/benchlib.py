@@ -166,7 +166,7 @@ with a million messages in flight (`Benchmarks/queue_memory.py`);
 (`Benchmarks/destinations_memory.py`). Each section says when
 and with which binary it was measured. The machine is shared and has 2 cores: the
 "background" figure says how busy the rest of the machine was while the commands ran.
-See issue 7 for the targets.
+See issues 7 and 18 for the targets.
 """
 
 SECTIONS = ["machine", "analyze", "follow", "alerts", "queue", "destinations"]
