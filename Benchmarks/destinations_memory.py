@@ -23,7 +23,6 @@ puts the table into BENCHMARKS.md."""
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 import benchlib as bl  # noqa: E402
-from queue_memory import get  # noqa: E402
+from queue_memory import append, daemon, get  # noqa: E402
 
 TARGET_MB = 128
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -79,40 +78,11 @@ def redate(src, dst, end):
 def measure(binary, tmp, log_lines, lines, extra):
     """Starts the daemon on an empty file, appends the lines, waits until it has read them
     all: (RSS at start MB, RSS MB, peak MB, status at the end, seconds)."""
-    d = tempfile.mkdtemp(dir=tmp)
-    log, sock = f"{d}/mail.log", f"{d}/status.sock"
-    open(log, "w").close()
-    cfg = f"{d}/deferwatch.toml"
-    Path(cfg).write_text(f"""[sources]
-journal = false
-files = ["{log}"]
-lookback = "0s"
-[state]
-directory = "{d}/state"
-[status]
-socket = "{sock}"
-{extra.get('status', '')}
-[syslog]
-socket = "{d}/no-syslog.sock"
-[queue]
-{extra.get('queue', '')}
-""")
-    err = open(f"{d}/stderr", "w")
-    p = subprocess.Popen([binary, "run", "--config", cfg], stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        for _ in range(600):
-            if "alerts go to" in Path(f"{d}/stderr").read_text():
-                break
-            time.sleep(0.05)
+    with daemon(binary, tmp, extra) as (p, log, sock):
         time.sleep(1)
         idle = bl.proc_rss_mb(p.pid)
         t0 = time.monotonic()
-        with open(log, "a") as out, open(log_lines) as src:
-            while True:
-                chunk = src.read(1 << 22)
-                if not chunk:
-                    break
-                out.write(chunk)
+        append(log, log_lines)
         st = None
         while time.monotonic() - t0 < 900:
             time.sleep(1)
@@ -130,14 +100,6 @@ socket = "{d}/no-syslog.sock"
         st = get(sock, "/v1/status?limit=0")
         rss, peak = bl.proc_rss_mb(p.pid), bl.proc_peak_rss_mb(p.pid)
         return idle, rss, peak, st, elapsed
-    finally:
-        p.terminate()
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        err.close()
 
 
 def main():

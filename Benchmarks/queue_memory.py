@@ -16,6 +16,7 @@ the process's VmRSS once /v1/status shows every line read and the queue of them 
 is VmHWM. --write puts the table into BENCHMARKS.md."""
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -64,9 +65,11 @@ def get(sock, target):
     return json.loads(body) if head.split()[1] == b"200" else None
 
 
-def measure(binary, tmp, log_lines, messages, extra):
-    """Starts the daemon on an empty file, appends the lines, waits until it has read them
-    all and published the queue of them: (RSS MB, peak MB, messages in its queue, seconds)."""
+@contextlib.contextmanager
+def daemon(binary, tmp, extra):
+    """`deferwatch run` on an empty file of its own, in a directory of `tmp`, with the
+    shipped configuration but for the paths and `extra` (lines for [status] and [queue]);
+    yields (process, log path, status socket) once it is following, stops it after."""
     d = tempfile.mkdtemp(dir=tmp)
     log, sock = f"{d}/mail.log", f"{d}/status.sock"
     open(log, "w").close()
@@ -92,13 +95,33 @@ socket = "{d}/no-syslog.sock"
             if "alerts go to" in Path(f"{d}/stderr").read_text():
                 break
             time.sleep(0.05)
+        yield p, log, sock
+    finally:
+        p.terminate()
+        try:
+            p.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        err.close()
+
+
+def append(log, log_lines):
+    """Appends the file `log_lines` to `log`, in 4 MiB writes."""
+    with open(log, "a") as out, open(log_lines) as src:
+        while True:
+            chunk = src.read(1 << 22)
+            if not chunk:
+                break
+            out.write(chunk)
+
+
+def measure(binary, tmp, log_lines, messages, extra):
+    """Starts the daemon on an empty file, appends the lines, waits until it has read them
+    all and published the queue of them: (RSS MB, peak MB, messages in its queue, seconds)."""
+    with daemon(binary, tmp, extra) as (p, log, sock):
         t0 = time.monotonic()
-        with open(log, "a") as out, open(log_lines) as src:
-            while True:
-                chunk = src.read(1 << 22)
-                if not chunk:
-                    break
-                out.write(chunk)
+        append(log, log_lines)
         queued = None
         while time.monotonic() - t0 < 900:
             time.sleep(1)
@@ -118,14 +141,6 @@ socket = "{d}/no-syslog.sock"
         elapsed = time.monotonic() - t0
         rss, peak = bl.proc_rss_mb(p.pid), bl.proc_peak_rss_mb(p.pid)
         return rss, peak, queued, elapsed
-    finally:
-        p.terminate()
-        try:
-            p.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-        err.close()
 
 
 def main():
