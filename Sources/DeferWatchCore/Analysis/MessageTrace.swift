@@ -97,6 +97,11 @@ public enum MessageTrace {
         /// The reply, at most 500 bytes (nil when the line had none).
         public var text: String?
 
+        public init(status: DeliveryStatus, cause: Cause?) {
+            self.status = status
+            self.cause = cause
+        }
+
         public init(_ e: DeliveryEvent) {
             status = e.status
             recipient = e.recipient
@@ -126,16 +131,6 @@ public enum MessageTrace {
         }
 
         public static let restLimit = 2_000
-        static let empty = Line(time: nil, mta: .postfix, key: MessageKey(host: "", id: ""), rest: "", attempt: nil)
-
-        /// What the line costs to keep, roughly, in bytes (the strings and the struct).
-        public var weight: Int {
-            var n = 160 + key.host.utf8.count + key.id.utf8.count + rest.utf8.count
-            if let a = attempt {
-                n += (a.recipient?.utf8.count ?? 0) + (a.relay?.utf8.count ?? 0) + (a.dsn?.utf8.count ?? 0) + (a.text?.utf8.count ?? 0)
-            }
-            return n
-        }
     }
 
     /// The line of a record, nil when it names no message.
@@ -225,6 +220,17 @@ public enum MessageTrace {
             if names(id: id, rest: rest, mta: mta) { add(key, parent: nil) }
         }
 
+        /// Whether a line kept as bytes (`Recent`), its id and rest, may change what this
+        /// pass finds, as `take(_ r: LogRecord)` tells it from a record: a line it says no
+        /// to need not be decoded.
+        func mayTake(id: Bytes, rest: Bytes) -> Bool {
+            guard let q = query.asciiLower else { return true }
+            // `names` compares the id with the query as given, so it contains the query.
+            if MessageTrace.mayName(rest, q) || MessageTrace.mayName(id, q) { return true }
+            guard !matched.isEmpty else { return false }
+            return matchedIDs.contains(id.string) || rest.find("<= <> ") != nil
+        }
+
         private mutating func add(_ k: MessageKey, parent: MessageKey?) {
             guard matched.count < limit else { return }
             matched.insert(k)
@@ -279,6 +285,9 @@ public enum MessageTrace {
             parents = finder.parents
             matchedIDs = Set(finder.matched.map(\.id))
         }
+
+        /// Whether a line kept as bytes (`Recent`) may be of a matched message.
+        func mayTake(id: Bytes) -> Bool { !matched.isEmpty && matchedIDs.contains(id.string) }
 
         /// `event`: the line's delivery attempt, classified (the caller's pipeline).
         public mutating func take(_ r: LogRecord, event: DeliveryEvent?) {

@@ -8,9 +8,9 @@ public final class StatusBoard: Sendable {
     private let latest = Mutex<StatusReport?>(nil)
     private let latestQueue = Mutex<QueueView?>(nil)
     /// The recent mail lines for `status trace`; nil: none kept (`[status] trace_bytes = 0`).
-    /// The pipeline appends each line under the lock (a few tens of nanoseconds); a request
-    /// copies the whole (a reference: the ring is copied only at the next append) and
-    /// searches its copy without the lock.
+    /// The pipeline copies each line's bytes in under the lock (no allocation); a request
+    /// copies the whole (a reference: the ring's bytes are copied only at the next append)
+    /// and decodes and searches its copy without the lock.
     private let recentLines = Mutex<MessageTrace.Recent?>(nil)
 
     public init() {}
@@ -22,8 +22,7 @@ public final class StatusBoard: Sendable {
 
     /// A Postfix or Exim record the pipeline read, with its classified attempt.
     public func remember(_ record: LogRecord, _ event: DeliveryEvent?) {
-        guard let l = MessageTrace.line(record, event: event) else { return }
-        recentLines.withLock { $0?.append(l) }
+        recentLines.withLock { $0?.append(record, event: event) }
     }
 
     /// The recent lines (a copy), nil when none are kept.
