@@ -162,8 +162,9 @@ the second), the queue {results[1][0] - results[2][0]:.0f} MB (the second less t
 workload has no incidents, so few messages are in flight at the end); the rest is the daemon
 at start and the tracker's windows.
 
-heaptrack of the first daemon at fd0dbe7 (the full workload): 73 MB of heap at its peak, of
-which the recent lines take 37 MB (`MessageTrace.Recent.append` 28 MB, the strings of
+heaptrack of the first daemon at fd0dbe7 (the full workload), before the recent lines became
+bytes in a ring of their budget (56949ab): 73 MB of heap at its peak, of which the recent
+lines took 37 MB (`MessageTrace.Recent.append` 28 MB, the strings of
 `MessageTrace.split` 9 MB), the destination windows 21 MB (the generations' dictionaries,
 `BoundedMap.insert` from `DestinationWindows.countAttempt`, 14 MB; their counter blocks,
 `SlidingWindow.Block`, 8 MB), the classifier's `NeedleMatcher` 5 MB, `SenderBook` 2 MB and

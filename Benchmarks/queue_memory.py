@@ -186,8 +186,9 @@ read and the queue of them all published (peak: VmHWM). Target: under 200 MB as 
 
 The queue costs {per_message:.0f} bytes a message in flight (the second row less the third,
 over {n:,} messages); the recent lines of `status trace` cost {recent:.0f} MB (the first row
-less the second) for their budget of 16 MiB, which counts each line's strings and an estimate
-of its record, not the allocator's rounding of each string.
+less the second) for their budget of 16 MiB: since 56949ab they are bytes in a ring of that
+size, filled as lines come (before, as strings, they cost 23 MB and kept about half as many
+lines).
 
 Before 7d91b4e the same million messages took 428 MB (peak 562 MB) with checkpoints
 turned off and more with them (446 MB at 543,000 messages): each queue view listed every
