@@ -168,4 +168,34 @@ import Testing
             }
         }
     }
+
+    /// Which lines name a message: a Postfix queue id of 5 to 20 letters and digits before
+    /// ": ", an Exim message id whose first space is at 16 to 23 with '-' at 6; the rest is
+    /// what follows.
+    @Test func theIdOfALineIsFoundByItsShape() {
+        func id(_ program: String, _ message: String) -> String? {
+            let p = Array(program.utf8), m = Array(message.utf8), h = Array("mx1".utf8)
+            return p.withUnsafeBufferPointer { pb in
+                m.withUnsafeBufferPointer { mb in
+                    h.withUnsafeBufferPointer { hb in
+                        MessageTrace.line(LogRecord(time: nil, host: hb, program: pb, message: mb), event: nil).map { "\($0.key.id)|\($0.rest)" }
+                    }
+                }
+            }
+        }
+        #expect(id("postfix/qmgr", "ABCDE: removed") == "ABCDE|removed")
+        #expect(id("postfix/qmgr", "ABCD: removed") == nil)
+        #expect(id("postfix/qmgr", String(repeating: "A", count: 20) + ": removed") == String(repeating: "A", count: 20) + "|removed")
+        #expect(id("postfix/qmgr", String(repeating: "A", count: 21) + ": removed") == nil)
+        #expect(id("postfix/qmgr", "AB-CDE: removed") == nil)
+        #expect(id("postfix/qmgr", "ABCDEF") == nil)
+        #expect(id("postfix/qmgr", "ABCDEF:") == nil)
+        #expect(id("postfix/qmgr", "ABCDEF: ") == "ABCDEF|")
+        #expect(id("postfix/smtpd", "connect from a.example[192.0.2.1]") == nil)
+        #expect(id("exim", "1vAb17-000001-DH == a@b.example R=x") == "1vAb17-000001-DH|== a@b.example R=x")
+        #expect(id("exim", "1vAb17-000000000001-0000 <= a@b.example") == nil)
+        #expect(id("exim", "1vAb17-00000000001-0000 <= a@b.example") == "1vAb17-00000000001-0000|<= a@b.example")
+        #expect(id("exim", "1vAb17-00001-DH == a@b.example") == nil)
+        #expect(id("exim", "1vAb17x000001-DH == a@b.example") == nil)
+    }
 }

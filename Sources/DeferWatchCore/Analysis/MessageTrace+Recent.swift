@@ -35,15 +35,52 @@ extension MessageTrace {
         }
 
         public mutating func append(_ l: Line) {
-            let w = Codec.Writer(l)
-            append(size: w.size) { w.write(into: $0) }
+            append(size: Codec.size(l)) { Codec.write(l, into: $0) }
         }
 
         /// The line of a record (as `MessageTrace.line` makes it), with the record's attempt;
         /// copied from the record's bytes, no string made when its text is ASCII.
-        public mutating func append(_ r: LogRecord, event: DeliveryEvent?) {
-            guard let w = Codec.Writer(r, event: event) else { return }
-            append(size: w.size) { w.write(into: $0) }
+        public mutating func append(_ r: LogRecord, event e: DeliveryEvent?) {
+            guard let (mta, body, idEnd) = MessageTrace.idBytes(r) else { return }
+            let rest = Bytes(rebasing: body[min(body.count, idEnd + (mta == .postfix ? 2 : 1))...])
+            // The rest and the reply as `MessageTrace.line` and `Attempt` cut them: an ASCII
+            // rest within `restLimit` is its bytes, a reply of at most 500 bytes is whole.
+            // Other lines (few) go the way of strings.
+            guard rest.count <= Line.restLimit, Codec.isASCII(rest), (e?.text.utf8.count ?? 0) <= 500 else {
+                if let l = MessageTrace.line(r, event: e) { append(l) }
+                return
+            }
+            let id = Bytes(rebasing: body[..<idEnd])
+            var flags: UInt8 = r.time != nil ? Codec.hasTime : 0
+            if mta == .exim { flags |= Codec.exim }
+            var size = 1 + (r.time != nil ? 8 : 0) + 12 + r.host.count + id.count + rest.count
+            var recipient: String?, relay: String?, dsn: String?, text: String?
+            if let e {
+                flags |= Codec.hasAttempt
+                size += 2
+                recipient = e.recipient
+                relay = e.relay
+                dsn = e.dsn
+                text = e.text.isEmpty ? nil : e.text
+                if let v = recipient { flags |= Codec.hasRecipient; size += 4 + v.utf8.count }
+                if let v = relay { flags |= Codec.hasRelay; size += 4 + v.utf8.count }
+                if let v = dsn { flags |= Codec.hasDSN; size += 4 + v.utf8.count }
+                if let v = text { flags |= Codec.hasText; size += 4 + v.utf8.count }
+            }
+            append(size: size) { raw in
+                var out = Codec.Out(raw)
+                out.byte(flags)
+                if let t = r.time { out.int64(t) }
+                if let e {
+                    out.byte(Codec.statusIndex(e.status))
+                    out.byte(e.status == .sent ? Codec.noCause : Codec.causeIndex(e.cause))
+                }
+                out.field(r.host); out.field(id); out.field(rest)
+                if let v = recipient { out.field(v) }
+                if let v = relay { out.field(v) }
+                if let v = dsn { out.field(v) }
+                if let v = text { out.field(v) }
+            }
         }
 
         /// Makes room for an entry of `size` payload bytes and lets `write` fill it.
@@ -141,7 +178,7 @@ extension MessageTrace {
 
 extension MessageTrace.Line {
     /// What the line costs to keep in `Recent`, in bytes.
-    public var weight: Int { 4 + MessageTrace.Codec.Writer(self).size }
+    public var weight: Int { 4 + MessageTrace.Codec.size(self) }
 }
 
 extension MessageTrace {
@@ -158,97 +195,62 @@ extension MessageTrace {
         static let statuses = DeliveryStatus.allCases
         static let causes = Cause.allCases
 
-        /// One field's bytes: a record's (borrowed for the call) or a string's.
-        enum Field {
-            case bytes(Bytes)
-            case string(String)
-            var count: Int {
-                switch self {
-                case .bytes(let b): b.count
-                case .string(let s): s.utf8.count
-                }
+        /// The size of a line's entry, without the 4 bytes that say it.
+        static func size(_ l: Line) -> Int {
+            var n = 1 + (l.time != nil ? 8 : 0) + 12 + l.key.host.utf8.count + l.key.id.utf8.count + l.rest.utf8.count
+            if let a = l.attempt {
+                n += 2
+                if let v = a.recipient { n += 4 + v.utf8.count }
+                if let v = a.relay { n += 4 + v.utf8.count }
+                if let v = a.dsn { n += 4 + v.utf8.count }
+                if let v = a.text { n += 4 + v.utf8.count }
+            }
+            return n
+        }
+
+        /// Writes a line's entry, `size(l)` bytes.
+        static func write(_ l: Line, into raw: UnsafeMutableRawBufferPointer) {
+            var out = Out(raw)
+            var flags: UInt8 = l.time != nil ? hasTime : 0
+            if l.mta == .exim { flags |= exim }
+            if let a = l.attempt {
+                flags |= hasAttempt
+                if a.recipient != nil { flags |= hasRecipient }
+                if a.relay != nil { flags |= hasRelay }
+                if a.dsn != nil { flags |= hasDSN }
+                if a.text != nil { flags |= hasText }
+            }
+            out.byte(flags)
+            if let t = l.time { out.int64(t) }
+            if let a = l.attempt { out.byte(statusIndex(a.status)); out.byte(causeIndex(a.cause)) }
+            out.field(l.key.host); out.field(l.key.id); out.field(l.rest)
+            if let a = l.attempt {
+                if let v = a.recipient { out.field(v) }
+                if let v = a.relay { out.field(v) }
+                if let v = a.dsn { out.field(v) }
+                if let v = a.text { out.field(v) }
             }
         }
 
-        struct Writer {
-            var flags: UInt8 = 0
-            var time: Int64 = 0
-            var status: UInt8 = 0, cause: UInt8 = noCause
-            var host: Field, id: Field, rest: Field
-            var recipient: Field?, relay: Field?, dsn: Field?, text: Field?
-            var size = 0
+        static func statusIndex(_ s: DeliveryStatus) -> UInt8 { UInt8(statuses.firstIndex(of: s)!) }
+        static func causeIndex(_ c: Cause?) -> UInt8 { c.map { UInt8(causes.firstIndex(of: $0)!) } ?? noCause }
 
-            init(_ l: Line) {
-                host = .string(l.key.host)
-                id = .string(l.key.id)
-                rest = .string(l.rest)
-                if let t = l.time { flags |= hasTime; time = t }
-                if l.mta == .exim { flags |= exim }
-                if let a = l.attempt { add(a.status, a.cause, a.recipient, a.relay, a.dsn, a.text) }
-                measure()
+        /// Writes an entry's parts one after another.
+        struct Out {
+            let p: UnsafeMutableRawBufferPointer
+            var o = 0
+            init(_ p: UnsafeMutableRawBufferPointer) { self.p = p }
+            mutating func byte(_ b: UInt8) { p[o] = b; o += 1 }
+            mutating func int64(_ v: Int64) { p.storeBytes(of: v.littleEndian, toByteOffset: o, as: Int64.self); o += 8 }
+            mutating func field(_ b: Bytes) {
+                p.storeBytes(of: UInt32(b.count).littleEndian, toByteOffset: o, as: UInt32.self)
+                o += 4
+                UnsafeMutableRawBufferPointer(rebasing: p[o..<(o + b.count)]).copyMemory(from: UnsafeRawBufferPointer(b))
+                o += b.count
             }
-
-            init?(_ r: LogRecord, event: DeliveryEvent?) {
-                guard let (mta, body, idEnd) = MessageTrace.idBytes(r) else { return nil }
-                let restBytes = Bytes(rebasing: body[min(body.count, idEnd + (mta == .postfix ? 2 : 1))...])
-                host = .bytes(r.host)
-                id = .bytes(Bytes(rebasing: body[..<idEnd]))
-                // The rest as `MessageTrace.line` keeps it: its string cut at `restLimit`
-                // bytes. All ASCII within the limit, that is its bytes.
-                if restBytes.count <= Line.restLimit && Codec.isASCII(restBytes) {
-                    rest = .bytes(restBytes)
-                } else {
-                    let s = restBytes.string
-                    rest = .string(s.utf8.count > Line.restLimit ? String(decoding: s.utf8.prefix(Line.restLimit), as: UTF8.self) : s)
-                }
-                if let t = r.time { flags |= hasTime; time = t }
-                if mta == .exim { flags |= exim }
-                if let e = event {
-                    // As `Attempt.init`: the text at most 500 characters, which is all of it
-                    // when it has at most 500 bytes.
-                    let text: String? = e.text.isEmpty ? nil : e.text.utf8.count <= 500 ? e.text : String(e.text.prefix(500))
-                    add(e.status, e.status == .sent ? nil : e.cause, e.recipient, e.relay, e.dsn, text)
-                }
-                measure()
-            }
-
-            private mutating func add(_ s: DeliveryStatus, _ c: Cause?, _ recipient: String?, _ relay: String?, _ dsn: String?, _ text: String?) {
-                flags |= hasAttempt
-                status = UInt8(statuses.firstIndex(of: s)!)
-                cause = c.map { UInt8(causes.firstIndex(of: $0)!) } ?? noCause
-                if let recipient { flags |= hasRecipient; self.recipient = .string(recipient) }
-                if let relay { flags |= hasRelay; self.relay = .string(relay) }
-                if let dsn { flags |= hasDSN; self.dsn = .string(dsn) }
-                if let text { flags |= hasText; self.text = .string(text) }
-            }
-
-            private mutating func measure() {
-                size = 1 + (flags & hasTime != 0 ? 8 : 0) + (flags & hasAttempt != 0 ? 2 : 0)
-                size += 12 + host.count + id.count + rest.count
-                func add(_ f: Field?) { if let f { size += 4 + f.count } }
-                add(recipient); add(relay); add(dsn); add(text)
-            }
-
-            /// Writes the entry into `out`, exactly `size` bytes.
-            func write(into out: UnsafeMutableRawBufferPointer) {
-                var o = 0
-                out[o] = flags; o += 1
-                if flags & hasTime != 0 { out.storeBytes(of: time.littleEndian, toByteOffset: o, as: Int64.self); o += 8 }
-                if flags & hasAttempt != 0 { out[o] = status; out[o + 1] = cause; o += 2 }
-                func put(_ f: Field?) {
-                    guard let f else { return }
-                    let n = f.count
-                    out.storeBytes(of: UInt32(n).littleEndian, toByteOffset: o, as: UInt32.self)
-                    o += 4
-                    let dest = UnsafeMutableRawBufferPointer(rebasing: out[o..<(o + n)])
-                    switch f {
-                    case .bytes(let b): dest.copyMemory(from: UnsafeRawBufferPointer(b))
-                    case .string(var s): s.withUTF8 { dest.copyMemory(from: UnsafeRawBufferPointer($0)) }
-                    }
-                    o += n
-                }
-                put(host); put(id); put(rest)
-                put(recipient); put(relay); put(dsn); put(text)
+            mutating func field(_ s: String) {
+                var s = s
+                s.withUTF8 { field($0) }
             }
         }
 

@@ -145,16 +145,25 @@ public enum MessageTrace {
     /// message id, and where the id ends; nil when it names none.
     static func idBytes(_ r: LogRecord) -> (mta: MTA, body: Bytes, idEnd: Int)? {
         if PostfixParser.isPostfix(program: r.program) {
+            // "ID: ...": the id is 5 to 20 letters and digits; only its bytes are looked at.
             let m = r.message
-            guard let colon = m.index(of: UInt8(ascii: ":")), colon >= 5, colon <= 20, colon + 2 <= m.count else { return nil }
-            for b in m.slice(0, colon) {
+            let n = min(m.count, 21)
+            var colon = 0
+            while colon < n, m[colon] != UInt8(ascii: ":") {
+                let b = m[colon]
                 guard (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) else { return nil }
+                colon += 1
             }
+            guard colon < n, colon >= 5, colon + 2 <= m.count else { return nil }
             return (.postfix, m, colon)
         }
         if EximParser.isExim(program: r.program) {
             let m = EximParser.body(r.message)
-            guard let sp = m.index(of: UInt8(ascii: " ")), sp >= 16, sp <= 23, m[6] == UInt8(ascii: "-") else { return nil }
+            // "ID ...": the first space at 16 to 23, looked for in those bytes only.
+            var sp = 0
+            let n = min(m.count, 24)
+            while sp < n, m[sp] != UInt8(ascii: " ") { sp += 1 }
+            guard sp < n, sp >= 16, m[6] == UInt8(ascii: "-") else { return nil }
             return (.exim, m, sp)
         }
         return nil
