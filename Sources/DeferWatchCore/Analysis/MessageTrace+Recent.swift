@@ -28,21 +28,20 @@ extension MessageTrace {
         public var oldestTime: Int64? {
             var t: Int64?
             forEachEntry { e in
-                t = Codec.time(e)
+                t = Codec.Reader(e).time
                 return t == nil
             }
             return t
         }
 
         public mutating func append(_ l: Line) {
-            append(size: Codec.size(l)) { Codec.write(l, into: $0) }
+            Codec.withEntry(l) { append($0) }
         }
 
         /// The line of a record (as `MessageTrace.line` makes it), with the record's attempt;
         /// copied from the record's bytes, no string made when its text is ASCII.
         public mutating func append(_ r: LogRecord, event e: DeliveryEvent?) {
-            guard let (mta, body, idEnd) = MessageTrace.idBytes(r) else { return }
-            let rest = Bytes(rebasing: body[min(body.count, idEnd + (mta == .postfix ? 2 : 1))...])
+            guard let (mta, id, rest) = MessageTrace.idBytes(r) else { return }
             // The rest and the reply as `MessageTrace.line` and `Attempt` cut them: an ASCII
             // rest within `restLimit` is its bytes, a reply of at most 500 bytes is whole.
             // Other lines (few) go the way of strings.
@@ -50,41 +49,14 @@ extension MessageTrace {
                 if let l = MessageTrace.line(r, event: e) { append(l) }
                 return
             }
-            let id = Bytes(rebasing: body[..<idEnd])
-            var flags: UInt8 = r.time != nil ? Codec.hasTime : 0
-            if mta == .exim { flags |= Codec.exim }
-            var size = 1 + (r.time != nil ? 8 : 0) + 12 + r.host.count + id.count + rest.count
-            var recipient: String?, relay: String?, dsn: String?, text: String?
-            if let e {
-                flags |= Codec.hasAttempt
-                size += 2
-                recipient = e.recipient
-                relay = e.relay
-                dsn = e.dsn
-                text = e.text.isEmpty ? nil : e.text
-                if let v = recipient { flags |= Codec.hasRecipient; size += 4 + v.utf8.count }
-                if let v = relay { flags |= Codec.hasRelay; size += 4 + v.utf8.count }
-                if let v = dsn { flags |= Codec.hasDSN; size += 4 + v.utf8.count }
-                if let v = text { flags |= Codec.hasText; size += 4 + v.utf8.count }
-            }
-            append(size: size) { raw in
-                var out = Codec.Out(raw)
-                out.byte(flags)
-                if let t = r.time { out.int64(t) }
-                if let e {
-                    out.byte(Codec.statusIndex(e.status))
-                    out.byte(e.status == .sent ? Codec.noCause : Codec.causeIndex(e.cause))
-                }
-                out.field(r.host); out.field(id); out.field(rest)
-                if let v = recipient { out.field(v) }
-                if let v = relay { out.field(v) }
-                if let v = dsn { out.field(v) }
-                if let v = text { out.field(v) }
-            }
+            append(Codec.Entry(time: r.time, mta: mta, host: r.host, id: id, rest: rest, attempt: e.map {
+                ($0.status, $0.status == .sent ? nil : $0.cause, $0.recipient, $0.relay, $0.dsn, $0.text.isEmpty ? nil : $0.text)
+            }))
         }
 
-        /// Makes room for an entry of `size` payload bytes and lets `write` fill it.
-        private mutating func append(size: Int, _ write: (UnsafeMutableRawBufferPointer) -> Void) {
+        /// Makes room for an entry and writes it.
+        private mutating func append(_ entry: Codec.Entry) {
+            let size = entry.size
             let w = 4 + size
             guard w <= budget, size <= Int(UInt32.max) else { forgotten += 1; return }
             while true {
@@ -110,7 +82,7 @@ extension MessageTrace {
             let at = tail
             ring.withUnsafeMutableBytes { raw in
                 raw.storeBytes(of: UInt32(size).littleEndian, toByteOffset: at, as: UInt32.self)
-                write(UnsafeMutableRawBufferPointer(rebasing: raw[(at + 4)..<(at + w)]))
+                entry.write(into: UnsafeMutableRawBufferPointer(rebasing: raw[(at + 4)..<(at + w)]))
             }
             tail += w
             count += 1
@@ -133,16 +105,18 @@ extension MessageTrace {
         private func forEachEntry(_ body: (UnsafeRawBufferPointer) -> Bool) {
             guard count > 0 else { return }
             ring.withUnsafeBytes { raw in
-                var spans = [(head, end ?? tail)]
-                if end != nil { spans.append((0, tail)) }
-                for (from, to) in spans {
+                /// The entries from `o` to `to`; false when `body` said stop.
+                func walk(_ from: Int, _ to: Int) -> Bool {
                     var o = from
                     while o < to {
                         let n = Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
-                        guard body(UnsafeRawBufferPointer(rebasing: raw[(o + 4)..<(o + 4 + n)])) else { return }
+                        guard body(UnsafeRawBufferPointer(rebasing: raw[(o + 4)..<(o + 4 + n)])) else { return false }
                         o += 4 + n
                     }
+                    return true
                 }
+                // The older entries, then those that wrapped to the start.
+                if walk(head, end ?? tail), end != nil { _ = walk(0, tail) }
             }
         }
 
@@ -161,14 +135,18 @@ extension MessageTrace {
             var finder = Finder(query: query)
             finder.limit = limit
             forEachEntry { e in
-                let (id, rest) = Codec.idAndRest(e)
-                if finder.mayTake(id: id, rest: rest) { finder.take(Codec.line(e)) }
+                var r = Codec.Reader(e)
+                _ = r.field()
+                let id = r.field()
+                if finder.mayTake(id: id, rest: r.field()) { finder.take(Codec.line(e)) }
                 return true
             }
             guard !finder.matched.isEmpty else { return [] }
             var collector = Collector(finder)
             forEachEntry { e in
-                if collector.mayTake(id: Codec.idAndRest(e).id) { collector.take(Codec.line(e)) }
+                var r = Codec.Reader(e)
+                _ = r.field()
+                if collector.mayTake(id: r.field()) { collector.take(Codec.line(e)) }
                 return true
             }
             return collector.result
@@ -178,16 +156,16 @@ extension MessageTrace {
 
 extension MessageTrace.Line {
     /// What the line costs to keep in `Recent`, in bytes.
-    public var weight: Int { 4 + MessageTrace.Codec.size(self) }
+    public var weight: Int { MessageTrace.Codec.withEntry(self) { 4 + $0.size } }
 }
 
 extension MessageTrace {
     /// A line's bytes in `Recent`: a flags byte; the time (8 bytes) when it has one; the
-    /// attempt's status and cause (2 bytes) when it has one; then the lengths (4 bytes each)
-    /// and bytes of host, id, rest, and of the attempt's recipient, relay, dsn and text
-    /// when they are there. The host is kept as the record has it and lower-cased when
-    /// read, the rest and the attempt's text cut as `MessageTrace.line` and `Attempt` cut
-    /// them.
+    /// lengths (4 bytes each) and bytes of host, id and rest; then, when it has an attempt,
+    /// its status and cause (a byte each) and the lengths and bytes of those of its
+    /// recipient, relay, dsn and text it has. The host is kept as the record has it and
+    /// lower-cased when read, the rest and the attempt's text cut as `MessageTrace.line`
+    /// and `Attempt` cut them.
     enum Codec {
         static let hasTime: UInt8 = 1, exim: UInt8 = 2, hasAttempt: UInt8 = 4
         static let hasRecipient: UInt8 = 8, hasRelay: UInt8 = 16, hasDSN: UInt8 = 32, hasText: UInt8 = 64
@@ -195,36 +173,48 @@ extension MessageTrace {
         static let statuses = DeliveryStatus.allCases
         static let causes = Cause.allCases
 
-        /// The size of a line's entry, without the 4 bytes that say it.
-        static func size(_ l: Line) -> Int {
-            var n = 1 + (l.time != nil ? 8 : 0) + 12 + l.key.host.utf8.count + l.key.id.utf8.count + l.rest.utf8.count
-            if let a = l.attempt {
-                n += 2
-                if let v = a.recipient { n += 4 + v.utf8.count }
-                if let v = a.relay { n += 4 + v.utf8.count }
-                if let v = a.dsn { n += 4 + v.utf8.count }
-                if let v = a.text { n += 4 + v.utf8.count }
-            }
-            return n
-        }
+        /// One entry's parts; host, id and rest borrowed for the call.
+        struct Entry {
+            var time: Int64?
+            var mta: MTA
+            var host: Bytes, id: Bytes, rest: Bytes
+            var attempt: (status: DeliveryStatus, cause: Cause?, recipient: String?, relay: String?, dsn: String?, text: String?)?
 
-        /// Writes a line's entry, `size(l)` bytes.
-        static func write(_ l: Line, into raw: UnsafeMutableRawBufferPointer) {
-            var out = Out(raw)
-            var flags: UInt8 = l.time != nil ? hasTime : 0
-            if l.mta == .exim { flags |= exim }
-            if let a = l.attempt {
-                flags |= hasAttempt
-                if a.recipient != nil { flags |= hasRecipient }
-                if a.relay != nil { flags |= hasRelay }
-                if a.dsn != nil { flags |= hasDSN }
-                if a.text != nil { flags |= hasText }
+            var flags: UInt8 {
+                var f: UInt8 = time != nil ? hasTime : 0
+                if mta == .exim { f |= exim }
+                if let a = attempt {
+                    f |= hasAttempt
+                    if a.recipient != nil { f |= hasRecipient }
+                    if a.relay != nil { f |= hasRelay }
+                    if a.dsn != nil { f |= hasDSN }
+                    if a.text != nil { f |= hasText }
+                }
+                return f
             }
-            out.byte(flags)
-            if let t = l.time { out.int64(t) }
-            if let a = l.attempt { out.byte(statusIndex(a.status)); out.byte(causeIndex(a.cause)) }
-            out.field(l.key.host); out.field(l.key.id); out.field(l.rest)
-            if let a = l.attempt {
+
+            /// The entry's size, without the 4 bytes that say it.
+            var size: Int {
+                var n = 1 + (time != nil ? 8 : 0) + 12 + host.count + id.count + rest.count
+                if let a = attempt {
+                    n += 2
+                    if let v = a.recipient { n += 4 + v.utf8.count }
+                    if let v = a.relay { n += 4 + v.utf8.count }
+                    if let v = a.dsn { n += 4 + v.utf8.count }
+                    if let v = a.text { n += 4 + v.utf8.count }
+                }
+                return n
+            }
+
+            /// Writes the entry, `size` bytes.
+            func write(into raw: UnsafeMutableRawBufferPointer) {
+                var out = Out(raw)
+                out.byte(flags)
+                if let t = time { out.int64(t) }
+                out.field(host); out.field(id); out.field(rest)
+                guard let a = attempt else { return }
+                out.byte(UInt8(statuses.firstIndex(of: a.status)!))
+                out.byte(a.cause.map { UInt8(causes.firstIndex(of: $0)!) } ?? noCause)
                 if let v = a.recipient { out.field(v) }
                 if let v = a.relay { out.field(v) }
                 if let v = a.dsn { out.field(v) }
@@ -232,8 +222,18 @@ extension MessageTrace {
             }
         }
 
-        static func statusIndex(_ s: DeliveryStatus) -> UInt8 { UInt8(statuses.firstIndex(of: s)!) }
-        static func causeIndex(_ c: Cause?) -> UInt8 { c.map { UInt8(causes.firstIndex(of: $0)!) } ?? noCause }
+        /// `body` with the entry of a line, its strings' bytes borrowed.
+        static func withEntry<T>(_ l: Line, _ body: (Entry) -> T) -> T {
+            var host = l.key.host, id = l.key.id, rest = l.rest
+            return host.withUTF8 { h in
+                id.withUTF8 { i in
+                    rest.withUTF8 { r in
+                        body(Entry(time: l.time, mta: l.mta, host: h, id: i, rest: r,
+                                   attempt: l.attempt.map { ($0.status, $0.cause, $0.recipient, $0.relay, $0.dsn, $0.text) }))
+                    }
+                }
+            }
+        }
 
         /// Writes an entry's parts one after another.
         struct Out {
@@ -264,52 +264,46 @@ extension MessageTrace {
             return acc & 0x8080_8080_8080_8080 == 0
         }
 
-        static func time(_ e: UnsafeRawBufferPointer) -> Int64? {
-            e[0] & hasTime != 0 ? Int64(littleEndian: e.loadUnaligned(fromByteOffset: 1, as: Int64.self)) : nil
-        }
+        /// Reads an entry: its header at once, then its fields in order.
+        struct Reader {
+            let e: UnsafeRawBufferPointer
+            let flags: UInt8
+            let time: Int64?
+            var o: Int
 
-        /// The id's and the rest's bytes of an entry, as kept (the rest as `Line.rest`).
-        static func idAndRest(_ e: UnsafeRawBufferPointer) -> (id: Bytes, rest: Bytes) {
-            var o = 1 + (e[0] & hasTime != 0 ? 8 : 0) + (e[0] & hasAttempt != 0 ? 2 : 0)
-            let bytes = e.assumingMemoryBound(to: UInt8.self)
-            func field() -> Bytes {
+            init(_ e: UnsafeRawBufferPointer) {
+                self.e = e
+                flags = e[0]
+                time = flags & hasTime != 0 ? Int64(littleEndian: e.loadUnaligned(fromByteOffset: 1, as: Int64.self)) : nil
+                o = time != nil ? 9 : 1
+            }
+
+            mutating func byte() -> UInt8 {
+                defer { o += 1 }
+                return e[o]
+            }
+
+            mutating func field() -> Bytes {
                 let n = Int(UInt32(littleEndian: e.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
                 defer { o += 4 + n }
-                return Bytes(rebasing: bytes[(o + 4)..<(o + 4 + n)])
+                return Bytes(rebasing: e.assumingMemoryBound(to: UInt8.self)[(o + 4)..<(o + 4 + n)])
             }
-            _ = field()
-            let id = field()
-            return (id, field())
         }
 
         static func line(_ e: UnsafeRawBufferPointer) -> Line {
-            let flags = e[0]
-            var o = 1
-            let time = time(e)
-            if time != nil { o += 8 }
-            var status = DeliveryStatus.sent, cause: Cause?
-            if flags & hasAttempt != 0 {
-                status = statuses[Int(e[o])]
-                cause = e[o + 1] == noCause ? nil : causes[Int(e[o + 1])]
-                o += 2
-            }
-            func field() -> Bytes {
-                let n = Int(UInt32(littleEndian: e.loadUnaligned(fromByteOffset: o, as: UInt32.self)))
-                let b = Bytes(rebasing: e.assumingMemoryBound(to: UInt8.self)[(o + 4)..<(o + 4 + n)])
-                o += 4 + n
-                return b
-            }
-            let host = field().lowercasedString, id = field().string, rest = field().string
+            var r = Reader(e)
+            let host = r.field().lowercasedString, id = r.field().string, rest = r.field().string
             var attempt: Attempt?
-            if flags & hasAttempt != 0 {
-                var a = Attempt(status: status, cause: cause)
-                if flags & hasRecipient != 0 { a.recipient = field().string }
-                if flags & hasRelay != 0 { a.relay = field().string }
-                if flags & hasDSN != 0 { a.dsn = field().string }
-                if flags & hasText != 0 { a.text = field().string }
+            if r.flags & hasAttempt != 0 {
+                let status = statuses[Int(r.byte())], c = r.byte()
+                var a = Attempt(status: status, cause: c == noCause ? nil : causes[Int(c)])
+                if r.flags & hasRecipient != 0 { a.recipient = r.field().string }
+                if r.flags & hasRelay != 0 { a.relay = r.field().string }
+                if r.flags & hasDSN != 0 { a.dsn = r.field().string }
+                if r.flags & hasText != 0 { a.text = r.field().string }
                 attempt = a
             }
-            return Line(time: time, mta: flags & exim != 0 ? .exim : .postfix,
+            return Line(time: r.time, mta: r.flags & exim != 0 ? .exim : .postfix,
                         key: MessageKey(host: host, id: id), rest: rest, attempt: attempt)
         }
     }

@@ -141,11 +141,11 @@ public enum MessageTrace {
                     attempt: event.map(Attempt.init))
     }
 
-    /// The MTA of a line that names a message, the part of its message that begins with the
-    /// message id, and where the id ends; nil when it names none.
-    static func idBytes(_ r: LogRecord) -> (mta: MTA, body: Bytes, idEnd: Int)? {
+    /// The MTA of a line that names a message, its message id and the rest after it
+    /// (Postfix: "ID: rest"; Exim: "ID rest"), as bytes of the record; nil when it names none.
+    static func idBytes(_ r: LogRecord) -> (mta: MTA, id: Bytes, rest: Bytes)? {
         if PostfixParser.isPostfix(program: r.program) {
-            // "ID: ...": the id is 5 to 20 letters and digits; only its bytes are looked at.
+            // The id is 5 to 20 letters and digits; only its bytes are looked at.
             let m = r.message
             let n = min(m.count, 21)
             var colon = 0
@@ -155,30 +155,28 @@ public enum MessageTrace {
                 colon += 1
             }
             guard colon < n, colon >= 5, colon + 2 <= m.count else { return nil }
-            return (.postfix, m, colon)
+            return (.postfix, m.slice(0, colon), m.dropFirst(colon + 2))
         }
         if EximParser.isExim(program: r.program) {
             let m = EximParser.body(r.message)
-            // "ID ...": the first space at 16 to 23, looked for in those bytes only.
+            // The first space at 16 to 23, looked for in those bytes only.
             var sp = 0
             let n = min(m.count, 24)
             while sp < n, m[sp] != UInt8(ascii: " ") { sp += 1 }
             guard sp < n, sp >= 16, m[6] == UInt8(ascii: "-") else { return nil }
-            return (.exim, m, sp)
+            return (.exim, m.slice(0, sp), m.dropFirst(sp + 1))
         }
         return nil
     }
 
     /// The message id a line names, nil when it names none.
     static func id(_ r: LogRecord) -> String? {
-        idBytes(r).map { $0.body.slice(0, $0.idEnd).string }
+        idBytes(r).map { $0.id.string }
     }
 
     /// A line split into its message id and the rest, or nil when it names no message.
     static func split(_ r: LogRecord) -> (mta: MTA, id: String, rest: String)? {
-        guard let (mta, m, end) = idBytes(r) else { return nil }
-        // Postfix: "ID: rest"; Exim: "ID rest".
-        return (mta, m.slice(0, end).string, m.dropFirst(end + (mta == .postfix ? 2 : 1)).string)
+        idBytes(r).map { ($0.mta, $0.id.string, $0.rest.string) }
     }
 
     /// The value of `name=<...>` in a Postfix line, lower case.
